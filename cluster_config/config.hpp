@@ -1,0 +1,128 @@
+#pragma once
+// The deployment config: one file describes gateway, GPU nodes, model, batching, balancer,
+// autoscale, cluster, auth and Slack. Every key, default and range is documented in README.md
+// beside this file; parse_config() is the only place that knows them.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace muse::config {
+
+struct gateway_config {
+  std::string host = "127.0.0.1";
+  uint16_t http_port = 8080;       // 0 = ephemeral (tests)
+  uint16_t cluster_port = 4300;    // CAF middleman port of the gateway
+  int http_threads = 2;
+  size_t max_body_bytes = 65536;
+  int request_timeout_s = 120;
+  size_t max_prompt_chars = 1000;
+  size_t max_connections = 1024;
+  std::string public_url = "http://localhost:8080";
+};
+
+struct gpu_node_config {
+  std::string name;
+  std::string host = "127.0.0.1";
+  uint16_t port = 4301;
+  std::vector<std::string> devices = {"cpu"};  // "cpu" or "cuda:N"
+  int slots_per_device = 1;
+};
+
+struct model_config {
+  std::string path = "model/weights/muse-tiny";  // relative paths resolve against the config file
+  std::string dtype = "float32";                 // float32 | float16 | bfloat16
+  std::string scheduler = "ddim";                // ddim | euler | euler_ancestral | dpmpp_2m | dpmpp_2m_karras | pndm
+  int fast_steps = 25;
+  int quality_steps = 50;
+  float guidance_scale = 7.5f;
+  int width = 64;    // default size of a request that names none
+  int height = 64;
+  int max_images_per_request = 4;
+  int intra_op_threads = 0;  // libtorch threads per worker; 0 = libtorch's default
+};
+
+struct batching_config {
+  int max_batch_size = 8;
+  int max_wait_ms = 50;
+  int max_queue = 1000;
+  bool step_level = true;
+};
+
+struct balancer_config {
+  std::string policy = "least_loaded";  // round_robin | least_loaded
+};
+
+struct autoscale_config {
+  int interval_s = 30;
+  int min_workers = 1;
+  int max_workers = 8;
+  double target_utilisation = 0.8;
+  int scale_down_after = 2;
+  std::string policy = "capacity";  // capacity | queue_threshold (the seed's rule)
+};
+
+struct tls_config {
+  std::string certificate;  // PEM paths
+  std::string private_key;
+  std::string ca_file;
+};
+
+struct cluster_config {
+  std::optional<tls_config> tls;
+  int heartbeat_ms = 1000;
+  int node_timeout_ms = 5000;
+};
+
+struct auth_config {
+  std::string api_keys_env;  // name of the variable holding comma-separated keys; "" = no auth
+  std::vector<std::string> cors_origins;
+};
+
+struct slack_config {
+  std::string signing_secret_env;
+  std::string bot_token_env;
+  std::string api_base = "https://slack.com/api";
+  std::string post_mode = "response_url";  // response_url | upload
+};
+
+struct deployment_config {
+  gateway_config gateway;
+  std::vector<gpu_node_config> gpu_nodes;
+  model_config model;
+  batching_config batching;
+  balancer_config balancer;
+  autoscale_config autoscale;
+  cluster_config cluster;
+  auth_config auth;
+  slack_config slack;
+  std::string source_path;  // the file it was read from ("" when parsed from a string)
+};
+
+// Thrown by the parser; what() is "<key path>: <problem>", e.g. "batching.max_batch_size: must be 1..256".
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string path, const std::string& problem)
+      : std::runtime_error(path + ": " + problem), path_(std::move(path)) {}
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Parses JSON-with-comments text; collects every problem and throws one config_error listing them
+// all (path() is that of the first).
+deployment_config parse_config(const std::string& text, const std::string& source_path = "");
+deployment_config load_config_file(const std::string& path);
+
+// The effective config (defaults filled in) as JSON, for --check-config and /api/v1/stats.
+nlohmann::json to_json(const deployment_config& config);
+
+// Reads the variable named by env_name; empty optional when the name is empty or the variable unset.
+std::optional<std::string> secret_from_env(const std::string& env_name);
+
+}  // namespace muse::config

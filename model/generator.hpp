@@ -1,0 +1,106 @@
+#pragma once
+// The torch-free face of model/: what the actors call to turn prompts into images. Including
+// this header costs no libtorch compile time; pipeline.hpp holds the step-wise torch API.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace muse::model {
+
+// One image to make. Seeds follow diffusers: the initial latents are torch.randn(1, C, H/f, W/f)
+// from a CPU generator seeded with `seed`, whatever batch the sample rides in.
+struct sample_request {
+  std::string prompt;
+  std::string negative_prompt;
+  int steps = 25;
+  float guidance_scale = 7.5f;
+  uint64_t seed = 0;
+  int width = 64;
+  int height = 64;
+  std::string scheduler;  // "" = the generator's default
+};
+
+// 8-bit RGB, row-major, width * height * 3 bytes.
+struct rgb_image {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// What a request may ask of this model; the HTTP layer validates against it.
+struct model_limits {
+  int min_size = 8;
+  int max_size = 1024;
+  int size_multiple = 8;  // width and height must be multiples of this (the VAE factor x UNet depth)
+  int default_width = 64;
+  int default_height = 64;
+  int max_steps = 150;
+  std::vector<std::string> schedulers;  // names accepted in sample_request::scheduler
+};
+
+// Called after every denoising step of every live sample. Returning false cancels that sample:
+// it is dropped from the batch at the next step and its image comes back empty (width 0).
+using step_callback = std::function<bool(size_t sample_index, int step, int total_steps)>;
+
+struct generator_options {
+  std::string model_path;          // a diffusers-layout directory or a single-file .safetensors
+  std::string device = "cpu";      // cpu | cuda | cuda:N
+  std::string dtype = "float32";   // float32 | float16 | bfloat16
+  std::string scheduler = "ddim";  // default scheduler
+  int intra_op_threads = 0;        // 0 = libtorch default
+};
+
+class model_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What one step() did for one sample of a running batch.
+struct step_report {
+  uint64_t tag = 0;     // the caller's id for the sample (given to add())
+  int step = 0;         // steps done so far for this sample
+  int total_steps = 0;
+  bool finished = false;
+  rgb_image image;      // set when finished
+};
+
+// A batch that samples join and leave between denoising steps (step-level batching): each
+// sample keeps its own timestep, step count, guidance and noise, so its image is the same
+// whatever batch it rides in. Blocking; use from one thread at a time.
+class running_batch {
+ public:
+  virtual ~running_batch() = default;
+  // Adds a sample; it joins at the next step(). Throws model_error on bad input.
+  virtual void add(uint64_t tag, const sample_request& request) = 0;
+  // Drops a sample (cancelled); no report comes for it afterwards.
+  virtual void remove(uint64_t tag) = 0;
+  virtual size_t size() const = 0;
+  // One denoising step for every sample (one model call for all); finished samples are decoded,
+  // reported with their image and leave the batch.
+  virtual std::vector<step_report> step() = 0;
+};
+
+class generator {
+ public:
+  virtual ~generator() = default;
+  virtual std::string name() const = 0;
+  virtual model_limits limits() const = 0;
+  virtual std::unique_ptr<running_batch> start_batch() = 0;
+
+  // Runs one batch to completion (or cancellation) on top of start_batch(). Blocking: call it
+  // off any cooperative scheduler. Returns one image per request, in order (empty if cancelled).
+  std::vector<rgb_image> generate(const std::vector<sample_request>& batch,
+                                  const step_callback& on_step = {});
+};
+
+// Loads the pipeline at options.model_path. Throws model_error naming what is wrong.
+std::unique_ptr<generator> load_generator(const generator_options& options);
+
+// PNG (8-bit RGB, zlib) of an image, as bytes.
+std::string encode_png(const rgb_image& image);
+
+}  // namespace muse::model
