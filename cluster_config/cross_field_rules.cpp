@@ -1,0 +1,90 @@
+#include <map>
+
+#include "cluster_config/schema.hpp"
+
+namespace muse::config::detail {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+bool is_wildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host == "*";
+}
+
+// Whether a node's host:port may be a socket the gateway itself opens on this machine.
+bool may_be_gateway_host(const std::string& node_host, const std::string& gateway_host) {
+  if (node_host == gateway_host) return true;
+  return is_loopback(node_host) && (is_loopback(gateway_host) || is_wildcard(gateway_host));
+}
+
+void check_nodes(problem_list& problems, const deployment_config& config) {
+  std::map<std::string, size_t> names;
+  std::map<std::string, size_t> endpoints;
+  for (size_t i = 0; i < config.gpu_nodes.size(); ++i) {
+    const auto& node = config.gpu_nodes[i];
+    std::string path = "gpu_nodes[" + std::to_string(i) + "]";
+    if (!node.name.empty()) {
+      auto [it, fresh] = names.emplace(node.name, i);
+      if (!fresh)
+        problems.add(path + ".name", "\"" + node.name + "\" is already the name of gpu_nodes[" +
+                                         std::to_string(it->second) + "]");
+    }
+    std::string endpoint = node.host + ":" + std::to_string(node.port);
+    auto [it, fresh] = endpoints.emplace(endpoint, i);
+    if (!fresh)
+      problems.add(path + ".port",
+                   endpoint + " is already used by gpu_nodes[" + std::to_string(it->second) + "]");
+    if (may_be_gateway_host(node.host, config.gateway.host)) {
+      if (node.port == config.gateway.cluster_port)
+        problems.add(path + ".port",
+                     std::to_string(node.port) + " is also gateway.cluster_port on the same host");
+      else if (node.port == config.gateway.http_port)
+        problems.add(path + ".port",
+                     std::to_string(node.port) + " is also gateway.http_port on the same host");
+    }
+  }
+}
+
+}  // namespace
+
+void check_cross_field_rules(problem_list& problems, const deployment_config& config,
+                             bool nodes_readable) {
+  const auto& gateway = config.gateway;
+  if (gateway.http_port != 0 && gateway.http_port == gateway.cluster_port)
+    problems.add("gateway.cluster_port", "must differ from gateway.http_port (both " +
+                                             std::to_string(gateway.http_port) + ")");
+  if (nodes_readable) check_nodes(problems, config);
+
+  const auto& autoscale = config.autoscale;
+  if (autoscale.min_workers > autoscale.max_workers)
+    problems.add("autoscale.min_workers", "must not exceed autoscale.max_workers (" +
+                                              std::to_string(autoscale.min_workers) + " > " +
+                                              std::to_string(autoscale.max_workers) + ")");
+  if (nodes_readable) {
+    int64_t slots = 0;
+    for (const auto& node : config.gpu_nodes)
+      slots += static_cast<int64_t>(node.devices.size()) * node.slots_per_device;
+    if (autoscale.min_workers > slots)
+      problems.add("autoscale.min_workers", std::to_string(autoscale.min_workers) +
+                                                " workers need more slots than gpu_nodes "
+                                                "offer (" +
+                                                std::to_string(slots) +
+                                                " = devices x slots_per_device, summed)");
+  }
+
+  const auto& cluster = config.cluster;
+  if (cluster.node_timeout_ms < 2 * cluster.heartbeat_ms)
+    problems.add("cluster.node_timeout_ms", "must be at least twice cluster.heartbeat_ms (" +
+                                                std::to_string(cluster.heartbeat_ms) +
+                                                "), so that one late heartbeat does "
+                                                "not declare a node dead");
+
+  if (config.slack.post_mode == "upload" && config.slack.bot_token_env.empty())
+    problems.add("slack.bot_token_env",
+                 "required when slack.post_mode is \"upload\" (uploading "
+                 "a file needs a bot token)");
+}
+
+}  // namespace muse::config::detail
