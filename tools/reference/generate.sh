@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Regenerate tests/data from scratch. Three stages:
+#   generate.sh tokenizers         (any machine, standard-library Python only)
+#       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
+#   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
+#       diffusers' source on PYTHONPATH; runs on the CPU in fp32)
+#       builds the tiny pipelines, the reference outputs, the tokenizer parity file and the
+#       single-file checkpoint, and packs them into OUT_TAR
+#   generate.sh unpack TAR         puts that archive's content into tests/data
+# DIFFUSERS_SCRIPTS must name the folder holding diffusers' scripts/ (for the single-file
+# conversion script) in the second stage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=tests/data
+VOCAB_SIZE=1200
+
+case "${1:-}" in
+tokenizers)
+    python3 tools/train/build_tokenizer.py --corpus tools/reference/corpus.txt \
+        --vocab-size "$VOCAB_SIZE" --out "$DATA/tiny-sd/tokenizer"
+    python3 tools/train/build_tokenizer.py --corpus tools/reference/corpus.txt \
+        --vocab-size "$VOCAB_SIZE" --out "$DATA/tiny-sd2/tokenizer" --pad-token '!'
+    ;;
+pipelines)
+    out_tar=${2:?usage: generate.sh pipelines OUT_TAR}
+    scripts=${DIFFUSERS_SCRIPTS:?set DIFFUSERS_SCRIPTS to the folder holding diffusers scripts/}
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+    python3 tools/reference/build_pipelines.py --tokenizers "$DATA" --out "$work/data"
+    # A failed stage is reported at the end; what the others made is still packed.
+    status=0
+    python3 tools/reference/build_references.py --data "$work/data" || status=1
+    python3 "$scripts/scripts/convert_diffusers_to_original_stable_diffusion.py" \
+        --model_path "$work/data/tiny-sd" --checkpoint_path "$work/data/tiny-sd-single.safetensors" \
+        --use_safetensors || status=1
+    python3 tools/reference/check_single_file.py "$work/data/tiny-sd" \
+        "$work/data/tiny-sd-single.safetensors" || status=1
+    mv "$work/data/build_report.json" "$work/data/reference/build_report.json"
+    tar -C "$work/data" -cf "$out_tar" .
+    du -a "$work/data" | sort -n | tail -40
+    exit "$status"
+    ;;
+unpack)
+    tar_file=${2:?usage: generate.sh unpack TAR}
+    rm -rf "$DATA/tiny-sd" "$DATA/tiny-sd2" "$DATA/reference"
+    tar -C "$DATA" -xf "$tar_file"
+    ;;
+*)
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR" >&2
+    exit 2
+    ;;
+esac
