@@ -1,0 +1,347 @@
+#include "actors/balancer.hpp"
+
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "actors/balancer_policy.hpp"
+#include "actors/log.hpp"
+
+namespace muse::actors {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct worker_record {
+  worker_options options;
+  worker_actor handle;
+  std::string state = "loading";  // loading | ready | draining | dead
+  size_t in_flight = 0;           // samples
+  uint64_t batches_done = 0;
+  uint64_t images_done = 0;
+  uint32_t starts = 0;
+  worker_counters counters;
+  clock::time_point ready_since;
+};
+
+struct dispatched_batch {
+  std::string worker_id;
+  batch remaining;  // the samples not answered yet
+  size_t size = 0;  // as dispatched
+};
+
+struct held_batch {
+  batch work;
+  clock::time_point since;
+};
+
+struct balancer_state {
+  balancer_policy policy{balancer_policy::kind::least_loaded};
+  size_t capacity = 1;
+  std::vector<worker_record> workers;
+  std::deque<held_batch> backlog;
+  std::map<uint64_t, dispatched_batch> dispatched;  // by batch id
+  std::unordered_map<job_id, uint64_t> batch_of;    // samples in flight -> their batch
+  ingress_actor ingress;
+  batcher_actor batcher;
+  stats_actor stats;
+  std::shared_ptr<shared_status> status;
+  bool tick_pending = false;
+  // Samples that left the backlog (dispatched or dropped) minus those put back into it; the
+  // batcher subtracts this from what it handed over to know the backlog.
+  uint64_t released = 0;
+  static inline const char* name = "balancer";
+};
+
+using balancer_pointer = balancer_actor::stateful_pointer<balancer_state>;
+
+worker_record* find_by_id(balancer_state& st, const std::string& id) {
+  for (auto& w : st.workers)
+    if (w.options.id == id) return &w;
+  return nullptr;
+}
+
+worker_record* find_by_address(balancer_state& st, const caf::actor_addr& address) {
+  for (auto& w : st.workers)
+    if (w.handle && w.handle.address() == address) return &w;
+  return nullptr;
+}
+
+void publish_status(balancer_pointer self) {
+  auto& st = self->state;
+  int ready = 0, live = 0;
+  for (auto& w : st.workers) {
+    ready += w.state == "ready" ? 1 : 0;
+    live += w.state != "dead" ? 1 : 0;
+  }
+  st.status->ready_workers = ready;
+  st.status->total_workers = live;
+}
+
+void report_backlog(balancer_pointer self) {
+  if (self->state.batcher)
+    self->send(self->state.batcher, backlog_atom::value, self->state.released);
+}
+
+void fail_sample(balancer_pointer self, job_id id, failure f, const std::string& message) {
+  sample_result result;
+  result.id = id;
+  result.failure_code = to_code(f);
+  result.message = message;
+  self->send(self->state.ingress, result_atom::value, std::move(result));
+}
+
+void schedule_tick(balancer_pointer self) {
+  if (self->state.tick_pending) return;
+  self->state.tick_pending = true;
+  self->delayed_send(self, std::chrono::milliseconds(250), tick_atom::value);
+}
+
+void dispatch(balancer_pointer self) {
+  auto& st = self->state;
+  while (!st.backlog.empty()) {
+    auto& front = st.backlog.front().work;
+    std::vector<worker_load> loads;
+    for (auto& w : st.workers)
+      loads.push_back(worker_load{w.state == "ready", w.in_flight, st.capacity});
+    auto chosen = st.policy.choose(loads, front.jobs.size());
+    if (!chosen) break;
+    auto& worker = st.workers[*chosen];
+    for (auto& job : front.jobs) {
+      ++job.attempts;
+      st.batch_of[job.id] = front.id;
+    }
+    worker.in_flight += front.jobs.size();
+    st.released += front.jobs.size();
+    log_debug("balancer", "batch " + std::to_string(front.id) + " (" +
+                              std::to_string(front.jobs.size()) + " samples) to " +
+                              worker.options.id);
+    st.dispatched[front.id] = dispatched_batch{worker.options.id, front, front.jobs.size()};
+    self->send(worker.handle, run_atom::value, std::move(front));
+    st.backlog.pop_front();
+  }
+  report_backlog(self);
+  if (!st.backlog.empty() && st.status->ready_workers == 0) schedule_tick(self);
+}
+
+// Takes a dead worker's samples back: to the front of the queue, in their old order.
+void requeue(balancer_pointer self, worker_record& worker) {
+  auto& st = self->state;
+  std::vector<batch> again;
+  size_t samples = 0;
+  for (auto it = st.dispatched.begin(); it != st.dispatched.end();) {
+    if (it->second.worker_id != worker.options.id) {
+      ++it;
+      continue;
+    }
+    batch work = std::move(it->second.remaining);
+    std::vector<sample_job> keep;
+    for (auto& job : work.jobs) {
+      st.batch_of.erase(job.id);
+      if (job.attempts >= max_attempts)
+        fail_sample(self, job.id, failure::internal,
+                    "the model failed on this request " + std::to_string(job.attempts) + " times");
+      else
+        keep.push_back(std::move(job));
+    }
+    samples += keep.size();
+    st.released -= std::min<uint64_t>(st.released, keep.size());
+    work.jobs = std::move(keep);
+    if (!work.jobs.empty()) again.push_back(std::move(work));
+    it = st.dispatched.erase(it);
+  }
+  auto now = clock::now();
+  for (auto it = again.rbegin(); it != again.rend(); ++it)
+    st.backlog.push_front(held_batch{std::move(*it), now});
+  worker.in_flight = 0;
+  if (samples > 0)
+    log_warning("balancer",
+                "requeued " + std::to_string(samples) + " samples of worker " + worker.options.id);
+}
+
+void on_result(balancer_pointer self, sample_result& result, worker_counters& counters) {
+  auto& st = self->state;
+  auto* worker = find_by_address(st, caf::actor_cast<caf::actor_addr>(self->current_sender()));
+  if (worker == nullptr) return;
+  worker->counters = counters;
+  auto owner = st.batch_of.find(result.id);
+  if (owner == st.batch_of.end())
+    return;  // requeued or cancelled meanwhile: someone else answers it
+  auto it = st.dispatched.find(owner->second);
+  if (it == st.dispatched.end() || it->second.worker_id != worker->options.id) return;
+  st.batch_of.erase(owner);
+  auto& jobs = it->second.remaining.jobs;
+  jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                            [&](const sample_job& j) { return j.id == result.id; }),
+             jobs.end());
+  if (worker->in_flight > 0) --worker->in_flight;
+  if (result.failure_code == 0) ++worker->images_done;
+  if (jobs.empty()) {
+    ++worker->batches_done;
+    self->send(st.stats, batch_done_atom::value, static_cast<uint32_t>(it->second.size));
+    st.dispatched.erase(it);
+  }
+  self->send(st.ingress, result_atom::value, std::move(result));
+  dispatch(self);
+}
+
+void on_tick(balancer_pointer self) {
+  auto& st = self->state;
+  st.tick_pending = false;
+  if (st.backlog.empty() || st.status->ready_workers > 0) return;
+  auto now = clock::now();
+  while (!st.backlog.empty() && now - st.backlog.front().since >= no_worker_grace) {
+    for (auto& job : st.backlog.front().work.jobs)
+      fail_sample(self, job.id, failure::no_worker, "no model worker became ready");
+    st.released += st.backlog.front().work.jobs.size();
+    st.backlog.pop_front();
+  }
+  report_backlog(self);
+  if (!st.backlog.empty()) schedule_tick(self);
+}
+
+void on_register(balancer_pointer self, worker_actor worker, worker_options& options) {
+  auto& st = self->state;
+  auto* record = find_by_id(st, options.id);
+  if (record == nullptr) {
+    st.workers.emplace_back();
+    record = &st.workers.back();
+  }
+  record->options = options;
+  record->handle = worker;
+  record->state = "loading";
+  record->in_flight = 0;
+  ++record->starts;
+  self->monitor(worker);
+  publish_status(self);
+  auto id = options.id;
+  self->request(worker, caf::infinite, load_atom::value)
+      .then(
+          [=](worker_info& info) {
+            auto* w = find_by_id(self->state, id);
+            if (w == nullptr || w->handle != worker || w->state != "loading") return;
+            w->state = "ready";
+            w->ready_since = clock::now();
+            self->state.status->set_model(served_model{info.model_name, info.limits});
+            publish_status(self);
+            dispatch(self);
+          },
+          [=](caf::error&) {
+            // The worker quits with the reason; the down message handles it.
+          });
+}
+
+balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy policy,
+                                       size_t max_batch_size, stats_actor stats,
+                                       std::shared_ptr<shared_status> status) {
+  self->state.policy = policy;
+  // Room for one batch running and one waiting to join, so a worker never idles between them.
+  self->state.capacity = 2 * std::max<size_t>(1, max_batch_size);
+  self->state.stats = std::move(stats);
+  self->state.status = std::move(status);
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto* worker = find_by_address(self->state, down.source);
+    if (worker == nullptr) return;
+    worker->state = "dead";
+    worker->handle = worker_actor{};
+    requeue(self, *worker);
+    publish_status(self);
+    dispatch(self);
+  });
+  return {
+      [=](register_atom, ingress_actor ingress, batcher_actor batcher) {
+        self->state.ingress = std::move(ingress);
+        self->state.batcher = std::move(batcher);
+      },
+      [=](run_atom, batch& work) {
+        self->state.backlog.push_back(held_batch{std::move(work), clock::now()});
+        dispatch(self);
+      },
+      [=](cancel_atom, std::vector<job_id>& ids) {
+        auto& st = self->state;
+        std::unordered_map<job_id, bool> wanted;
+        for (auto id : ids) wanted[id] = true;
+        for (auto it = st.backlog.begin(); it != st.backlog.end();) {
+          auto& jobs = it->work.jobs;
+          auto before = jobs.size();
+          jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                                    [&](const sample_job& j) { return wanted.count(j.id) != 0; }),
+                     jobs.end());
+          st.released += before - jobs.size();
+          it = jobs.empty() ? st.backlog.erase(it) : std::next(it);
+        }
+        std::map<std::string, std::vector<job_id>> per_worker;
+        for (auto id : ids)
+          if (auto owner = st.batch_of.find(id); owner != st.batch_of.end())
+            per_worker[st.dispatched[owner->second].worker_id].push_back(id);
+        for (auto& [worker_id, worker_jobs] : per_worker)
+          if (auto* w = find_by_id(st, worker_id); w != nullptr && w->handle)
+            self->send(w->handle, cancel_atom::value, std::move(worker_jobs));
+        report_backlog(self);
+      },
+      [=](register_atom, worker_actor worker, worker_options& options) {
+        on_register(self, std::move(worker), options);
+      },
+      [=](drain_atom, std::string& id) {
+        if (auto* w = find_by_id(self->state, id); w != nullptr && w->handle) {
+          w->state = "draining";
+          self->send(w->handle, drain_atom::value);
+          publish_status(self);
+        }
+      },
+      [=](result_atom, sample_result& result, worker_counters& counters) {
+        on_result(self, result, counters);
+      },
+      [=](progress_atom, std::vector<sample_progress>& progress, worker_counters& counters) {
+        auto* worker =
+            find_by_address(self->state, caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        if (worker != nullptr) worker->counters = counters;
+        self->send(self->state.ingress, progress_atom::value, std::move(progress));
+      },
+      [=](tick_atom) { on_tick(self); },
+      [=](snapshot_atom) -> std::string {
+        auto& st = self->state;
+        auto now = clock::now();
+        auto list = nlohmann::json::array();
+        int ready = 0;
+        for (auto& w : st.workers) {
+          ready += w.state == "ready" ? 1 : 0;
+          double up_s = w.state == "ready" || w.state == "draining"
+                            ? std::chrono::duration<double>(now - w.ready_since).count()
+                            : 0.0;
+          auto calls = w.counters.model_calls;
+          list.push_back({{"id", w.options.id},
+                          {"node", w.options.node},
+                          {"device", w.options.device},
+                          {"state", w.state},
+                          {"in_flight", w.in_flight},
+                          {"batches_done", w.batches_done},
+                          {"images_done", w.images_done},
+                          {"mean_batch_size",
+                           calls ? static_cast<double>(w.counters.sample_steps) / calls : 0.0},
+                          {"steps_done", w.counters.sample_steps},
+                          {"steps_saved", w.counters.steps_saved},
+                          {"model_calls", calls},
+                          {"starts", w.starts},
+                          {"images_per_s", up_s > 0 ? w.images_done / up_s : 0.0}});
+        }
+        nlohmann::json workers = {{"ready", ready},
+                                  {"total", st.workers.size()},
+                                  {"capacity_per_worker", st.capacity},
+                                  {"list", list}};
+        return workers.dump();
+      },
+  };
+}
+
+}  // namespace
+
+balancer_actor spawn_balancer(caf::actor_system& system, const config::deployment_config& config,
+                              stats_actor stats, std::shared_ptr<shared_status> status) {
+  auto policy = balancer_policy::from_name(config.balancer.policy);
+  return system.spawn(balancer, policy, static_cast<size_t>(config.batching.max_batch_size),
+                      std::move(stats), std::move(status));
+}
+
+}  // namespace muse::actors

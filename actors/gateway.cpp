@@ -1,0 +1,177 @@
+#include "actors/gateway.hpp"
+
+#include <caf/io/all.hpp>
+#include <shared_mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "actors/balancer.hpp"
+#include "actors/batcher.hpp"
+#include "actors/ingress.hpp"
+#include "actors/log.hpp"
+#include "actors/model_worker.hpp"
+#include "actors/pipeline.hpp"
+#include "actors/remote_placement.hpp"
+#include "actors/stats.hpp"
+#include "actors/supervisor.hpp"
+
+namespace muse::actors {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+constexpr auto snapshot_timeout = std::chrono::seconds(5);
+constexpr auto worker_stop_timeout = std::chrono::seconds(10);
+
+// Polls `done` every few milliseconds until it holds or `limit` passes.
+template <class Predicate>
+bool wait_for(Predicate done, std::chrono::milliseconds limit) {
+  auto until = clock::now() + limit;
+  while (!done()) {
+    if (clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+class actor_gateway final : public gateway {
+ public:
+  actor_gateway(const config::deployment_config& config,
+                std::shared_ptr<worker_placement> placement)
+      : status_(std::make_shared<shared_status>()) {
+    add_message_types(system_config_);
+    system_config_.load<caf::io::middleman>();
+    // Dead-node detection is off by default in CAF 0.17.
+    system_config_.set("middleman.heartbeat-interval",
+                       caf::timespan{std::chrono::milliseconds(config.cluster.heartbeat_ms)});
+    system_ = std::make_unique<caf::actor_system>(system_config_);
+    auto& sys = *system_;
+    stats_ = spawn_stats(sys, status_);
+    balancer_ = spawn_balancer(sys, config, stats_, status_);
+    batcher_ = spawn_batcher(sys, config.batching, balancer_);
+    ingress_ = spawn_ingress(sys, batcher_, stats_, status_);
+    caf::anon_send(balancer_, register_atom::value, ingress_, batcher_);
+    caf::anon_send(stats_, register_atom::value, batcher_, balancer_);
+    supervisor_ = spawn_supervisor(sys, worker_slots(config), std::move(placement), balancer_);
+    caf::anon_send(supervisor_, start_atom::value);
+    log_info("gateway", "actor pipeline started (" + config.balancer.policy +
+                            ", batches of up to " + std::to_string(config.batching.max_batch_size) +
+                            ")");
+  }
+
+  ~actor_gateway() override { shutdown(std::chrono::milliseconds(0)); }
+
+  void submit(generate_order order, outcome_callback done, progress_callback progress) override {
+    std::shared_lock<std::shared_mutex> lock(lifecycle_);
+    if (stopped_) {
+      generate_outcome outcome;
+      outcome.id = order.id;
+      outcome.error = failure::shutting_down;
+      outcome.message = "the server is shutting down";
+      lock.unlock();
+      if (done) done(std::move(outcome));
+      return;
+    }
+    caf::anon_send(ingress_, submit_atom::value,
+                   order_ticket{std::move(order), std::move(done), std::move(progress)});
+  }
+
+  void cancel(const std::string& order_id) override {
+    std::shared_lock<std::shared_mutex> lock(lifecycle_);
+    if (!stopped_) caf::anon_send(ingress_, cancel_atom::value, order_id);
+  }
+
+  bool ready() const override { return status_->ready_workers > 0 && !status_->shutting_down; }
+
+  model::model_limits limits() const override {
+    auto model = status_->model();
+    return model ? model->limits : model::model_limits{};
+  }
+
+  nlohmann::json stats() const override {
+    std::shared_lock<std::shared_mutex> lock(lifecycle_);
+    if (stopped_) return {{"ready", false}, {"error", "the gateway has shut down"}};
+    caf::scoped_actor self{*system_};
+    nlohmann::json snapshot;
+    self->request(stats_, snapshot_timeout, snapshot_atom::value)
+        .receive(
+            [&](std::string& text) {
+              snapshot = nlohmann::json::parse(text, nullptr, false);
+              if (snapshot.is_discarded()) snapshot = {{"error", "unreadable snapshot"}};
+            },
+            [&](caf::error& err) {
+              snapshot = {{"ready", ready()}, {"error", system_->render(err)}};
+            });
+    return snapshot;
+  }
+
+  void shutdown(std::chrono::milliseconds grace) override {
+    std::unique_lock<std::shared_mutex> lock(lifecycle_);
+    if (stopped_) return;
+    status_->shutting_down = true;
+    log_info("gateway",
+             "shutting down: " + std::to_string(status_->open_orders.load()) + " orders in flight");
+    wait_for([&] { return status_->open_orders.load() == 0; }, grace);
+    stopped_ = true;
+    {
+      caf::scoped_actor self{*system_};
+      // Every submit that reached the ingress before this request is answered by now.
+      self->request(ingress_, caf::infinite, shutdown_atom::value)
+          .receive(
+              [&](uint64_t unanswered) {
+                if (unanswered > 0)
+                  log_warning("gateway",
+                              std::to_string(unanswered) +
+                                  " orders answered shutting_down after the grace period");
+              },
+              [&](caf::error& err) { log_warning("gateway", "ingress: " + system_->render(err)); });
+      self->request(supervisor_, worker_stop_timeout, shutdown_atom::value)
+          .receive([&](bool) {},
+                   [&](caf::error&) {
+                     log_warning("gateway", "workers did not stop in time; killing them");
+                   });
+      for (auto handle :
+           {caf::actor_cast<caf::actor>(ingress_), caf::actor_cast<caf::actor>(batcher_),
+            caf::actor_cast<caf::actor>(balancer_), caf::actor_cast<caf::actor>(stats_),
+            caf::actor_cast<caf::actor>(supervisor_)})
+        self->send_exit(handle, caf::exit_reason::user_shutdown);
+    }
+    ingress_ = ingress_actor{};
+    batcher_ = batcher_actor{};
+    balancer_ = balancer_actor{};
+    stats_ = stats_actor{};
+    supervisor_ = supervisor_actor{};
+    system_.reset();  // waits until every actor (workers included) has finished
+    log_info("gateway", "stopped");
+  }
+
+ private:
+  caf::actor_system_config system_config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::shared_ptr<shared_status> status_;
+  stats_actor stats_;
+  balancer_actor balancer_;
+  batcher_actor batcher_;
+  ingress_actor ingress_;
+  supervisor_actor supervisor_;
+  mutable std::shared_mutex lifecycle_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
+                                       std::shared_ptr<worker_placement> placement) {
+  return std::make_unique<actor_gateway>(config, std::move(placement));
+}
+
+std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
+                                       const std::string& role) {
+  if (role == "all")
+    return start_gateway(config, std::make_shared<local_placement>(production_generator_factory()));
+  if (role == "gateway")
+    return start_gateway(config, std::make_shared<remote_placement>(config.gpu_nodes));
+  throw std::invalid_argument("role must be all or gateway to start a gateway, not '" + role + "'");
+}
+
+}  // namespace muse::actors

@@ -1,0 +1,263 @@
+#pragma once
+// Every message, atom and typed actor interface of the pipeline, in one place. The protocol (who
+// sends what to whom) is written down in README.md beside this file. Everything that may cross
+// the network (to model workers on GPU nodes) is inspectable and carries a type ID.
+
+#include <caf/all.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/gateway.hpp"
+#include "model/generator.hpp"
+
+namespace muse::actors {
+
+using job_id = uint64_t;
+
+// One image of an order on its way through batcher, balancer and a worker.
+struct sample_job {
+  job_id id = 0;
+  std::string order_id;
+  model::sample_request request;
+  uint32_t attempts =
+      0;  // how many workers it was given to (more than one: a worker died under it)
+};
+
+// Samples that share a batch key, dispatched together.
+struct batch {
+  uint64_t id = 0;
+  std::string key;
+  std::vector<sample_job> jobs;
+};
+
+// A worker's running totals, sent along with its results.
+struct worker_counters {
+  uint64_t model_calls = 0;   // step() calls (one UNet call for the whole running batch)
+  uint64_t sample_steps = 0;  // denoising steps summed over samples
+  uint64_t steps_saved = 0;   // steps not run because their sample was cancelled
+  uint64_t images = 0;
+};
+
+// failure codes travel as integers: 0 = images, 1 + failure otherwise.
+struct sample_result {
+  job_id id = 0;
+  std::string png;
+  uint64_t seed = 0;
+  int32_t steps = 0;
+  double wait_ms = 0;       // on the worker before joining a running batch
+  double inference_ms = 0;  // from joining the batch to the encoded image
+  uint8_t failure_code = 0;
+  std::string message;
+};
+
+struct sample_progress {
+  job_id id = 0;
+  int32_t step = 0;
+  int32_t total = 0;
+};
+
+// Where a worker runs and what it serves; everything a GPU node needs to spawn one.
+struct worker_options {
+  std::string id;  // "w1", stable across restarts of the same slot
+  std::string node = "local";
+  std::string device = "cpu";
+  std::string model_path;
+  std::string dtype = "float32";
+  std::string scheduler = "ddim";
+  int32_t intra_op_threads = 0;
+  int32_t max_batch_size = 8;
+  bool step_level = true;
+};
+
+// A worker's answer to load: what it serves.
+struct worker_info {
+  std::string id;
+  std::string model_name;
+  model::model_limits limits;
+};
+
+// How an order ended, for the stats actor.
+struct order_record {
+  uint8_t failure_code = 0;
+  uint32_t images = 0;
+  double queue_ms = 0;
+  double inference_ms = 0;
+  double total_ms = 0;
+};
+
+uint8_t to_code(const std::optional<failure>& f);
+std::optional<failure> from_code(uint8_t code);
+// Requests with equal keys may share a batch: same size, steps and scheduler (one model per
+// deployment, so the model is implied).
+std::string batch_key(const model::sample_request& request);
+
+// An order with the callbacks of its client; stays inside the gateway process.
+struct order_ticket {
+  generate_order order;
+  outcome_callback done;
+  progress_callback progress;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sample_job& x) {
+  return f(caf::meta::type_name("sample_job"), x.id, x.order_id, x.request, x.attempts);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch& x) {
+  return f(caf::meta::type_name("batch"), x.id, x.key, x.jobs);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_counters& x) {
+  return f(caf::meta::type_name("worker_counters"), x.model_calls, x.sample_steps, x.steps_saved,
+           x.images);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sample_result& x) {
+  return f(caf::meta::type_name("sample_result"), x.id, x.png, x.seed, x.steps, x.wait_ms,
+           x.inference_ms, x.failure_code, x.message);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
+  return f(caf::meta::type_name("sample_progress"), x.id, x.step, x.total);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
+  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_path, x.dtype,
+           x.scheduler, x.intra_op_threads, x.max_batch_size, x.step_level);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
+  return f(caf::meta::type_name("worker_info"), x.id, x.model_name, x.limits);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_record& x) {
+  return f(caf::meta::type_name("order_record"), x.failure_code, x.images, x.queue_ms,
+           x.inference_ms, x.total_ms);
+}
+// Never serialized: the callbacks live in the gateway process only.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_ticket& x) {
+  return f(caf::meta::type_name("order_ticket"), x.order.id);
+}
+
+}  // namespace muse::actors
+
+namespace muse::model {
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
+  return f(caf::meta::type_name("sample_request"), x.prompt, x.negative_prompt, x.steps,
+           x.guidance_scale, x.seed, x.width, x.height, x.scheduler);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_limits& x) {
+  return f(caf::meta::type_name("model_limits"), x.min_size, x.max_size, x.size_multiple,
+           x.default_width, x.default_height, x.max_steps, x.schedulers);
+}
+}  // namespace muse::model
+
+namespace muse::actors {
+
+// Atoms (CAF 0.17 atoms hold at most 10 characters).
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using load_failed_atom = caf::atom_constant<caf::atom("loadfail")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using drained_atom = caf::atom_constant<caf::atom("drained")>;
+using crashed_atom = caf::atom_constant<caf::atom("crashed")>;
+using result_atom = caf::atom_constant<caf::atom("result")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using enqueue_atom = caf::atom_constant<caf::atom("enqueue")>;
+using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
+using order_done_atom = caf::atom_constant<caf::atom("orderdone")>;
+using batch_done_atom = caf::atom_constant<caf::atom("batchdone")>;
+using decision_atom = caf::atom_constant<caf::atom("decision")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
+
+// What a model worker's client (the balancer) receives from it.
+using worker_client_actor =
+    caf::typed_actor<caf::reacts_to<result_atom, sample_result, worker_counters>,
+                     caf::reacts_to<progress_atom, std::vector<sample_progress>, worker_counters>>;
+
+// A model worker: loads its model on its own thread, runs batches there.
+using worker_actor = caf::typed_actor<
+    caf::replies_to<load_atom>::with<worker_info>,  // answered once the model is loaded
+    caf::reacts_to<run_atom, batch>,                // results go to the sender (a client)
+    caf::reacts_to<cancel_atom, std::vector<job_id>>,
+    caf::reacts_to<drain_atom>,  // finish what it holds, then quit
+    // From the worker's own model thread:
+    caf::reacts_to<loaded_atom, worker_info>, caf::reacts_to<load_failed_atom, std::string>,
+    caf::reacts_to<crashed_atom, std::string>, caf::reacts_to<drained_atom>,
+    caf::reacts_to<result_atom, sample_result, worker_counters>,
+    caf::reacts_to<progress_atom, std::vector<sample_progress>, worker_counters>>;
+
+using batcher_actor = caf::typed_actor<
+    caf::replies_to<enqueue_atom, std::vector<sample_job>>::with<bool>,  // false: queue full
+    caf::reacts_to<cancel_atom, std::vector<job_id>>,
+    // From the balancer: samples that left its backlog so far (dispatched or dropped, less those
+    // put back after a worker died).
+    caf::reacts_to<backlog_atom, uint64_t>, caf::reacts_to<tick_atom>,
+    caf::replies_to<snapshot_atom>::with<std::string>>;
+
+using ingress_actor = caf::typed_actor<
+    caf::reacts_to<submit_atom, order_ticket>, caf::reacts_to<cancel_atom, std::string>,
+    caf::reacts_to<timeout_atom, std::string>,
+    caf::reacts_to<result_atom, sample_result>,                   // from the balancer
+    caf::reacts_to<progress_atom, std::vector<sample_progress>>,  // from the balancer
+    // Answers every open order with shutting_down; replies how many there were.
+    caf::replies_to<shutdown_atom>::with<uint64_t>>;
+
+using balancer_actor = worker_client_actor::extend<
+    caf::reacts_to<register_atom, ingress_actor, batcher_actor>,  // wiring, once at start
+    caf::reacts_to<run_atom, batch>,                              // from the batcher
+    caf::reacts_to<cancel_atom, std::vector<job_id>>,             // from the batcher
+    caf::reacts_to<register_atom, worker_actor, worker_options>,  // from the supervisor
+    caf::reacts_to<drain_atom, std::string>,  // from the supervisor: no new work for that worker
+    caf::reacts_to<tick_atom>, caf::replies_to<snapshot_atom>::with<std::string>>;
+
+using stats_actor = caf::typed_actor<
+    caf::reacts_to<register_atom, batcher_actor, balancer_actor>,  // wiring, once at start
+    caf::reacts_to<accepted_atom>, caf::reacts_to<order_done_atom, order_record>,
+    caf::reacts_to<batch_done_atom, uint32_t>, caf::reacts_to<decision_atom, std::string>,
+    caf::replies_to<snapshot_atom>::with<std::string>>;
+
+using supervisor_actor =
+    caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,
+                     caf::replies_to<shutdown_atom>::with<bool>>;  // true once every worker is down
+
+}  // namespace muse::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muse::actors::order_ticket)
+
+CAF_BEGIN_TYPE_ID_BLOCK(muse, caf::first_custom_type_id)
+CAF_ADD_TYPE_ID(muse, (muse::model::sample_request))
+CAF_ADD_TYPE_ID(muse, (muse::model::model_limits))
+CAF_ADD_TYPE_ID(muse, (muse::actors::sample_job))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::sample_job>))
+CAF_ADD_TYPE_ID(muse, (muse::actors::batch))
+CAF_ADD_TYPE_ID(muse, (muse::actors::worker_counters))
+CAF_ADD_TYPE_ID(muse, (muse::actors::sample_result))
+CAF_ADD_TYPE_ID(muse, (muse::actors::sample_progress))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::sample_progress>))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::job_id>))
+CAF_ADD_TYPE_ID(muse, (muse::actors::worker_options))
+CAF_ADD_TYPE_ID(muse, (muse::actors::worker_info))
+CAF_ADD_TYPE_ID(muse, (muse::actors::order_record))
+CAF_ADD_TYPE_ID(muse, (muse::actors::worker_client_actor))
+CAF_END_TYPE_ID_BLOCK(muse)
+
+namespace muse::actors {
+// Announces every type above (and the model_worker actor type, which GPU nodes spawn remotely).
+void add_message_types(caf::actor_system_config& config);
+}  // namespace muse::actors

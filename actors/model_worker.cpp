@@ -1,0 +1,348 @@
+#include "actors/model_worker.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actors/log.hpp"
+
+namespace muse::actors {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+double elapsed_ms(clock::time_point from, clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// What the actor hands to its model thread; the thread picks it up between steps.
+struct worker_inbox {
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<batch> batches;
+  std::vector<job_id> cancels;
+  bool draining = false;
+  bool stop = false;
+};
+
+// The model thread: everything blocking happens here.
+class model_loop {
+ public:
+  model_loop(std::shared_ptr<worker_inbox> inbox, worker_options options, generator_factory factory,
+             caf::weak_actor_ptr owner)
+      : inbox_(std::move(inbox)),
+        options_(std::move(options)),
+        factory_(std::move(factory)),
+        owner_(std::move(owner)) {}
+
+  void run() {
+    std::unique_ptr<model::generator> generator;
+    try {
+      generator = factory_(options_);
+      running_ = generator->start_batch();
+    } catch (const std::exception& e) {
+      tell(load_failed_atom::value, std::string(e.what()));
+      return;
+    }
+    tell(loaded_atom::value, worker_info{options_.id, generator->name(), generator->limits()});
+    while (take_inbox()) {
+      join_pending();
+      if (joined_.empty()) {
+        if (draining_ && pending_.empty()) {
+          tell(drained_atom::value);
+          return;
+        }
+        continue;
+      }
+      if (!step()) return;
+    }
+  }
+
+ private:
+  struct live_sample {
+    sample_job job;
+    uint64_t batch_id = 0;
+    std::string key;
+    clock::time_point received;
+    clock::time_point joined;
+    int step = 0;
+  };
+
+  template <class... Ts>
+  void tell(Ts&&... xs) {
+    if (auto owner = owner_.lock())
+      caf::anon_send(caf::actor_cast<worker_actor>(owner), std::forward<Ts>(xs)...);
+  }
+
+  // Waits for something to do; false when the actor is gone.
+  bool take_inbox() {
+    std::vector<job_id> cancels;
+    {
+      std::unique_lock<std::mutex> lock(inbox_->mutex);
+      inbox_->wake.wait(lock, [&] {
+        return inbox_->stop || !inbox_->batches.empty() || !inbox_->cancels.empty() ||
+               !joined_.empty() || !pending_.empty() || inbox_->draining;
+      });
+      if (inbox_->stop) return false;
+      auto now = clock::now();
+      for (auto& b : inbox_->batches)
+        for (auto& job : b.jobs)
+          pending_.push_back(live_sample{std::move(job), b.id, b.key, now, now, 0});
+      inbox_->batches.clear();
+      cancels.swap(inbox_->cancels);
+      draining_ = inbox_->draining;
+    }
+    for (auto id : cancels) cancel(id);
+    return true;
+  }
+
+  void cancel(job_id id) {
+    if (auto it = joined_.find(id); it != joined_.end()) {
+      running_->remove(id);
+      counters_.steps_saved +=
+          static_cast<uint64_t>(it->second.job.request.steps - it->second.step);
+      joined_.erase(it);
+      answer_failure(id, failure::cancelled, "cancelled");
+      return;
+    }
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (it->job.id == id) {
+        counters_.steps_saved += static_cast<uint64_t>(it->job.request.steps);
+        pending_.erase(it);
+        answer_failure(id, failure::cancelled, "cancelled");
+        return;
+      }
+    }
+  }
+
+  void answer_failure(job_id id, failure f, std::string message) {
+    sample_result result;
+    result.id = id;
+    result.failure_code = to_code(f);
+    result.message = std::move(message);
+    tell(result_atom::value, std::move(result), counters_);
+  }
+
+  // Step-level: samples of the running batch's key join up to max_batch_size. Otherwise a new
+  // batch starts only once the running one is done, and only with the samples it came with.
+  void join_pending() {
+    bool idle = joined_.empty();
+    if (idle && !pending_.empty()) {
+      running_key_ = pending_.front().key;
+      running_batch_id_ = pending_.front().batch_id;
+    }
+    if (!idle && !options_.step_level) return;
+    auto limit = static_cast<size_t>(std::max(1, options_.max_batch_size));
+    auto now = clock::now();
+    for (auto it = pending_.begin(); it != pending_.end() && joined_.size() < limit;) {
+      bool fits = options_.step_level ? it->key == running_key_ : it->batch_id == running_batch_id_;
+      if (!fits) {
+        ++it;
+        continue;
+      }
+      try {
+        running_->add(it->job.id, it->job.request);
+      } catch (const std::exception& e) {
+        answer_failure(it->job.id, failure::invalid_request, e.what());
+        it = pending_.erase(it);
+        continue;
+      }
+      it->joined = now;
+      joined_.emplace(it->job.id, std::move(*it));
+      it = pending_.erase(it);
+    }
+  }
+
+  // One denoising step for the running batch; false if the model failed (the worker dies).
+  bool step() {
+    auto size = running_->size();
+    std::vector<model::step_report> reports;
+    try {
+      reports = running_->step();
+    } catch (const std::exception& e) {
+      tell(crashed_atom::value, std::string(e.what()));
+      return false;
+    }
+    ++counters_.model_calls;
+    counters_.sample_steps += size;
+    log_debug("worker " + options_.id, "step with " + std::to_string(size) + " samples");
+    std::vector<sample_progress> progress;
+    for (auto& report : reports) {
+      auto it = joined_.find(report.tag);
+      if (it == joined_.end()) continue;
+      it->second.step = report.step;
+      progress.push_back(sample_progress{report.tag, report.step, report.total_steps});
+    }
+    if (!progress.empty()) tell(progress_atom::value, std::move(progress), counters_);
+    for (auto& report : reports)
+      if (report.finished) finish(report);
+    return true;
+  }
+
+  void finish(model::step_report& report) {
+    auto it = joined_.find(report.tag);
+    if (it == joined_.end()) return;
+    auto sample = std::move(it->second);
+    joined_.erase(it);
+    sample_result result;
+    result.id = sample.job.id;
+    result.seed = sample.job.request.seed;
+    result.steps = report.total_steps;
+    result.wait_ms = elapsed_ms(sample.received, sample.joined);
+    try {
+      result.png = model::encode_png(report.image);
+    } catch (const std::exception& e) {
+      answer_failure(sample.job.id, failure::internal, std::string("PNG encoding: ") + e.what());
+      return;
+    }
+    result.inference_ms = elapsed_ms(sample.joined, clock::now());
+    ++counters_.images;
+    tell(result_atom::value, std::move(result), counters_);
+  }
+
+  std::shared_ptr<worker_inbox> inbox_;
+  worker_options options_;
+  generator_factory factory_;
+  caf::weak_actor_ptr owner_;
+  std::unique_ptr<model::running_batch> running_;
+  std::deque<live_sample> pending_;
+  std::map<job_id, live_sample> joined_;
+  std::string running_key_;
+  uint64_t running_batch_id_ = 0;
+  bool draining_ = false;
+  worker_counters counters_;
+};
+
+struct worker_state {
+  std::shared_ptr<worker_inbox> inbox = std::make_shared<worker_inbox>();
+  std::thread thread;
+  std::optional<worker_info> info;
+  std::vector<caf::typed_response_promise<worker_info>> load_waiters;
+  worker_client_actor client;
+  std::string id;
+
+  ~worker_state() {
+    {
+      std::lock_guard<std::mutex> lock(inbox->mutex);
+      inbox->stop = true;
+    }
+    inbox->wake.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+  static inline const char* name = "model_worker";
+};
+
+using worker_pointer = worker_actor::stateful_pointer<worker_state>;
+
+template <class F>
+void with_inbox(worker_pointer self, F change) {
+  {
+    std::lock_guard<std::mutex> lock(self->state.inbox->mutex);
+    change(*self->state.inbox);
+  }
+  self->state.inbox->wake.notify_all();
+}
+
+worker_actor::behavior_type model_worker(worker_pointer self, worker_options options,
+                                         generator_factory factory) {
+  auto who = "worker " + options.id;
+  self->state.id = options.id;
+  log_info(who, "loading model on " + options.node + "/" + options.device);
+  auto loop = std::make_shared<model_loop>(self->state.inbox, options, std::move(factory),
+                                           caf::actor_cast<caf::weak_actor_ptr>(self));
+  self->state.thread = std::thread([loop] { loop->run(); });
+  return {
+      [=](load_atom) -> caf::result<worker_info> {
+        if (self->state.info) return *self->state.info;
+        auto promise = self->make_response_promise<worker_info>();
+        self->state.load_waiters.push_back(promise);
+        return promise;
+      },
+      [=](run_atom, batch& b) {
+        self->state.client = caf::actor_cast<worker_client_actor>(self->current_sender());
+        with_inbox(self, [&](worker_inbox& inbox) { inbox.batches.push_back(std::move(b)); });
+      },
+      [=](cancel_atom, std::vector<job_id>& ids) {
+        with_inbox(self, [&](worker_inbox& inbox) {
+          inbox.cancels.insert(inbox.cancels.end(), ids.begin(), ids.end());
+        });
+      },
+      [=](drain_atom) {
+        log_info(who, "draining");
+        with_inbox(self, [](worker_inbox& inbox) { inbox.draining = true; });
+      },
+      [=](loaded_atom, worker_info& info) {
+        log_info(who, "ready: model " + info.model_name);
+        self->state.info = info;
+        for (auto& waiter : self->state.load_waiters) waiter.deliver(info);
+        self->state.load_waiters.clear();
+      },
+      [=](load_failed_atom, std::string& why) {
+        log_warning(who, "model failed to load: " + why);
+        auto err = caf::make_error(caf::sec::runtime_error, "model failed to load: " + why);
+        for (auto& waiter : self->state.load_waiters) waiter.deliver(err);
+        self->quit(err);
+      },
+      [=](crashed_atom, std::string& why) {
+        log_warning(who, "model failed while running: " + why);
+        self->quit(caf::make_error(caf::sec::runtime_error, "model failed: " + why));
+      },
+      [=](drained_atom) {
+        log_info(who, "drained, stopping");
+        self->quit();
+      },
+      [=](result_atom, sample_result& result, worker_counters& counters) {
+        self->send(self->state.client, result_atom::value, std::move(result), counters);
+      },
+      [=](progress_atom, std::vector<sample_progress>& progress, worker_counters& counters) {
+        self->send(self->state.client, progress_atom::value, std::move(progress), counters);
+      },
+  };
+}
+
+worker_actor::behavior_type spawnable_model_worker(worker_pointer self, worker_options options) {
+  return model_worker(self, std::move(options), production_generator_factory());
+}
+
+}  // namespace
+
+generator_factory production_generator_factory() {
+  return [](const worker_options& options) {
+    model::generator_options generator_options;
+    generator_options.model_path = options.model_path;
+    generator_options.device = options.device;
+    generator_options.dtype = options.dtype;
+    generator_options.scheduler = options.scheduler;
+    generator_options.intra_op_threads = options.intra_op_threads;
+    return model::load_generator(generator_options);
+  };
+}
+
+worker_actor spawn_model_worker(caf::actor_system& system, worker_options options,
+                                generator_factory factory) {
+  return system.spawn(model_worker, std::move(options), std::move(factory));
+}
+
+void add_model_worker_type(caf::actor_system_config& config) {
+  config.add_actor_type("model_worker", spawnable_model_worker);
+}
+
+worker_options make_worker_options(const config::deployment_config& config, std::string id,
+                                   std::string node, std::string device) {
+  worker_options options;
+  options.id = std::move(id);
+  options.node = std::move(node);
+  options.device = std::move(device);
+  options.model_path = config.model.path;
+  options.dtype = config.model.dtype;
+  options.scheduler = config.model.scheduler;
+  options.intra_op_threads = config.model.intra_op_threads;
+  options.max_batch_size = config.batching.max_batch_size;
+  options.step_level = config.batching.step_level;
+  return options;
+}
+
+}  // namespace muse::actors

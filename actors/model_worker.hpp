@@ -1,0 +1,33 @@
+#pragma once
+// A model worker: owns one model::generator and runs it on a thread of its own (never on CAF's
+// cooperative scheduler). Answers load once the model is loaded (or quits with the load error).
+// With step_level it keeps one running batch and lets newly assigned samples of the same batch
+// key join between denoising steps, up to max_batch_size; otherwise it runs each batch it was
+// given to completion before starting the next. Results and per-step progress go to the actor
+// that sent the batch.
+
+#include <functional>
+#include <memory>
+
+#include "actors/messages.hpp"
+#include "cluster_config/config.hpp"
+
+namespace muse::actors {
+
+using generator_factory =
+    std::function<std::unique_ptr<model::generator>(const worker_options& options)>;
+
+// model::load_generator with the options' model path, device, dtype, scheduler and threads.
+generator_factory production_generator_factory();
+
+worker_actor spawn_model_worker(caf::actor_system& system, worker_options options,
+                                generator_factory factory);
+
+// Registers the "model_worker" actor type (always the real model) for remote spawning.
+void add_model_worker_type(caf::actor_system_config& config);
+
+// The options of one worker slot, from the deployment config.
+worker_options make_worker_options(const config::deployment_config& config, std::string id,
+                                   std::string node, std::string device);
+
+}  // namespace muse::actors

@@ -1,0 +1,97 @@
+#include "actors/batch_queues.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace muse::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+sample_job job(job_id id, int width = 64, int steps = 25, std::string scheduler = "ddim") {
+  sample_job j;
+  j.id = id;
+  j.order_id = "o" + std::to_string(id);
+  j.request.width = width;
+  j.request.height = 64;
+  j.request.steps = steps;
+  j.request.scheduler = std::move(scheduler);
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("a queue leaves as a batch when it reaches max_batch_size", "[batcher]") {
+  batch_queues queues(3, 50ms);
+  auto t0 = batch_queues::clock::now();
+  CHECK_FALSE(queues.push(job(1), t0));
+  CHECK_FALSE(queues.push(job(2), t0));
+  auto full = queues.push(job(3), t0);
+  REQUIRE(full);
+  REQUIRE(full->jobs.size() == 3);
+  CHECK(full->jobs[0].id == 1);
+  CHECK(full->jobs[2].id == 3);
+  CHECK(queues.depth() == 0);
+  CHECK(queues.keys() == 0);
+  CHECK_FALSE(queues.next_due());
+}
+
+TEST_CASE("a queue leaves when its oldest sample has waited max_wait", "[batcher]") {
+  batch_queues queues(8, 50ms);
+  auto t0 = batch_queues::clock::now();
+  queues.push(job(1), t0);
+  queues.push(job(2), t0 + 30ms);
+  REQUIRE(queues.next_due() == t0 + 50ms);
+  CHECK(queues.take_due(t0 + 49ms).empty());
+  auto due = queues.take_due(t0 + 50ms);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].jobs.size() == 2);  // the younger one rides along
+  CHECK(queues.depth() == 0);
+}
+
+TEST_CASE("different batch keys are never mixed", "[batcher]") {
+  batch_queues queues(2, 50ms);
+  auto t0 = batch_queues::clock::now();
+  CHECK_FALSE(queues.push(job(1, 64), t0));
+  CHECK_FALSE(queues.push(job(2, 32), t0));
+  CHECK_FALSE(queues.push(job(3, 64, 50), t0));
+  CHECK_FALSE(queues.push(job(4, 64, 25, "euler"), t0));
+  CHECK(queues.keys() == 4);
+  auto full = queues.push(job(5, 32), t0 + 1ms);
+  REQUIRE(full);
+  CHECK(full->jobs[0].id == 2);
+  CHECK(full->jobs[1].id == 5);
+  auto due = queues.take_due(t0 + 60ms);
+  REQUIRE(due.size() == 3);
+  for (auto& b : due) {
+    REQUIRE(b.jobs.size() == 1);
+    CHECK(b.key == batch_key(b.jobs[0].request));
+  }
+}
+
+TEST_CASE("the oldest of several queues falls due first", "[batcher]") {
+  batch_queues queues(8, 50ms);
+  auto t0 = batch_queues::clock::now();
+  queues.push(job(1, 64), t0 + 10ms);
+  queues.push(job(2, 32), t0);
+  CHECK(queues.next_due() == t0 + 50ms);
+  auto due = queues.take_due(t0 + 55ms);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].jobs[0].id == 2);
+  CHECK(queues.next_due() == t0 + 60ms);
+}
+
+TEST_CASE("cancelled samples leave their queue", "[batcher]") {
+  batch_queues queues(8, 50ms);
+  auto t0 = batch_queues::clock::now();
+  queues.push(job(1), t0);
+  queues.push(job(2), t0);
+  queues.push(job(3, 32), t0);
+  auto removed = queues.remove({2, 3, 99});
+  CHECK(removed.size() == 2);
+  CHECK(queues.depth() == 1);
+  CHECK(queues.keys() == 1);
+  auto due = queues.take_due(t0 + 50ms);
+  REQUIRE(due.size() == 1);
+  REQUIRE(due[0].jobs.size() == 1);
+  CHECK(due[0].jobs[0].id == 1);
+}

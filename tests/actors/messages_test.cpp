@@ -1,0 +1,112 @@
+#include "actors/messages.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace muse::actors;
+
+namespace {
+
+// What a GPU node would receive: the value written by one actor system, read by another.
+template <class T>
+T round_trip(const T& value) {
+  caf::actor_system_config config;
+  add_message_types(config);
+  caf::actor_system system{config};
+  std::vector<char> buffer;
+  caf::binary_serializer sink{system, buffer};
+  auto copy = value;
+  REQUIRE_FALSE(sink(copy));
+  T result;
+  caf::binary_deserializer source{system, buffer};
+  REQUIRE_FALSE(source(result));
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("a batch survives serialization", "[messages]") {
+  batch b;
+  b.id = 42;
+  b.key = "64x64/25/ddim";
+  sample_job job;
+  job.id = 7;
+  job.order_id = "order-1";
+  job.attempts = 2;
+  job.request.prompt = "a lighthouse";
+  job.request.negative_prompt = "fog";
+  job.request.steps = 25;
+  job.request.guidance_scale = 6.5f;
+  job.request.seed = 1234567890123ull;
+  job.request.scheduler = "ddim";
+  b.jobs = {job, job};
+  b.jobs[1].id = 8;
+  auto copy = round_trip(b);
+  CHECK(copy.id == 42);
+  CHECK(copy.key == b.key);
+  REQUIRE(copy.jobs.size() == 2);
+  CHECK(copy.jobs[1].id == 8);
+  CHECK(copy.jobs[0].order_id == "order-1");
+  CHECK(copy.jobs[0].attempts == 2);
+  CHECK(copy.jobs[0].request.prompt == "a lighthouse");
+  CHECK(copy.jobs[0].request.negative_prompt == "fog");
+  CHECK(copy.jobs[0].request.guidance_scale == 6.5f);
+  CHECK(copy.jobs[0].request.seed == 1234567890123ull);
+}
+
+TEST_CASE("results, options and worker info survive serialization", "[messages]") {
+  sample_result result;
+  result.id = 9;
+  result.png = std::string("\x89PNG\0\x01", 6);
+  result.seed = 5;
+  result.failure_code = to_code(failure::cancelled);
+  result.message = "cancelled";
+  auto r = round_trip(result);
+  CHECK(r.png == result.png);
+  CHECK(from_code(r.failure_code) == failure::cancelled);
+
+  worker_options options;
+  options.id = "w3";
+  options.node = "gpu-2";
+  options.device = "cuda:1";
+  options.step_level = false;
+  auto o = round_trip(options);
+  CHECK(o.id == "w3");
+  CHECK(o.device == "cuda:1");
+  CHECK_FALSE(o.step_level);
+
+  worker_info info;
+  info.model_name = "muse-tiny";
+  info.limits.schedulers = {"ddim", "euler"};
+  info.limits.max_steps = 150;
+  auto i = round_trip(info);
+  CHECK(i.model_name == "muse-tiny");
+  CHECK(i.limits.schedulers.size() == 2);
+  CHECK(i.limits.max_steps == 150);
+}
+
+TEST_CASE("failure codes map both ways", "[messages]") {
+  CHECK(to_code(std::nullopt) == 0);
+  CHECK_FALSE(from_code(0));
+  for (auto f : {failure::invalid_request, failure::queue_full, failure::no_worker,
+                 failure::timeout, failure::cancelled, failure::shutting_down, failure::internal})
+    CHECK(from_code(to_code(f)) == f);
+  CHECK(from_code(200) == failure::internal);
+  CHECK(std::string(to_string(failure::queue_full)) == "queue_full");
+}
+
+TEST_CASE("the batch key names size, steps and scheduler", "[messages]") {
+  muse::model::sample_request a, b;
+  CHECK(batch_key(a) == batch_key(b));
+  b.seed = 99;
+  b.prompt = "other";
+  b.guidance_scale = 1.0f;
+  CHECK(batch_key(a) == batch_key(b));  // these may differ within one batch
+  b.steps = 50;
+  CHECK(batch_key(a) != batch_key(b));
+  b = a;
+  b.height = 32;
+  CHECK(batch_key(a) != batch_key(b));
+  b = a;
+  b.scheduler = "euler";
+  CHECK(batch_key(a) != batch_key(b));
+}

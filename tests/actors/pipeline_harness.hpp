@@ -1,0 +1,129 @@
+#pragma once
+// Starts the whole actor pipeline on fake generators and collects outcomes, counting how often
+// each order was answered.
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actors/pipeline.hpp"
+#include "fake_generator.hpp"
+
+namespace muse::actors::testing {
+
+struct pipeline_settings {
+  int workers = 1;
+  int max_batch_size = 4;
+  int max_wait_ms = 5;
+  int max_queue = 100;
+  bool step_level = true;
+  std::string policy = "least_loaded";
+  std::chrono::milliseconds step_time{5};
+  std::chrono::milliseconds load_time{0};
+  bool fail_load = false;
+};
+
+inline config::deployment_config make_config(const pipeline_settings& s) {
+  config::deployment_config config;
+  config::gpu_node_config node;
+  node.name = "test-node";
+  node.devices.assign(static_cast<size_t>(s.workers), "cpu");
+  node.slots_per_device = 1;
+  config.gpu_nodes = {node};
+  config.batching.max_batch_size = s.max_batch_size;
+  config.batching.max_wait_ms = s.max_wait_ms;
+  config.batching.max_queue = s.max_queue;
+  config.batching.step_level = s.step_level;
+  config.balancer.policy = s.policy;
+  return config;
+}
+
+class outcomes {
+ public:
+  outcome_callback callback() {
+    return [this](generate_outcome outcome) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto id = outcome.id;
+      answers_[id].push_back(std::move(outcome));
+      changed_.notify_all();
+    };
+  }
+  // The first answer for `id`, waiting up to `limit` for it.
+  std::optional<generate_outcome> wait(const std::string& id,
+                                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!changed_.wait_for(lock, limit, [&] { return answers_.count(id) != 0; }))
+      return std::nullopt;
+    return answers_[id].front();
+  }
+  size_t answers(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = answers_.find(id);
+    return it == answers_.end() ? 0 : it->second.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, std::vector<generate_outcome>> answers_;
+};
+
+inline model::sample_request sample(uint64_t seed, int steps = 4, int width = 16,
+                                    std::string prompt = "a lighthouse") {
+  model::sample_request r;
+  r.prompt = std::move(prompt);
+  r.seed = seed;
+  r.steps = steps;
+  r.width = width;
+  r.height = 16;
+  r.scheduler = "ddim";
+  return r;
+}
+
+inline generate_order make_order(std::string id, std::vector<model::sample_request> samples,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  generate_order order;
+  order.id = std::move(id);
+  order.samples = std::move(samples);
+  order.deadline = std::chrono::steady_clock::now() + timeout;
+  return order;
+}
+
+template <class Predicate>
+bool eventually(Predicate p, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!p()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+struct pipeline {
+  explicit pipeline(pipeline_settings s = {}) : settings(s) {
+    control->step_time = s.step_time;
+    control->load_time = s.load_time;
+    control->fail_load = s.fail_load;
+    gw = start_gateway(make_config(s), std::make_shared<local_placement>(fake_factory(control)));
+  }
+  ~pipeline() { gw->shutdown(std::chrono::milliseconds(0)); }
+
+  bool wait_ready(int workers = 1) {
+    return eventually([&] {
+      auto snapshot = gw->stats();
+      return snapshot.contains("workers") && snapshot["workers"].is_object() &&
+             snapshot["workers"]["ready"].get<int>() >= workers;
+    });
+  }
+  void submit(generate_order order, progress_callback progress = {}) {
+    gw->submit(std::move(order), results.callback(), std::move(progress));
+  }
+
+  pipeline_settings settings;
+  std::shared_ptr<fake_control> control = std::make_shared<fake_control>();
+  outcomes results;
+  std::unique_ptr<gateway> gw;
+};
+
+}  // namespace muse::actors::testing

@@ -1,0 +1,351 @@
+#include <atomic>
+#include <catch2/catch.hpp>
+
+#include "actors/balancer.hpp"
+#include "pipeline_harness.hpp"
+
+using namespace muse::actors;
+using namespace muse::actors::testing;
+using namespace std::chrono_literals;
+
+TEST_CASE("an order gets one image per sample, each from its own seed and prompt", "[pipeline]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  CHECK(p.gw->ready());
+  CHECK(p.gw->limits().max_size == 64);
+  auto a = sample(7), b = sample(8, 4, 16, "a harbour");
+  p.submit(make_order("o1", {a, b}));
+  auto outcome = p.results.wait("o1");
+  REQUIRE(outcome);
+  REQUIRE_FALSE(outcome->error);
+  REQUIRE(outcome->images.size() == 2);
+  CHECK(outcome->images[0].png == muse::model::encode_png(expected_image(a)));
+  CHECK(outcome->images[0].seed == 7);
+  CHECK(outcome->images[1].png == muse::model::encode_png(expected_image(b)));
+  CHECK(outcome->images[1].seed == 8);
+  CHECK(outcome->steps == 4);
+  CHECK(outcome->inference_ms > 0);
+  CHECK(outcome->total_ms >= outcome->inference_ms);
+  CHECK(outcome->total_ms >= outcome->queue_ms);
+}
+
+TEST_CASE("a full queue leaves as one batch without waiting for max_wait_ms", "[pipeline]") {
+  pipeline_settings s;
+  s.max_batch_size = 3;
+  s.max_wait_ms = 3000;
+  s.step_level = false;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) p.submit(make_order("o" + std::to_string(i), {sample(i)}));
+  for (int i = 0; i < 3; ++i) REQUIRE(p.results.wait("o" + std::to_string(i)));
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+  auto stats = p.gw->stats();
+  CHECK(stats["batches"]["size_histogram"]["3"] == 1);
+  CHECK(p.control->max_step_size() == 3);
+}
+
+TEST_CASE("a lone sample leaves after max_wait_ms", "[pipeline]") {
+  pipeline_settings s;
+  s.max_batch_size = 8;
+  s.max_wait_ms = 150;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  p.submit(make_order("lone", {sample(1)}));
+  auto outcome = p.results.wait("lone");
+  REQUIRE(outcome);
+  REQUIRE_FALSE(outcome->error);
+  CHECK(outcome->queue_ms >= 140);
+  CHECK(outcome->queue_ms < 2000);
+}
+
+TEST_CASE("samples with different batch keys never share a model call", "[pipeline]") {
+  pipeline_settings s;
+  s.max_batch_size = 4;
+  s.max_wait_ms = 20;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  for (int i = 0; i < 12; ++i)
+    p.submit(make_order("k" + std::to_string(i), {sample(i, 3 + i % 2, i % 3 == 0 ? 32 : 16)}));
+  for (int i = 0; i < 12; ++i) {
+    auto outcome = p.results.wait("k" + std::to_string(i));
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->error);
+  }
+  auto steps = p.control->steps_copy();
+  REQUIRE_FALSE(steps.empty());
+  for (auto& step : steps) CHECK(step.keys.size() == 1);
+  CHECK(p.control->max_step_size() > 1);  // the test did batch something
+}
+
+TEST_CASE("past max_queue an order is refused at once with queue_full", "[pipeline]") {
+  pipeline_settings s;
+  s.max_batch_size = 1;
+  s.max_queue = 2;
+  s.step_time = 10ms;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  auto start = std::chrono::steady_clock::now();
+  const int orders = 10;
+  for (int i = 0; i < orders; ++i) p.submit(make_order("q" + std::to_string(i), {sample(i, 20)}));
+  int refused = 0, served = 0;
+  for (int i = 0; i < orders; ++i) {
+    auto id = "q" + std::to_string(i);
+    auto outcome = p.results.wait(id);
+    REQUIRE(outcome);
+    if (outcome->error) {
+      CHECK(*outcome->error == failure::queue_full);
+      // Refused at submit time, not after waiting: well before one sample (200 ms) is done.
+      CHECK(std::chrono::steady_clock::now() - start < 2s);
+      CHECK(outcome->total_ms < 150);
+      ++refused;
+    } else {
+      ++served;
+    }
+  }
+  CHECK(refused > 0);
+  CHECK(served >= 2);
+  auto stats = p.gw->stats();
+  CHECK(stats["orders"]["failed"]["queue_full"] == refused);
+  CHECK(stats["orders"]["accepted"] == served);
+  for (int i = 0; i < orders; ++i) CHECK(p.results.answers("q" + std::to_string(i)) == 1);
+}
+
+TEST_CASE("an order past its deadline is answered timeout once and its work stops", "[pipeline]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  p.submit(make_order("late", {sample(1, 200)}, 100ms));
+  auto outcome = p.results.wait("late", 2s);
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::timeout);
+  CHECK(outcome->total_ms >= 95);
+  CHECK(outcome->total_ms < 1000);
+  REQUIRE(eventually([&] {
+    auto w = p.gw->stats()["workers"]["list"][0];
+    return w["steps_saved"].get<int>() > 0 && w["in_flight"].get<int>() == 0;
+  }));
+  auto steps_after_cancel = p.control->steps_copy().size();
+  std::this_thread::sleep_for(100ms);
+  CHECK(p.control->steps_copy().size() == steps_after_cancel);  // nothing runs for it any more
+  CHECK(p.results.answers("late") == 1);
+  CHECK(p.gw->stats()["orders"]["failed"]["timeout"] == 1);
+}
+
+TEST_CASE("cancel answers cancelled and stops the work at the next step", "[pipeline]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  std::atomic<int> progress{0};
+  p.submit(make_order("c1", {sample(1, 400)}), [&](int step, int total) {
+    CHECK(total == 400);
+    progress = step;
+  });
+  REQUIRE(eventually([&] { return progress >= 2; }));
+  p.gw->cancel("c1");
+  auto outcome = p.results.wait("c1", 2s);
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::cancelled);
+  REQUIRE(eventually(
+      [&] { return p.gw->stats()["workers"]["list"][0]["steps_saved"].get<int>() > 300; }));
+  CHECK(p.control->steps_copy().size() < 100);
+  CHECK(p.results.answers("c1") == 1);
+}
+
+TEST_CASE("a worker dying mid-batch loses nothing: its samples run on another worker",
+          "[pipeline]") {
+  pipeline_settings s;
+  s.workers = 2;
+  s.policy = "round_robin";
+  s.max_wait_ms = 1;
+  pipeline p(s);
+  REQUIRE(p.wait_ready(2));
+  p.control->crashes_left = 1;  // the next model step anywhere throws: that worker dies
+  std::vector<muse::model::sample_request> requests;
+  for (int i = 0; i < 4; ++i) {
+    requests.push_back(sample(100 + i, 6));
+    p.submit(make_order("d" + std::to_string(i), {requests.back()}));
+  }
+  for (int i = 0; i < 4; ++i) {
+    auto outcome = p.results.wait("d" + std::to_string(i));
+    REQUIRE(outcome);
+    REQUIRE_FALSE(outcome->error);
+    CHECK(outcome->images[0].png == muse::model::encode_png(expected_image(requests[i])));
+  }
+  CHECK(p.control->crashes_left == 0);
+  // The supervisor restarts the dead worker.
+  REQUIRE(eventually([&] { return p.control->loads == 3 && p.gw->ready(); }));
+  REQUIRE(eventually([&] { return p.gw->stats()["workers"]["ready"] == 2; }));
+  std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 4; ++i) CHECK(p.results.answers("d" + std::to_string(i)) == 1);
+}
+
+TEST_CASE("with step-level batching a sample joins the running batch", "[pipeline]") {
+  pipeline_settings s;
+  s.max_wait_ms = 1;
+  s.step_level = true;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  std::atomic<int> progress{0};
+  p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
+  REQUIRE(eventually([&] { return progress >= 3; }));
+  auto joining = sample(2, 40);  // same batch key: same size, steps and scheduler
+  p.submit(make_order("second", {joining}));
+  auto second = p.results.wait("second");
+  REQUIRE(second);
+  REQUIRE_FALSE(second->error);
+  CHECK(second->images[0].png == muse::model::encode_png(expected_image(joining)));
+  CHECK(p.control->max_step_size() == 2);
+  auto first = p.results.wait("first");
+  REQUIRE(first);
+  CHECK_FALSE(first->error);
+}
+
+TEST_CASE("without step-level batching a new sample waits for the running batch", "[pipeline]") {
+  pipeline_settings s;
+  s.max_wait_ms = 1;
+  s.step_level = false;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  std::atomic<int> progress{0};
+  p.submit(make_order("first", {sample(1, 20)}), [&](int step, int) { progress = step; });
+  REQUIRE(eventually([&] { return progress >= 3; }));
+  p.submit(make_order("second", {sample(2, 5)}));
+  REQUIRE(p.results.wait("second"));
+  CHECK(p.results.answers("first") == 1);
+  CHECK(p.control->max_step_size() == 1);
+}
+
+TEST_CASE("with no worker ready an order is refused at once with no_worker", "[pipeline]") {
+  pipeline_settings s;
+  s.fail_load = true;
+  pipeline p(s);
+  REQUIRE(eventually([&] { return p.control->loads >= 1; }));
+  std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(p.gw->ready());
+  p.submit(make_order("nw", {sample(1)}));
+  auto outcome = p.results.wait("nw", 1s);
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::no_worker);
+  CHECK(p.gw->stats()["orders"]["failed"]["no_worker"] == 1);
+}
+
+TEST_CASE("a request the model refuses is answered invalid_request", "[pipeline]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  p.submit(make_order("bad", {sample(1, 4, 16, "invalid")}));
+  auto outcome = p.results.wait("bad");
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::invalid_request);
+  CHECK(outcome->message.find("invalid") != std::string::npos);
+}
+
+TEST_CASE("shutdown answers what is in flight and refuses new orders", "[pipeline]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  p.submit(make_order("quick", {sample(1, 2)}));
+  p.submit(make_order("long", {sample(2, 2000)}));
+  REQUIRE(p.results.wait("quick"));
+  p.gw->shutdown(100ms);
+  auto outcome = p.results.wait("long", 1s);
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::shutting_down);
+  p.submit(make_order("after", {sample(3)}));
+  auto after = p.results.wait("after", 1s);
+  REQUIRE(after);
+  REQUIRE(after->error);
+  CHECK(*after->error == failure::shutting_down);
+  CHECK(p.results.answers("long") == 1);
+}
+
+TEST_CASE("the stats snapshot has every documented field", "[pipeline][stats]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  p.submit(make_order("s1", {sample(1), sample(2)}));
+  REQUIRE(p.results.wait("s1"));
+  nlohmann::json stats;
+  REQUIRE(eventually([&] {
+    stats = p.gw->stats();
+    return stats["batches"]["images"] == 2;
+  }));
+  CHECK(stats["uptime_s"].get<double>() > 0);
+  CHECK(stats["ready"] == true);
+  CHECK(stats["model"]["name"] == "fake");
+  for (auto key : {"min_size", "max_size", "size_multiple", "default_width", "default_height",
+                   "max_steps", "schedulers"})
+    CHECK(stats["model"]["limits"].contains(key));
+  CHECK(stats["queue"]["depth"] == 0);
+  CHECK(stats["queue"]["max"] == 100);
+  CHECK(stats["queue"]["keys"] == 0);
+  CHECK(stats["queue"]["arrivals_per_s"].get<double>() > 0);
+  CHECK(stats["orders"]["accepted"] == 1);
+  CHECK(stats["orders"]["completed"] == 1);
+  for (auto key : {"queue_full", "no_worker", "timeout", "cancelled", "invalid_request",
+                   "shutting_down", "internal"})
+    CHECK(stats["orders"]["failed"][key] == 0);
+  CHECK(stats["batches"]["done"].get<int>() >= 1);
+  CHECK(stats["batches"]["mean_size"].get<double>() > 0);
+  CHECK(stats["batches"]["size_histogram"].is_object());
+  for (auto part : {"queue", "inference", "total"})
+    for (auto key : {"p50", "p95", "p99", "count"}) CHECK(stats["latency_ms"][part].contains(key));
+  CHECK(stats["latency_ms"]["total"]["count"] == 1);
+  CHECK(stats["workers"]["ready"] == 1);
+  CHECK(stats["workers"]["total"] == 1);
+  auto w = stats["workers"]["list"][0];
+  CHECK(w["id"] == "w1");
+  CHECK(w["node"] == "test-node");
+  CHECK(w["device"] == "cpu");
+  CHECK(w["state"] == "ready");
+  CHECK(w["in_flight"] == 0);
+  CHECK(w["batches_done"].get<int>() >= 1);
+  CHECK(w["images_done"] == 2);
+  CHECK(w["mean_batch_size"].get<double>() >= 1);
+  CHECK(w["steps_done"] == 8);
+  CHECK(w["steps_saved"] == 0);
+  CHECK(w.contains("images_per_s"));
+  CHECK(stats["scaling"]["decisions"].is_array());
+}
+
+TEST_CASE("a sample whose workers keep dying fails with internal after three tries", "[pipeline]") {
+  pipeline_settings s;
+  s.workers = 2;
+  s.max_wait_ms = 1;
+  pipeline p(s);
+  REQUIRE(p.wait_ready(2));
+  p.control->crashes_left = 3;
+  p.submit(make_order("poison", {sample(1, 4)}));
+  auto outcome = p.results.wait("poison", 15s);
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::internal);
+  CHECK(outcome->message.find("3 times") != std::string::npos);
+  // The workers come back and serve again.
+  REQUIRE(p.wait_ready(2));
+  p.submit(make_order("after", {sample(2, 4)}));
+  auto after = p.results.wait("after");
+  REQUIRE(after);
+  CHECK_FALSE(after->error);
+  CHECK(p.results.answers("poison") == 1);
+}
+
+TEST_CASE("admitted work fails no_worker when no worker comes back within the grace",
+          "[pipeline]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  p.control->fail_load = true;  // the restarted worker cannot load its model
+  p.control->crashes_left = 1;
+  auto start = std::chrono::steady_clock::now();
+  p.submit(make_order("orphan", {sample(1, 4)}, 30s));
+  auto outcome = p.results.wait("orphan", 15s);
+  REQUIRE(outcome);
+  REQUIRE(outcome->error);
+  CHECK(*outcome->error == failure::no_worker);
+  auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(waited >= no_worker_grace - 100ms);
+  CHECK(waited < no_worker_grace + 3s);
+  CHECK_FALSE(p.gw->ready());
+  CHECK(p.results.answers("orphan") == 1);
+}
