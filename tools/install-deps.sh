@@ -8,6 +8,9 @@ packages=(
   libcaf-dev librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   nlohmann-json3-dev catch2
   libtorch-dev
+  # Debian's libtorch calls the generic libblas.so.3; OpenBLAS takes that slot through
+  # update-alternatives and makes CPU matrix products ~15x faster than the reference BLAS.
+  libopenblas0-openmp
   libpng-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy
   curl
