@@ -48,6 +48,9 @@ using step_callback = std::function<bool(size_t sample_index, int step, int tota
 
 struct generator_options {
   std::string model_path;          // a diffusers-layout directory or a single-file .safetensors
+  // For a single file: the diffusers-layout directory whose model_index.json, */config.json,
+  // tokenizer/ and scheduler/ describe it ("" = the file's own directory).
+  std::string config_dir;
   std::string device = "cpu";      // cpu | cuda | cuda:N
   std::string dtype = "float32";   // float32 | float16 | bfloat16
   std::string scheduler = "ddim";  // default scheduler

@@ -1,0 +1,87 @@
+// The `generator` of a loaded pipeline: step-level running batches over pipeline's API.
+#include <map>
+
+#include "model/generator.hpp"
+#include "model/pipeline.hpp"
+
+namespace muse::model {
+
+namespace {
+
+class pipeline_batch : public running_batch {
+ public:
+  explicit pipeline_batch(std::shared_ptr<pipeline> p) : pipeline_(std::move(p)) {}
+
+  void add(uint64_t tag, const sample_request& request) override {
+    if (samples_.count(tag)) throw model_error("a sample with tag " + std::to_string(tag) + " is already running");
+    auto started = pipeline_->start({request});
+    samples_.emplace(tag, std::move(started.front()));
+  }
+
+  void remove(uint64_t tag) override { samples_.erase(tag); }
+
+  size_t size() const override { return samples_.size(); }
+
+  std::vector<step_report> step() override {
+    std::vector<step_report> reports;
+    if (samples_.empty()) return reports;
+    std::vector<sample_state*> all;
+    for (auto& [tag, sample] : samples_) all.push_back(&sample);
+    pipeline_->step(all);
+    std::vector<sample_state*> done;
+    std::vector<uint64_t> done_tags;
+    for (auto& [tag, sample] : samples_) {
+      step_report report;
+      report.tag = tag;
+      report.step = sample.schedule->step_index();
+      report.total_steps = sample.schedule->num_steps();
+      report.finished = sample.finished();
+      if (report.finished) {
+        done.push_back(&sample);
+        done_tags.push_back(tag);
+      }
+      reports.push_back(std::move(report));
+    }
+    if (!done.empty()) {
+      auto images = pipeline_->decode(done);
+      size_t k = 0;
+      for (auto& report : reports)
+        if (report.finished) report.image = std::move(images[k++]);
+      for (auto tag : done_tags) samples_.erase(tag);
+    }
+    return reports;
+  }
+
+ private:
+  std::shared_ptr<pipeline> pipeline_;
+  std::map<uint64_t, sample_state> samples_;
+};
+
+class pipeline_generator : public generator {
+ public:
+  explicit pipeline_generator(std::shared_ptr<pipeline> p) : pipeline_(std::move(p)) {}
+  std::string name() const override { return pipeline_->name(); }
+  model_limits limits() const override { return pipeline_->limits(); }
+  std::unique_ptr<running_batch> start_batch() override { return std::make_unique<pipeline_batch>(pipeline_); }
+
+ private:
+  std::shared_ptr<pipeline> pipeline_;
+};
+
+}  // namespace
+
+std::unique_ptr<generator> load_generator(const generator_options& options) {
+  if (options.model_path.empty()) throw model_error("no model path given");
+  if (options.intra_op_threads < 0) throw model_error("intra_op_threads must be >= 0");
+  if (options.intra_op_threads > 0) torch::set_num_threads(options.intra_op_threads);
+  try {
+    return std::make_unique<pipeline_generator>(
+        pipeline::load(options.model_path, options.device, options.dtype, options.scheduler, options.config_dir));
+  } catch (const model_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw model_error(options.model_path + ": " + e.what());
+  }
+}
+
+}  // namespace muse::model

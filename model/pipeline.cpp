@@ -1,0 +1,277 @@
+#include "model/pipeline.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "model/model_dir.hpp"
+#include "model/single_file.hpp"
+
+namespace muse::model {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double ms_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+
+// Waits for queued device work so stage timings mean something on CUDA.
+void synchronize(torch::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string base_name(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// model_index.json names each component's library and class; only what this code runs is accepted.
+void check_model_index(const nlohmann::json& index, const std::string& path) {
+  if (!index.is_object()) throw model_error(path + ": model_index.json is not an object");
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"tokenizer", {"CLIPTokenizer", "CLIPTokenizerFast"}},
+      {"text_encoder", {"CLIPTextModel"}},
+      {"unet", {"UNet2DConditionModel"}},
+      {"vae", {"AutoencoderKL"}},
+      {"scheduler", {}},
+  };
+  for (const auto& [component, classes] : expected) {
+    if (!index.contains(component)) throw model_error(path + ": model_index.json lacks '" + component + "'");
+    const auto& entry = index.at(component);
+    if (!entry.is_array() || entry.size() != 2 || !entry[1].is_string())
+      throw model_error(path + ": model_index.json '" + component + "' must be [library, class]");
+    const auto cls = entry[1].get<std::string>();
+    if (!classes.empty() && std::find(classes.begin(), classes.end(), cls) == classes.end())
+      throw model_error(path + ": unsupported " + component + " class '" + cls + "'");
+  }
+  // Components that do not take part in text-to-image generation may be present.
+  const std::vector<std::string> ignorable = {"safety_checker", "feature_extractor", "image_encoder",
+                                              "requires_safety_checker"};
+  for (const auto& [key, value] : index.items()) {
+    if (key.empty() || key[0] == '_' || expected.count(key)) continue;
+    if (std::find(ignorable.begin(), ignorable.end(), key) != ignorable.end()) continue;
+    if (value.is_array() && value.size() == 2 && value[0].is_null()) continue;
+    throw model_error(path + ": unsupported pipeline component '" + key + "' in model_index.json");
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::string& device,
+                                         const std::string& dtype, const std::string& default_scheduler,
+                                         const std::string& config_dir) {
+  torch::NoGradGuard no_grad;
+  std::shared_ptr<pipeline> p(new pipeline(parse_device(device), parse_dtype(dtype)));
+  const bool single_file = ends_with(path, ".safetensors");
+  if (!single_file && !is_directory(path))
+    throw model_error("model path " + path + " is neither a directory nor a .safetensors file");
+  if (single_file && !path_exists(path)) throw model_error("model file " + path + " does not exist");
+  if (!single_file && !config_dir.empty() && config_dir != path)
+    throw model_error("a config directory applies to single-file checkpoints only");
+  const std::string dir = single_file ? (config_dir.empty() ? parent_dir(path) : config_dir) : path;
+  p->name_ = base_name(single_file ? path.substr(0, path.size() - 12) : path);
+  const auto index_path = dir + "/model_index.json";
+  if (!path_exists(index_path))
+    throw model_error(dir + ": no model_index.json" +
+                      std::string(single_file ? " (a single file needs the diffusers configs of its model)" : ""));
+  check_model_index(read_json_file(index_path), dir);
+
+  p->tokenizer_ = std::make_unique<clip_tokenizer>(clip_tokenizer::load(dir + "/tokenizer"));
+  const auto text_config = read_json_file(dir + "/text_encoder/config.json");
+  const auto unet_config_json = read_json_file(dir + "/unet/config.json");
+  const auto vae_config_json = read_json_file(dir + "/vae/config.json");
+  if (single_file) {
+    const auto layers = text_encoder_config::from_json(text_config).num_hidden_layers;
+    auto parts = load_single_file(path, static_cast<int>(layers));
+    p->text_encoder_ = load_text_encoder(text_config, parts.text_encoder, p->device_, p->dtype_);
+    p->unet_ = load_unet(unet_config_json, parts.unet, p->device_, p->dtype_);
+    p->vae_ = load_vae(vae_config_json, parts.vae, p->device_, p->dtype_);
+  } else {
+    p->text_encoder_ = load_text_encoder(dir + "/text_encoder", p->device_, p->dtype_);
+    p->unet_ = load_unet(dir + "/unet", p->device_, p->dtype_);
+    p->vae_ = load_vae(dir + "/vae", p->device_, p->dtype_);
+  }
+  const auto scheduler_path = dir + "/scheduler/scheduler_config.json";
+  p->schedulers_ = std::make_unique<scheduler_factory>(read_json_file(scheduler_path), default_scheduler);
+
+  const auto& unet = p->unet_->config();
+  if (unet.in_channels != p->vae_->latent_channels())
+    throw model_error("unet in_channels (" + std::to_string(unet.in_channels) + ") != vae latent_channels (" +
+                      std::to_string(p->vae_->latent_channels()) + ")");
+  if (p->text_encoder_->config().hidden_size != unet.cross_attention_dim.front())
+    throw model_error("text encoder hidden_size (" + std::to_string(p->text_encoder_->config().hidden_size) +
+                      ") != unet cross_attention_dim (" + std::to_string(unet.cross_attention_dim.front()) + ")");
+  if (p->tokenizer_->max_length() > p->text_encoder_->config().max_position_embeddings)
+    throw model_error("tokenizer max length exceeds the text encoder's max_position_embeddings");
+
+  auto& limits = p->limits_;
+  const int factor = p->vae_->downscale_factor();
+  limits.size_multiple = factor * (1 << unet.downsamplings());
+  limits.min_size = limits.size_multiple;
+  const int native = unet.sample_size * factor;
+  limits.default_width = limits.default_height = std::max(limits.size_multiple, native);
+  limits.max_size = std::max(1024, 2 * native) / limits.size_multiple * limits.size_multiple;
+  limits.max_steps = 150;
+  limits.schedulers = p->schedulers_->names();
+  return p;
+}
+
+void pipeline::validate(const sample_request& r) const {
+  auto check_size = [&](int value, const char* what) {
+    if (value < limits_.min_size || value > limits_.max_size || value % limits_.size_multiple != 0)
+      throw model_error(std::string(what) + " must be a multiple of " + std::to_string(limits_.size_multiple) +
+                        " in " + std::to_string(limits_.min_size) + ".." + std::to_string(limits_.max_size) +
+                        ", got " + std::to_string(value));
+  };
+  check_size(r.width, "width");
+  check_size(r.height, "height");
+  if (r.steps < 1 || r.steps > limits_.max_steps)
+    throw model_error("steps must be 1.." + std::to_string(limits_.max_steps) + ", got " + std::to_string(r.steps));
+  if (!std::isfinite(r.guidance_scale) || r.guidance_scale < 0 || r.guidance_scale > 100)
+    throw model_error("guidance_scale must be in 0..100");
+}
+
+torch::Tensor pipeline::encode_prompts(const std::vector<std::string>& prompts) {
+  c10::InferenceMode inference;
+  const auto start = clock_type::now();
+  std::vector<int64_t> ids;
+  for (const auto& prompt : prompts) {
+    auto encoded = tokenizer_->encode(prompt);
+    ids.insert(ids.end(), encoded.begin(), encoded.end());
+  }
+  auto input = torch::tensor(ids, torch::kLong)
+                   .view({static_cast<int64_t>(prompts.size()), tokenizer_->max_length()})
+                   .to(device_);
+  auto embeddings = text_encoder_->forward(input);
+  synchronize(device_);
+  timings_.encode_ms = ms_since(start);
+  return embeddings;
+}
+
+std::vector<sample_state> pipeline::start(const std::vector<sample_request>& requests) {
+  c10::InferenceMode inference;
+  std::vector<std::unique_ptr<scheduler>> schedules;
+  for (const auto& r : requests) {
+    validate(r);
+    schedules.push_back(schedulers_->make(r.scheduler, r.steps));
+  }
+  std::vector<std::string> prompts;
+  for (const auto& r : requests) prompts.push_back(r.prompt);
+  for (const auto& r : requests)
+    if (r.guidance_scale > 1.0f) prompts.push_back(r.negative_prompt);
+  const auto embeddings = prompts.empty() ? torch::Tensor() : encode_prompts(prompts);
+
+  std::vector<sample_state> samples;
+  int64_t negative_row = static_cast<int64_t>(requests.size());
+  const int factor = vae_->downscale_factor();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    sample_state s;
+    s.width = r.width;
+    s.height = r.height;
+    s.guidance_scale = r.guidance_scale;
+    s.schedule = std::move(schedules[i]);
+    s.cond = embeddings.narrow(0, static_cast<int64_t>(i), 1);
+    if (s.uses_guidance()) s.uncond = embeddings.narrow(0, negative_row++, 1);
+    s.noise = at::detail::createCPUGenerator(r.seed);
+    // diffusers' prepare_latents: randn on a CPU generator, in the model dtype, then to the device.
+    auto noise = torch::randn({1, vae_->latent_channels(), r.height / factor, r.width / factor}, s.noise,
+                              torch::TensorOptions().dtype(torch::kFloat32));
+    if (dtype_ != torch::kFloat32) noise = noise.to(dtype_).to(torch::kFloat32);
+    s.latents = noise.to(device_) * s.schedule->init_noise_sigma();
+    samples.push_back(std::move(s));
+  }
+  return samples;
+}
+
+void pipeline::step(const std::vector<sample_state*>& batch) {
+  c10::InferenceMode inference;
+  const auto start = clock_type::now();
+  // One UNet call per latent size: rows of different sizes cannot share a tensor.
+  std::map<std::pair<int, int>, std::vector<sample_state*>> groups;
+  for (auto* s : batch)
+    if (!s->finished()) groups[{s->height, s->width}].push_back(s);
+  for (auto& [size, group] : groups) {
+    std::vector<torch::Tensor> inputs, contexts;
+    std::vector<float> timesteps;
+    for (auto* s : group) {
+      const auto scaled = s->schedule->scale_model_input(s->latents);
+      const auto t = static_cast<float>(s->schedule->timestep());
+      if (s->uses_guidance()) {
+        inputs.push_back(scaled);
+        contexts.push_back(s->uncond);
+        timesteps.push_back(t);
+      }
+      inputs.push_back(scaled);
+      contexts.push_back(s->cond);
+      timesteps.push_back(t);
+    }
+    auto output = unet_->forward(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
+                                 torch::cat(contexts))
+                      .to(torch::kFloat32);
+    int64_t row = 0;
+    for (auto* s : group) {
+      torch::Tensor prediction;
+      if (s->uses_guidance()) {
+        const auto uncond = output.narrow(0, row, 1), text = output.narrow(0, row + 1, 1);
+        prediction = uncond + s->guidance_scale * (text - uncond);
+        row += 2;
+      } else {
+        prediction = output.narrow(0, row++, 1);
+      }
+      at::Generator* noise = &s->noise;
+      s->latents = s->schedule->step(prediction, s->latents, noise);
+    }
+  }
+  synchronize(device_);
+  timings_.unet_ms = ms_since(start);
+}
+
+std::vector<rgb_image> pipeline::decode(const std::vector<sample_state*>& batch) {
+  c10::InferenceMode inference;
+  const auto start = clock_type::now();
+  std::vector<rgb_image> images(batch.size());
+  std::map<std::pair<int, int>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->height, batch[i]->width}].push_back(i);
+  for (auto& [size, members] : groups) {
+    std::vector<torch::Tensor> latents;
+    for (auto i : members) latents.push_back(batch[i]->latents);
+    auto decoded = vae_->decode((torch::cat(latents) / vae_->scaling_factor()).to(dtype_));
+    // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), float32 numpy, (x * 255).round() as uint8.
+    auto pixels = (decoded.to(torch::kFloat32) / 2 + 0.5)
+                      .clamp(0, 1)
+                      .to(torch::kCPU)
+                      .permute({0, 2, 3, 1})
+                      .mul(255)
+                      .round()
+                      .to(torch::kUInt8)
+                      .contiguous();
+    if (pixels.size(3) != 3) throw model_error("the VAE must produce 3-channel images");
+    for (size_t k = 0; k < members.size(); ++k) {
+      auto& image = images[members[k]];
+      image.height = static_cast<int>(pixels.size(1));
+      image.width = static_cast<int>(pixels.size(2));
+      const auto one = pixels[static_cast<int64_t>(k)];
+      image.pixels.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
+    }
+  }
+  synchronize(device_);
+  timings_.decode_ms = ms_since(start);
+  return images;
+}
+
+}  // namespace muse::model

@@ -1,0 +1,89 @@
+#pragma once
+// The step-wise, batched Stable Diffusion pipeline (diffusers' StableDiffusionPipeline, one
+// denoising step at a time): prompts -> text embeddings -> initial latents per sample ->
+// step(batch) -> decode. Each sample carries its own scheduler, generator and guidance, so
+// samples can join and leave a running batch between steps and still give the image they would
+// give alone.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/generator.hpp"
+#include "model/scheduler.hpp"
+#include "model/text_encoder.hpp"
+#include "model/tokenizer.hpp"
+#include "model/unet.hpp"
+#include "model/vae.hpp"
+
+namespace muse::model {
+
+// One image in progress.
+struct sample_state {
+  int width = 0;
+  int height = 0;
+  float guidance_scale = 1.0f;
+  std::unique_ptr<scheduler> schedule;
+  at::Generator noise;   // CPU generator seeded with the request's seed (initial latents, ancestral noise)
+  torch::Tensor latents;  // (1, C, h, w) float32 on the model's device
+  torch::Tensor cond;     // (1, L, D) prompt embedding, model dtype
+  torch::Tensor uncond;   // negative-prompt embedding; undefined when guidance_scale <= 1
+
+  bool uses_guidance() const { return guidance_scale > 1.0f; }
+  bool finished() const { return schedule->finished(); }
+};
+
+// Per-stage wall time of the last calls, for muse-generate and the worker's stats.
+struct pipeline_timings {
+  double encode_ms = 0;
+  double unet_ms = 0;
+  double decode_ms = 0;
+};
+
+class pipeline {
+ public:
+  // A diffusers-layout directory, or a single-file .safetensors described by the diffusers
+  // configs (model_index.json, */config.json, tokenizer/, scheduler/) in config_dir (default:
+  // the file's directory).
+  static std::shared_ptr<pipeline> load(const std::string& path, const std::string& device,
+                                        const std::string& dtype, const std::string& default_scheduler,
+                                        const std::string& config_dir = "");
+
+  // Prompts -> (N, L, D) embeddings in the model dtype, one text-encoder call.
+  torch::Tensor encode_prompts(const std::vector<std::string>& prompts);
+  // Validates the requests, encodes all prompts (and negatives where guidance applies) in one
+  // call, draws each sample's initial latents. Throws model_error on a bad request.
+  std::vector<sample_state> start(const std::vector<sample_request>& requests);
+  // One denoising step for every unfinished sample: one UNet call per latent size in the batch
+  // (2 rows for samples with guidance > 1).
+  void step(const std::vector<sample_state*>& batch);
+  // Latents -> 8-bit RGB images (one VAE call per latent size).
+  std::vector<rgb_image> decode(const std::vector<sample_state*>& batch);
+
+  model_limits limits() const { return limits_; }
+  const scheduler_factory& schedulers() const { return *schedulers_; }
+  torch::Device device() const { return device_; }
+  torch::Dtype dtype() const { return dtype_; }
+  const std::string& name() const { return name_; }
+  const pipeline_timings& timings() const { return timings_; }
+  // Throws model_error if `request` is outside limits().
+  void validate(const sample_request& request) const;
+
+ private:
+  pipeline(torch::Device device, torch::Dtype dtype) : device_(device), dtype_(dtype) {}
+
+  torch::Device device_;
+  torch::Dtype dtype_;
+  std::string name_;
+  std::unique_ptr<clip_tokenizer> tokenizer_;
+  text_encoder text_encoder_{nullptr};
+  unet_model unet_{nullptr};
+  vae_model vae_{nullptr};
+  std::unique_ptr<scheduler_factory> schedulers_;
+  model_limits limits_;
+  pipeline_timings timings_;
+};
+
+}  // namespace muse::model

@@ -1,0 +1,33 @@
+#pragma once
+// Single-file Stable Diffusion checkpoints (the original CompVis/Stability key naming that most
+// downloads use): "model.diffusion_model.*" (UNet), "first_stage_model.*" (VAE),
+// "cond_stage_model.transformer.*" (SD1's CLIP text model) or "cond_stage_model.model.*" (SD2's
+// OpenCLIP, fused q/k/v). The keys are renamed to the diffusers/transformers names, so the usual
+// load_unet / load_vae / load_text_encoder take them with the component configs of a diffusers
+// layout. The block structure is read from the keys themselves; no tensor is copied.
+
+#include <string>
+
+#include "model/weights.hpp"
+
+namespace muse::model {
+
+struct single_file_components {
+  weight_map unet;  // diffusers names: "down_blocks.0.resnets.0.conv1.weight"
+  weight_map vae;   // diffusers names: "decoder.up_blocks.0.resnets.0.conv1.weight"
+  weight_map
+      text_encoder;  // transformers names: "text_model.encoder.layers.0.self_attn.q_proj.weight"
+  bool open_clip = false;  // the text encoder came from SD2's OpenCLIP naming
+};
+
+// Splits and renames a whole checkpoint. Training leftovers (EMA copies, the DDPM schedule
+// buffers, the VAE's loss networks, OpenCLIP's projection head) are dropped; any other key that
+// does not map throws model_error listing them. `text_encoder_layers` >= 0 drops text-encoder
+// layers from that index on: SD2 checkpoints hold all 24 OpenCLIP layers while its diffusers
+// text encoder keeps 23 (it uses the penultimate layer's output).
+single_file_components split_single_file(const weight_map& all, int text_encoder_layers = -1);
+
+// Opens `path` (a .safetensors file) and splits it.
+single_file_components load_single_file(const std::string& path, int text_encoder_layers = -1);
+
+}  // namespace muse::model

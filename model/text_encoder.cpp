@@ -1,0 +1,130 @@
+#include "model/text_encoder.hpp"
+
+#include "model/attention.hpp"
+#include "model/generator.hpp"
+#include "model/model_dir.hpp"
+
+namespace muse::model {
+
+text_encoder_config text_encoder_config::from_json(const nlohmann::json& json) {
+  text_encoder_config c;
+  c.vocab_size = json_int(json, "vocab_size", c.vocab_size);
+  c.hidden_size = json_int(json, "hidden_size", c.hidden_size);
+  c.intermediate_size = json_int(json, "intermediate_size", c.intermediate_size);
+  c.num_hidden_layers = json_int(json, "num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = json_int(json, "num_attention_heads", c.num_attention_heads);
+  c.max_position_embeddings = json_int(json, "max_position_embeddings", c.max_position_embeddings);
+  c.hidden_act = json_string(json, "hidden_act", c.hidden_act);
+  c.layer_norm_eps = json_double(json, "layer_norm_eps", c.layer_norm_eps);
+  if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
+    throw model_error("text encoder: unsupported hidden_act '" + c.hidden_act + "' (quick_gelu or gelu)");
+  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.intermediate_size <= 0 || c.num_hidden_layers <= 0 ||
+      c.num_attention_heads <= 0 || c.max_position_embeddings <= 0)
+    throw model_error("text encoder: sizes in config.json must be positive");
+  if (c.hidden_size % c.num_attention_heads != 0)
+    throw model_error("text encoder: hidden_size is not a multiple of num_attention_heads");
+  if (json.contains("architectures") && json.at("architectures").is_array())
+    for (const auto& arch : json.at("architectures"))
+      if (arch != "CLIPTextModel" && arch != "CLIPTextModelWithProjection")
+        throw model_error("text encoder: unsupported architecture " + arch.dump());
+  return c;
+}
+
+clip_attention_impl::clip_attention_impl(const text_encoder_config& c) : heads_(c.num_attention_heads) {
+  q_proj_ = register_module("q_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  k_proj_ = register_module("k_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  v_proj_ = register_module("v_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  out_proj_ = register_module("out_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
+}
+
+torch::Tensor clip_attention_impl::forward(const torch::Tensor& hidden) {
+  const auto b = hidden.size(0), l = hidden.size(1), d = hidden.size(2);
+  auto split = [&](const torch::Tensor& x) { return x.view({b, l, heads_, d / heads_}).transpose(1, 2); };
+  auto out = muse::model::scaled_dot_product_attention(split(q_proj_(hidden)), split(k_proj_(hidden)), split(v_proj_(hidden)),
+                                          /*causal=*/true);
+  return out_proj_(out.transpose(1, 2).reshape({b, l, d}));
+}
+
+clip_mlp_impl::clip_mlp_impl(const text_encoder_config& c) : quick_gelu_(c.hidden_act == "quick_gelu") {
+  fc1_ = register_module("fc1", torch::nn::Linear(c.hidden_size, c.intermediate_size));
+  fc2_ = register_module("fc2", torch::nn::Linear(c.intermediate_size, c.hidden_size));
+}
+
+torch::Tensor clip_mlp_impl::forward(const torch::Tensor& hidden) {
+  auto x = fc1_(hidden);
+  x = quick_gelu_ ? x * torch::sigmoid(1.702 * x) : torch::gelu(x);
+  return fc2_(x);
+}
+
+clip_encoder_layer_impl::clip_encoder_layer_impl(const text_encoder_config& c) {
+  auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)); };
+  self_attn_ = register_module("self_attn", clip_attention(c));
+  layer_norm1_ = register_module("layer_norm1", norm());
+  mlp_ = register_module("mlp", clip_mlp(c));
+  layer_norm2_ = register_module("layer_norm2", norm());
+}
+
+torch::Tensor clip_encoder_layer_impl::forward(const torch::Tensor& hidden) {
+  auto x = hidden + self_attn_(layer_norm1_(hidden));
+  return x + mlp_(layer_norm2_(x));
+}
+
+clip_text_transformer_impl::clip_text_transformer_impl(const text_encoder_config& c) {
+  auto embeddings = register_module("embeddings", std::make_shared<torch::nn::Module>());
+  token_embedding_ = embeddings->register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  position_embedding_ =
+      embeddings->register_module("position_embedding", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size));
+  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
+  layers_ = encoder->register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers_->push_back(clip_encoder_layer(c));
+  final_layer_norm_ = register_module(
+      "final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+}
+
+torch::Tensor clip_text_transformer_impl::forward(const torch::Tensor& input_ids) {
+  const auto length = input_ids.size(1);
+  if (length > position_embedding_->weight.size(0))
+    throw model_error("text encoder: " + std::to_string(length) + " tokens exceed max_position_embeddings");
+  auto positions = torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(input_ids.device()));
+  auto hidden = token_embedding_(input_ids) + position_embedding_(positions).unsqueeze(0);
+  for (auto& layer : *layers_) hidden = layer->as<clip_encoder_layer>()->forward(hidden);
+  return final_layer_norm_(hidden);
+}
+
+text_encoder_impl::text_encoder_impl(const text_encoder_config& config) : config_(config) {
+  text_model_ = register_module("text_model", clip_text_transformer(config));
+}
+
+torch::Tensor text_encoder_impl::forward(const torch::Tensor& input_ids) {
+  if (input_ids.dim() != 2) throw model_error("text encoder: input ids must be (batch, length)");
+  return text_model_(input_ids);
+}
+
+text_encoder load_text_encoder(const std::string& dir, torch::Device device, torch::Dtype dtype) {
+  return load_text_encoder(read_json_file(dir + "/config.json"), weight_map::open_many(component_weight_files(dir)),
+                           device, dtype);
+}
+
+text_encoder load_text_encoder(const nlohmann::json& json, const weight_map& weights, torch::Device device,
+                               torch::Dtype dtype) {
+  text_encoder model(text_encoder_config::from_json(json));
+  model->to(device, dtype);
+  // Older transformers saved the position_ids buffer and projection heads ride along in
+  // CLIPTextModelWithProjection checkpoints; neither is part of last_hidden_state.
+  // transformers 5 saves CLIPTextModel without the "text_model." prefix of earlier versions.
+  bool prefixed = false;
+  for (const auto& key : weights.names()) prefixed = prefixed || key.rfind("text_model.", 0) == 0;
+  auto used = weights.renamed([prefixed](const std::string& key) -> std::string {
+    if (key.find("position_ids") != std::string::npos || key.rfind("text_projection", 0) == 0) return "";
+    return prefixed ? key : "text_model." + key;
+  });
+  try {
+    load_module(*model, used);
+  } catch (const model_error& e) {
+    throw model_error(std::string("text encoder: ") + e.what());
+  }
+  model->eval();
+  return model;
+}
+
+}  // namespace muse::model

@@ -1,0 +1,230 @@
+#include "model/weights.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "model/generator.hpp"
+
+namespace muse::model {
+
+// One read-only (copy-on-write) mapping of a whole file; tensors keep it alive through their deleters.
+struct weight_map::mapping {
+  void* data = nullptr;
+  size_t size = 0;
+  std::string path;
+  ~mapping() {
+    if (data != nullptr && data != MAP_FAILED) munmap(data, size);
+  }
+};
+
+namespace {
+
+torch::Dtype safetensors_dtype(const std::string& name, const std::string& key, const std::string& path) {
+  static const std::map<std::string, torch::Dtype> dtypes = {
+      {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},  {"I32", torch::kInt32},
+      {"I16", torch::kInt16},     {"I8", torch::kInt8},     {"U8", torch::kUInt8},
+      {"BOOL", torch::kBool}};
+  auto it = dtypes.find(name);
+  if (it == dtypes.end())
+    throw model_error(path + ": tensor '" + key + "' has unsupported dtype " + name);
+  return it->second;
+}
+
+
+}  // namespace
+
+weight_map weight_map::open(const std::string& path) { return open_many({path}); }
+
+weight_map weight_map::open_many(const std::vector<std::string>& paths) {
+  weight_map result;
+  for (const auto& path : paths) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw model_error("cannot open weights file " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+      ::close(fd);
+      throw model_error("cannot stat " + path);
+    }
+    auto map = std::make_shared<mapping>();
+    map->path = path;
+    map->size = static_cast<size_t>(st.st_size);
+    if (map->size < 8) {
+      ::close(fd);
+      throw model_error(path + ": too small to be a safetensors file");
+    }
+    // Private + writable so that tensors viewing the file behave like ordinary tensors; pages are
+    // only copied if someone writes to them.
+    map->data = mmap(nullptr, map->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map->data == MAP_FAILED) throw model_error("cannot map " + path + ": " + std::strerror(errno));
+
+    const auto* bytes = static_cast<const uint8_t*>(map->data);
+    uint64_t header_size = 0;
+    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];
+    if (header_size > map->size - 8) throw model_error(path + ": header size exceeds the file");
+    nlohmann::json header;
+    try {
+      header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_size);
+    } catch (const std::exception& e) {
+      throw model_error(path + ": bad safetensors header: " + e.what());
+    }
+    if (!header.is_object()) throw model_error(path + ": safetensors header is not an object");
+    uint8_t* data_start = static_cast<uint8_t*>(map->data) + 8 + header_size;
+    const size_t data_size = map->size - 8 - header_size;
+    for (const auto& [key, info] : header.items()) {
+      if (key == "__metadata__") continue;
+      try {
+        auto dtype = safetensors_dtype(info.at("dtype").get<std::string>(), key, path);
+        auto shape = info.at("shape").get<std::vector<int64_t>>();
+        auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
+        if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
+          throw model_error(path + ": tensor '" + key + "' has bad data_offsets");
+        int64_t numel = 1;
+        for (auto d : shape) {
+          if (d < 0) throw model_error(path + ": tensor '" + key + "' has a negative dimension");
+          numel *= d;
+        }
+        const auto expected = static_cast<uint64_t>(numel) * torch::elementSize(dtype);
+        if (offsets[1] - offsets[0] != expected)
+          throw model_error(path + ": tensor '" + key + "' byte size does not match its shape");
+        auto keep = map;
+        auto tensor = torch::from_blob(
+            data_start + offsets[0], shape, [keep](void*) mutable { keep.reset(); },
+            torch::TensorOptions().dtype(dtype));
+        if (result.tensors_.count(key))
+          throw model_error("tensor '" + key + "' appears in more than one weights file");
+        result.tensors_.emplace(key, std::move(tensor));
+      } catch (const nlohmann::json::exception& e) {
+        throw model_error(path + ": bad header entry for '" + key + "': " + e.what());
+      }
+    }
+    result.mappings_.push_back(map);
+  }
+  return result;
+}
+
+bool weight_map::contains(const std::string& name) const { return tensors_.count(name) > 0; }
+
+torch::Tensor weight_map::get(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) throw model_error("missing weight '" + name + "'");
+  return it->second;
+}
+
+std::vector<std::string> weight_map::names() const {
+  std::vector<std::string> out;
+  out.reserve(tensors_.size());
+  for (const auto& kv : tensors_) out.push_back(kv.first);
+  return out;
+}
+
+weight_map weight_map::with_prefix(const std::string& prefix) const {
+  weight_map out;
+  out.mappings_ = mappings_;
+  for (const auto& [key, tensor] : tensors_)
+    if (key.compare(0, prefix.size(), prefix) == 0) out.tensors_.emplace(key.substr(prefix.size()), tensor);
+  return out;
+}
+
+weight_map weight_map::renamed(const std::function<std::string(const std::string&)>& rename) const {
+  weight_map out;
+  out.mappings_ = mappings_;
+  for (const auto& [key, tensor] : tensors_) {
+    auto name = rename(key);
+    if (name.empty()) continue;
+    if (!out.tensors_.emplace(name, tensor).second)
+      throw model_error("two weights renamed to the same key '" + name + "'");
+  }
+  return out;
+}
+
+weight_map weight_map::from_tensors(std::map<std::string, torch::Tensor> tensors) {
+  weight_map out;
+  out.tensors_ = std::move(tensors);
+  return out;
+}
+
+namespace {
+
+std::string shape_string(at::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << sizes;
+  return s.str();
+}
+
+std::string list_some(const std::vector<std::string>& items) {
+  std::string out;
+  const size_t shown = std::min<size_t>(items.size(), 8);
+  for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > shown) out += " and " + std::to_string(items.size() - shown) + " more";
+  return out;
+}
+
+}  // namespace
+
+void load_module(torch::nn::Module& module, const weight_map& weights, bool strict) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing, mismatched, unused;
+  std::set<std::string> used;
+  auto fill = [&](const std::string& name, torch::Tensor& target) {
+    if (!weights.contains(name)) {
+      missing.push_back(name);
+      return;
+    }
+    auto source = weights.get(name);
+    if (source.sizes() != target.sizes()) {
+      mismatched.push_back(name + " (file " + shape_string(source.sizes()) + ", model " +
+                           shape_string(target.sizes()) + ")");
+      return;
+    }
+    target.copy_(source);
+    used.insert(name);
+  };
+  for (auto& item : module.named_parameters(true)) fill(item.key(), item.value());
+  for (auto& item : module.named_buffers(true)) fill(item.key(), item.value());
+  if (strict)
+    for (const auto& name : weights.names())
+      if (!used.count(name)) unused.push_back(name);
+  std::string problems;
+  if (!missing.empty()) problems += " missing: " + list_some(missing) + ";";
+  if (!mismatched.empty()) problems += " shape mismatch: " + list_some(mismatched) + ";";
+  if (!unused.empty()) problems += " unexpected: " + list_some(unused) + ";";
+  if (!problems.empty()) throw model_error("cannot load weights:" + problems);
+}
+
+torch::Dtype parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  throw model_error("unknown dtype '" + name + "' (expected float32, float16 or bfloat16)");
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (name.size() > 5) {
+      const auto digits = name.substr(5);
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 4)
+        throw model_error("bad device '" + name + "' (expected cpu, cuda or cuda:N)");
+      index = std::stoi(digits);
+    }
+    if (!torch::cuda::is_available()) throw model_error("device '" + name + "' asked for, but CUDA is not available");
+    if (index >= static_cast<int>(torch::cuda::device_count()))
+      throw model_error("device '" + name + "' does not exist (" + std::to_string(torch::cuda::device_count()) +
+                        " CUDA devices)");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw model_error("bad device '" + name + "' (expected cpu, cuda or cuda:N)");
+}
+
+}  // namespace muse::model

@@ -1,0 +1,164 @@
+// The pipeline end to end on a tiny random-weight model written by the test: loading and limits,
+// per-sample determinism whatever the batch, step-level joining, cancellation, request errors.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "model/generator.hpp"
+#include "model/model_dir.hpp"
+#include "model/pipeline.hpp"
+#include "tiny_pipeline.hpp"
+
+using namespace muse::model;
+
+namespace {
+
+const nlohmann::json sd_scheduler = {{"_class_name", "PNDMScheduler"}, {"beta_end", 0.012},
+                                     {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085},
+                                     {"num_train_timesteps", 1000},     {"set_alpha_to_one", false},
+                                     {"skip_prk_steps", true},          {"steps_offset", 1},
+                                     {"clip_sample", false}};
+
+const std::string& tiny_dir() {
+  static const std::string dir = testing::write_tiny_pipeline("pipeline", sd_scheduler);
+  // Registered after `dir` is built, so it runs before `dir` is destroyed.
+  static const bool cleanup_registered = std::atexit([] { testing::remove_tree(tiny_dir()); }) == 0;
+  (void)cleanup_registered;
+  return dir;
+}
+
+generator& tiny_generator() {
+  static auto gen = [] {
+    generator_options options;
+    options.model_path = tiny_dir();
+    options.scheduler = "ddim";
+    return load_generator(options);
+  }();
+  return *gen;
+}
+
+sample_request request(uint64_t seed, const std::string& scheduler = "ddim", int steps = 6) {
+  sample_request r;
+  r.prompt = "a cat";
+  r.negative_prompt = "dog";
+  r.seed = seed;
+  r.steps = steps;
+  r.width = 16;
+  r.height = 16;
+  r.scheduler = scheduler;
+  return r;
+}
+
+int max_difference(const rgb_image& a, const rgb_image& b) {
+  REQUIRE(a.pixels.size() == b.pixels.size());
+  int worst = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) worst = std::max(worst, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("the tiny pipeline loads with limits from its configs", "[pipeline]") {
+  auto limits = tiny_generator().limits();
+  CHECK(limits.size_multiple == 4);  // VAE factor 2 x one UNet down-sampling
+  CHECK(limits.default_width == 16);
+  CHECK(limits.default_height == 16);
+  CHECK(limits.schedulers.front() == "ddim");
+  CHECK(limits.schedulers.size() == 6);
+}
+
+TEST_CASE("a sample's image does not depend on its batch-mates", "[pipeline]") {
+  auto& gen = tiny_generator();
+  auto alone = gen.generate({request(7)});
+  REQUIRE(alone.size() == 1);
+  CHECK(alone[0].width == 16);
+  CHECK(alone[0].height == 16);
+  CHECK(alone[0].pixels.size() == 16 * 16 * 3);
+  auto mixed_request = request(8);
+  mixed_request.guidance_scale = 1.0f;
+  mixed_request.width = 24;
+  auto together = gen.generate({request(9), request(7), mixed_request});
+  CHECK(max_difference(alone[0], together[1]) <= 1);
+  CHECK(together[2].width == 24);
+  CHECK(max_difference(together[0], together[1]) > 0);
+  CHECK(max_difference(gen.generate({request(7)})[0], alone[0]) == 0);
+}
+
+TEST_CASE("samples join a running batch between steps", "[pipeline]") {
+  auto& gen = tiny_generator();
+  const auto a_alone = gen.generate({request(1, "euler_ancestral", 5)})[0];
+  const auto b_alone = gen.generate({request(2, "dpmpp_2m", 4)})[0];
+  auto batch = gen.start_batch();
+  batch->add(10, request(1, "euler_ancestral", 5));
+  batch->step();
+  batch->step();
+  batch->add(20, request(2, "dpmpp_2m", 4));
+  CHECK_THROWS_AS(batch->add(20, request(3)), model_error);
+  std::map<uint64_t, rgb_image> done;
+  int steps = 0;
+  while (batch->size() > 0 && steps++ < 20)
+    for (auto& report : batch->step())
+      if (report.finished) done[report.tag] = report.image;
+  REQUIRE(done.size() == 2);
+  CHECK(max_difference(done[10], a_alone) <= 1);
+  CHECK(max_difference(done[20], b_alone) <= 1);
+}
+
+TEST_CASE("every scheduler runs and reports its steps", "[pipeline]") {
+  auto& gen = tiny_generator();
+  for (const auto& name : gen.limits().schedulers) {
+    std::vector<int> seen;
+    auto images = gen.generate({request(3, name, 4)}, [&](size_t, int step, int total) {
+      seen.push_back(step);
+      CHECK(total == (name == "pndm" ? 5 : 4));
+      return true;
+    });
+    INFO(name);
+    CHECK(images[0].pixels.size() == 16 * 16 * 3);
+    CHECK(seen.back() == (name == "pndm" ? 5 : 4));
+    CHECK(std::minmax_element(images[0].pixels.begin(), images[0].pixels.end()).first !=
+          std::minmax_element(images[0].pixels.begin(), images[0].pixels.end()).second);
+  }
+}
+
+TEST_CASE("a cancelled sample leaves the batch with an empty image", "[pipeline]") {
+  auto images = tiny_generator().generate({request(4), request(5)}, [](size_t index, int step, int) {
+    return !(index == 1 && step == 2);
+  });
+  CHECK(images[0].width == 16);
+  CHECK(images[1].width == 0);
+  CHECK(images[1].pixels.empty());
+}
+
+TEST_CASE("bad requests and models fail with model_error", "[pipeline]") {
+  auto batch = tiny_generator().start_batch();
+  auto bad = request(1);
+  bad.width = 18;
+  CHECK_THROWS_WITH(batch->add(1, bad), Catch::Contains("width"));
+  bad = request(1);
+  bad.steps = 0;
+  CHECK_THROWS_AS(batch->add(1, bad), model_error);
+  CHECK_THROWS_WITH(batch->add(1, request(1, "lms")), Catch::Contains("lms"));
+  CHECK(batch->size() == 0);
+
+  generator_options options;
+  options.model_path = "/nonexistent/model";
+  CHECK_THROWS_AS(load_generator(options), model_error);
+  options.model_path = tiny_dir();
+  options.dtype = "int4";
+  CHECK_THROWS_WITH(load_generator(options), Catch::Contains("int4"));
+  options.dtype = "float32";
+  options.scheduler = "heun";
+  CHECK_THROWS_WITH(load_generator(options), Catch::Contains("heun"));
+
+  const auto broken = testing::write_tiny_pipeline("broken", sd_scheduler);
+  auto index = read_json_file(broken + "/model_index.json");
+  index["vae"] = {"diffusers", "AutoencoderTiny"};
+  testing::write_json(broken + "/model_index.json", index);
+  options.model_path = broken;
+  options.scheduler = "ddim";
+  CHECK_THROWS_WITH(load_generator(options), Catch::Contains("AutoencoderTiny"));
+  testing::remove_tree(broken);
+}

@@ -1,0 +1,48 @@
+#pragma once
+// Access to the diffusers/transformers reference outputs in tests/data (see its README).
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "model/weights.hpp"
+
+namespace muse::model::testing {
+
+inline std::string data_dir() { return MUSE_TEST_DATA_DIR; }
+
+inline bool have_reference(const std::string& pipeline) {
+  return std::ifstream(data_dir() + "/reference/" + pipeline + "_pipeline.safetensors").good() &&
+         std::ifstream(data_dir() + "/" + pipeline + "/model_index.json").good();
+}
+
+inline weight_map reference(const std::string& pipeline, const std::string& part) {
+  return weight_map::open(data_dir() + "/reference/" + pipeline + "_" + part + ".safetensors");
+}
+
+inline nlohmann::json metadata() {
+  // Python's json writes -Infinity (DPM's lambda_min_clipped), which JSON proper lacks.
+  std::ifstream in(data_dir() + "/reference/metadata.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const std::string token : {"-Infinity", "Infinity", "NaN"})
+    for (auto at = text.find(token); at != std::string::npos; at = text.find(token, at)) text.replace(at, token.size(), "null");
+  return nlohmann::json::parse(text);
+}
+
+// The parity bar: max abs error <= 1e-4 x the reference's scale (its max abs, at least 1).
+inline void check_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what,
+                        double relative = 1e-4) {
+  INFO(what);
+  REQUIRE(actual.sizes() == expected.sizes());
+  auto a = actual.detach().to(torch::kCPU, torch::kFloat64), e = expected.to(torch::kFloat64);
+  const double scale = std::max(1.0, e.abs().max().item<double>());
+  const double error = (a - e).abs().max().item<double>();
+  INFO("max abs error " << error << ", scale " << scale);
+  CHECK(error <= relative * scale);
+}
+
+}  // namespace muse::model::testing

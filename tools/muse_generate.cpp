@@ -1,0 +1,199 @@
+// muse-generate: text-to-image from a model directory on the command line, with stage timings.
+// Also the raw-pipeline baseline of the benchmarks (--json prints one machine-readable line).
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/pipeline.hpp"
+
+namespace {
+
+using muse::model::model_error;
+
+const char* usage =
+    "usage: muse-generate --model DIR --prompt P [--negative N] [--steps 25] [--scheduler ddim]\n"
+    "         [--guidance 7.5] [--seed S] [--width W --height H] [--batch B] [--device cpu|cuda:0]\n"
+    "         [--dtype float32|float16|bfloat16] [--output out.png] [--repeat R] [--threads T] [--json]\n";
+
+struct arguments {
+  std::string model, prompt, negative, scheduler = "ddim", device = "cpu", dtype = "float32", output = "out.png";
+  int steps = 25, width = 0, height = 0, batch = 1, repeat = 1, threads = 0;
+  float guidance = 7.5f;
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+int to_int(const std::string& flag, const std::string& value) {
+  try {
+    size_t used = 0;
+    const int v = std::stoi(value, &used);
+    if (used == value.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument(flag + " needs an integer, got '" + value + "'");
+}
+
+arguments parse(int argc, char** argv) {
+  arguments a;
+  const std::map<std::string, std::string*> strings = {
+      {"--model", &a.model},   {"--prompt", &a.prompt}, {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
+      {"--device", &a.device}, {"--dtype", &a.dtype},   {"--output", &a.output}};
+  const std::map<std::string, int*> ints = {{"--steps", &a.steps},   {"--width", &a.width},   {"--height", &a.height},
+                                            {"--batch", &a.batch},   {"--repeat", &a.repeat}, {"--threads", &a.threads}};
+  bool have_prompt = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    if (flag == "--json") {
+      a.json = true;
+      continue;
+    }
+    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
+    const std::string value = argv[++i];
+    if (auto s = strings.find(flag); s != strings.end()) {
+      *s->second = value;
+      if (flag == "--prompt") have_prompt = true;
+    } else if (auto n = ints.find(flag); n != ints.end()) {
+      *n->second = to_int(flag, value);
+    } else if (flag == "--guidance") {
+      try {
+        a.guidance = std::stof(value);
+      } catch (const std::exception&) {
+        throw std::invalid_argument("--guidance needs a number, got '" + value + "'");
+      }
+    } else if (flag == "--seed") {
+      try {
+        a.seed = std::stoull(value);
+      } catch (const std::exception&) {
+        throw std::invalid_argument("--seed needs a non-negative integer, got '" + value + "'");
+      }
+    } else {
+      throw std::invalid_argument("unknown argument " + flag);
+    }
+  }
+  if (a.model.empty()) throw std::invalid_argument("--model is required");
+  if (!have_prompt) throw std::invalid_argument("--prompt is required");
+  if (a.batch < 1 || a.batch > 256) throw std::invalid_argument("--batch must be 1..256");
+  if (a.repeat < 1) throw std::invalid_argument("--repeat must be at least 1");
+  if (a.threads < 0) throw std::invalid_argument("--threads must be >= 0");
+  return a;
+}
+
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::string output_name(const std::string& base, int index, int count) {
+  if (count == 1) return base;
+  const auto dot = base.find_last_of('.');
+  const auto slash = base.find_last_of('/');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
+  const auto stem = has_ext ? base.substr(0, dot) : base, ext = has_ext ? base.substr(dot) : std::string(".png");
+  return stem + "-" + std::to_string(index) + ext;
+}
+
+int run(const arguments& a) {
+  if (a.threads > 0) torch::set_num_threads(a.threads);
+  const auto load_start = std::chrono::steady_clock::now();
+  auto pipe = muse::model::pipeline::load(a.model, a.device, a.dtype, a.scheduler);
+  const double load_ms = ms_between(load_start, std::chrono::steady_clock::now());
+  const auto limits = pipe->limits();
+
+  std::vector<muse::model::sample_request> requests;
+  for (int i = 0; i < a.batch; ++i) {
+    muse::model::sample_request r;
+    r.prompt = a.prompt;
+    r.negative_prompt = a.negative;
+    r.steps = a.steps;
+    r.guidance_scale = a.guidance;
+    r.seed = a.seed + static_cast<uint64_t>(i);
+    r.width = a.width > 0 ? a.width : limits.default_width;
+    r.height = a.height > 0 ? a.height : limits.default_height;
+    r.scheduler = a.scheduler;
+    requests.push_back(r);
+  }
+  if (!a.json)
+    std::printf("loaded %s in %.0f ms (%s, %s); %d x %dx%d, %d steps, %s\n", pipe->name().c_str(), load_ms,
+                a.device.c_str(), a.dtype.c_str(), a.batch, requests[0].width, requests[0].height, a.steps,
+                a.scheduler.c_str());
+
+  std::vector<double> totals, encodes, decodes, unet_steps;
+  std::vector<muse::model::rgb_image> images;
+  for (int r = 0; r < a.repeat; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    auto samples = pipe->start(requests);
+    const double encode_ms = pipe->timings().encode_ms;
+    std::vector<muse::model::sample_state*> batch;
+    for (auto& s : samples) batch.push_back(&s);
+    std::vector<double> steps;
+    while (!batch.front()->finished()) {
+      pipe->step(batch);
+      steps.push_back(pipe->timings().unet_ms);
+    }
+    images = pipe->decode(batch);
+    const double total = ms_between(start, std::chrono::steady_clock::now());
+    const double step_mean = std::accumulate(steps.begin(), steps.end(), 0.0) / static_cast<double>(steps.size());
+    if (!a.json)
+      std::printf("run %d: encode %.1f ms, unet %.1f ms/step (%zu steps), decode %.1f ms, total %.1f ms, %.3f images/s\n",
+                  r + 1, encode_ms, step_mean, steps.size(), pipe->timings().decode_ms, total,
+                  a.batch * 1000.0 / total);
+    totals.push_back(total);
+    encodes.push_back(encode_ms);
+    decodes.push_back(pipe->timings().decode_ms);
+    unet_steps.insert(unet_steps.end(), steps.begin(), steps.end());
+  }
+  for (int i = 0; i < a.batch; ++i) {
+    const auto name = output_name(a.output, i, a.batch);
+    std::ofstream out(name, std::ios::binary);
+    const auto png = muse::model::encode_png(images[static_cast<size_t>(i)]);
+    out.write(png.data(), static_cast<std::streamsize>(png.size()));
+    if (!out) throw std::runtime_error("cannot write " + name);
+    if (!a.json) std::printf("wrote %s\n", name.c_str());
+  }
+  auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / v.size(); };
+  // The first run warms caches and kernels; report the later ones when there are any.
+  auto steady = [&](const std::vector<double>& v) {
+    return v.size() > 1 ? std::accumulate(v.begin() + 1, v.end(), 0.0) / (v.size() - 1) : v.front();
+  };
+  const double total_ms = steady(totals);
+  if (a.json) {
+    nlohmann::json line = {{"model", pipe->name()},     {"device", a.device},       {"dtype", a.dtype},
+                           {"scheduler", a.scheduler},  {"steps", a.steps},         {"batch", a.batch},
+                           {"width", requests[0].width}, {"height", requests[0].height}, {"guidance", a.guidance},
+                           {"repeat", a.repeat},        {"load_ms", load_ms},       {"encode_ms", steady(encodes)},
+                           {"unet_step_ms", mean(unet_steps)}, {"decode_ms", steady(decodes)},
+                           {"total_ms", total_ms},      {"images_per_s", a.batch * 1000.0 / total_ms}};
+    std::cout << line.dump() << std::endl;
+  } else {
+    std::printf("total %.1f ms per batch, %.3f images/s\n", total_ms, a.batch * 1000.0 / total_ms);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  arguments args;
+  try {
+    args = parse(argc, argv);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "muse-generate: %s\n%s", e.what(), usage);
+    return 2;
+  }
+  try {
+    return run(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "muse-generate: %s\n", e.what());
+    return 1;
+  }
+}
