@@ -1,5 +1,6 @@
 // muse-generate: text-to-image from a model directory on the command line, with stage timings.
 // Also the raw-pipeline baseline of the benchmarks (--json prints one machine-readable line).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -160,7 +161,11 @@ int run(const arguments& a) {
     if (!out) throw std::runtime_error("cannot write " + name);
     if (!a.json) std::printf("wrote %s\n", name.c_str());
   }
-  auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / v.size(); };
+  // The median step ignores the first steps' one-off costs (kernel selection, allocator growth).
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
   // The first run warms caches and kernels; report the later ones when there are any.
   auto steady = [&](const std::vector<double>& v) {
     return v.size() > 1 ? std::accumulate(v.begin() + 1, v.end(), 0.0) / (v.size() - 1) : v.front();
@@ -171,7 +176,7 @@ int run(const arguments& a) {
                            {"scheduler", a.scheduler},  {"steps", a.steps},         {"batch", a.batch},
                            {"width", requests[0].width}, {"height", requests[0].height}, {"guidance", a.guidance},
                            {"repeat", a.repeat},        {"load_ms", load_ms},       {"encode_ms", steady(encodes)},
-                           {"unet_step_ms", mean(unet_steps)}, {"decode_ms", steady(decodes)},
+                           {"unet_step_ms", median(unet_steps)}, {"decode_ms", steady(decodes)},
                            {"total_ms", total_ms},      {"images_per_s", a.batch * 1000.0 / total_ms}};
     std::cout << line.dump() << std::endl;
   } else {
