@@ -1,0 +1,104 @@
+#include "http/access.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace muse::http {
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  const size_t n = std::max(a.size(), b.size());
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= unsigned(x ^ y);
+  }
+  return diff == 0;
+}
+
+namespace {
+
+std::string trim(const std::string& text) {
+  const char* space = " \t\r\n";
+  size_t first = text.find_first_not_of(space);
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(space) - first + 1);
+}
+
+}  // namespace
+
+access_policy::access_policy(const config::auth_config& auth) : origins_(auth.cors_origins) {
+  if (auth.api_keys_env.empty()) return;
+  const char* value = std::getenv(auth.api_keys_env.c_str());
+  std::string list = value ? value : "";
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string key = trim(list.substr(start, comma - start));
+    if (!key.empty()) keys_.push_back(key);
+    start = comma + 1;
+  }
+  if (keys_.empty())
+    throw std::runtime_error("auth.api_keys_env names " + auth.api_keys_env +
+                             ", which is unset or holds no key");
+}
+
+bool access_policy::open_path(const std::string& path) {
+  static const std::vector<std::string> open = {"/healthz", "/readyz", "/slack/commands", "/",
+                                                "/index.html", "/app.js", "/style.css"};
+  if (std::find(open.begin(), open.end(), path) != open.end()) return true;
+  return path.rfind("/api/v1/images/", 0) == 0;
+}
+
+std::optional<api_error> access_policy::check(const std::string& path,
+                                              const std::string& authorization,
+                                              const std::string& api_key_header) const {
+  if (keys_.empty() || open_path(path)) return std::nullopt;
+  std::string presented = trim(api_key_header);
+  const std::string bearer = "Bearer ";
+  if (presented.empty() && authorization.size() > bearer.size() &&
+      std::equal(bearer.begin(), bearer.end(), authorization.begin(),
+                 [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+    presented = trim(authorization.substr(bearer.size()));
+  if (presented.empty())
+    return api_error(401, "unauthorized",
+                     "an API key is required: Authorization: Bearer KEY or X-API-Key: KEY");
+  // Every key is compared, so the time does not tell which one came close.
+  bool match = false;
+  for (const auto& key : keys_) match |= constant_time_equal(presented, key);
+  if (!match) return api_error(401, "unauthorized", "the API key is not valid");
+  return std::nullopt;
+}
+
+bool access_policy::origin_allowed(const std::string& origin) const {
+  if (origin.empty()) return false;
+  for (const auto& allowed : origins_)
+    if (allowed == "*" || allowed == origin) return true;
+  return false;
+}
+
+std::vector<std::pair<std::string, std::string>> access_policy::cors_headers(
+    const std::string& origin) const {
+  if (!origin_allowed(origin)) return {};
+  // "*" in the config answers "*": no origin is ever reflected.
+  const bool any = std::find(origins_.begin(), origins_.end(), "*") != origins_.end();
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Access-Control-Allow-Origin", any ? "*" : origin},
+      {"Access-Control-Expose-Headers", "X-Request-Id, Location, Retry-After"}};
+  if (!any) headers.emplace_back("Vary", "Origin");
+  return headers;
+}
+
+std::vector<std::pair<std::string, std::string>> access_policy::preflight_headers(
+    const std::string& origin) const {
+  auto headers = cors_headers(origin);
+  if (headers.empty()) return headers;
+  headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+  headers.emplace_back("Access-Control-Allow-Headers", "Authorization, X-API-Key, Content-Type");
+  headers.emplace_back("Access-Control-Max-Age", "600");
+  return headers;
+}
+
+}  // namespace muse::http

@@ -1,0 +1,44 @@
+#pragma once
+// Who may call the API: optional API keys and CORS. Keys come from the environment variable the
+// config names (comma-separated), presented as "Authorization: Bearer KEY" or "X-API-Key: KEY"
+// and compared in constant time. Some paths stay open: health checks, the Slack route (Slack
+// signs its requests), image URLs (their unguessable token is the credential) and the web page's
+// static files (the page asks for a key when the API wants one). CORS is off unless the config
+// lists origins; only a listed Origin is ever echoed back. Knows nothing of RESTinio.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster_config/config.hpp"
+#include "http/api_error.hpp"
+
+namespace muse::http {
+
+// Equal strings, in time that depends on their lengths only.
+bool constant_time_equal(const std::string& a, const std::string& b);
+
+class access_policy {
+ public:
+  // Reads the keys from the environment now. Throws std::runtime_error when api_keys_env names a
+  // variable that is unset or holds no key: a server meant to be closed must not start open.
+  explicit access_policy(const config::auth_config& auth);
+
+  bool keys_required() const { return !keys_.empty(); }
+  static bool open_path(const std::string& path);
+  // nullopt when the request may go on; else the 401 to answer.
+  std::optional<api_error> check(const std::string& path, const std::string& authorization,
+                                 const std::string& api_key_header) const;
+
+  // Headers for a response to a request from `origin` ("" when it sent none).
+  std::vector<std::pair<std::string, std::string>> cors_headers(const std::string& origin) const;
+  // A CORS preflight (OPTIONS with Origin) from an allowed origin gets these extra headers.
+  std::vector<std::pair<std::string, std::string>> preflight_headers(const std::string& origin) const;
+
+ private:
+  bool origin_allowed(const std::string& origin) const;
+  std::vector<std::string> keys_;
+  std::vector<std::string> origins_;
+};
+
+}  // namespace muse::http

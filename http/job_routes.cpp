@@ -1,0 +1,134 @@
+// Asynchronous jobs: POST answers 202 at once; the order runs on, its progress and outcome kept
+// in the job store, to be polled (GET), followed as server-sent events, or cancelled (DELETE).
+// A job is not tied to the connection that created it.
+
+#include <chrono>
+
+#include "http/frontend_routes.hpp"
+#include "http/generate_request.hpp"
+#include "http/random_ids.hpp"
+#include "http/sse_stream.hpp"
+
+namespace muse::http {
+namespace {
+
+std::string job_path(const std::string& id) { return "/api/v1/jobs/" + id; }
+
+nlohmann::json created_shape(const std::string& id, int steps) {
+  return {{"id", id},
+          {"status", "queued"},
+          {"progress", {{"step", 0}, {"total", steps}}},
+          {"urls", {{"self", job_path(id)}, {"events", job_path(id) + "/events"}}}};
+}
+
+void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_store>& jobs) {
+  server_state& state = ex->state();
+  const auto& gateway_config = state.config.gateway;
+  if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
+  if (ex->body().size() > gateway_config.max_body_bytes)
+    throw api_error(413, "payload_too_large",
+                    "the body is over " + std::to_string(gateway_config.max_body_bytes) + " bytes");
+  if (!state.gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
+
+  request_rules rules{state.gateway.limits(), state.config.model, gateway_config.max_prompt_chars};
+  generate_request request = parse_generate_request(
+      ex->body(), rules,
+      random_seed(max_seed - uint64_t(state.config.model.max_images_per_request)));
+
+  actors::generate_order order;
+  order.id = new_request_id();
+  order.samples = request.samples;
+  order.deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(gateway_config.request_timeout_s);
+  const std::string id = order.id;
+  if (!jobs->create(id, request.steps))
+    throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");
+
+  std::weak_ptr<job_store> weak = jobs;
+  try {
+    state.gateway.submit(
+        std::move(order),
+        [weak, id](actors::generate_outcome outcome) {
+          if (auto store = weak.lock()) store->finish(id, outcome);
+        },
+        [weak, id](int step, int total) {
+          if (auto store = weak.lock()) store->progress(id, step, total);
+        });
+  } catch (const std::exception& error) {
+    // Never submitted: the job must not wait forever.
+    actors::generate_outcome failed;
+    failed.id = id;
+    failed.error = actors::failure::internal;
+    failed.message = error.what();
+    jobs->finish(id, failed);
+    throw;
+  }
+  ex->send_json(202, created_shape(id, request.steps),
+                {{"Location", job_path(id)}, {"X-Request-Id", id}});
+}
+
+job_snapshot find_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
+  const std::string& id = ex->params().at("id");
+  auto job = jobs.find(id);
+  if (!job) throw api_error(404, "not_found", "no job " + id + " (unknown, or its results expired)");
+  return *job;
+}
+
+void cancel_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
+  job_snapshot job = find_job(ex, jobs);
+  if (job.finished()) {
+    // Cancelling what already ended deletes its results.
+    jobs.forget(job.id);
+    ex->send_text(204, "application/json", "");
+    return;
+  }
+  ex->state().gateway.cancel(job.id);
+  auto now = jobs.find(job.id);
+  ex->send_json(202, (now ? *now : job).to_json(false));
+}
+
+// Events: "status" now (the job as GET shows it, without images), "progress" {step, total} as
+// steps complete, then one of "done" (with images), "failed", "cancelled", and the stream ends.
+void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
+  job_snapshot job = find_job(ex, jobs);
+  auto start = ex->start_stream(200);
+  auto stream = std::make_shared<sse_stream>(std::move(start.request), std::move(start.state),
+                                             start.headers);
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  auto first = std::make_shared<std::atomic<bool>>(true);
+  bool known = jobs.subscribe(job.id, [stream, finished, first](const job_snapshot& snapshot) {
+    if (finished->load()) return;
+    if (snapshot.finished()) {
+      if (finished->exchange(true)) return;
+      stream->send(to_string(snapshot.status), snapshot.to_json(true).dump());
+      stream->close();
+      return;
+    }
+    if (first->exchange(false))
+      stream->send("status", snapshot.to_json(false).dump());
+    else
+      stream->send("progress",
+                   nlohmann::json{{"step", snapshot.step}, {"total", snapshot.total}}.dump());
+  });
+  if (!known) {
+    // Expired between the lookup and the subscription.
+    stream->send("failed", api_error(404, "not_found", "no job " + job.id).body().dump());
+    stream->close();
+  }
+}
+
+}  // namespace
+
+void add_job_routes(route_table& table, std::shared_ptr<job_store> jobs) {
+  table.add("POST", "/api/v1/jobs",
+            [jobs](const std::shared_ptr<exchange>& ex) { create_job(ex, jobs); });
+  table.add("GET", "/api/v1/jobs/{id}", [jobs](const std::shared_ptr<exchange>& ex) {
+    ex->send_json(200, find_job(ex, *jobs).to_json(true));
+  });
+  table.add("DELETE", "/api/v1/jobs/{id}",
+            [jobs](const std::shared_ptr<exchange>& ex) { cancel_job(ex, *jobs); });
+  table.add("GET", "/api/v1/jobs/{id}/events",
+            [jobs](const std::shared_ptr<exchange>& ex) { follow_job(ex, *jobs); });
+}
+
+}  // namespace muse::http

@@ -1,0 +1,155 @@
+#include "http/jobs.hpp"
+
+#include "http/api_error.hpp"
+#include "http/base64.hpp"
+
+namespace muse::http {
+
+const char* to_string(job_status status) {
+  switch (status) {
+    case job_status::queued:
+      return "queued";
+    case job_status::running:
+      return "running";
+    case job_status::done:
+      return "done";
+    case job_status::failed:
+      return "failed";
+    case job_status::cancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
+
+nlohmann::json job_snapshot::to_json(bool with_images) const {
+  nlohmann::json out = {{"id", id},
+                        {"status", to_string(status)},
+                        {"progress", {{"step", step}, {"total", total}}}};
+  if (status == job_status::done) {
+    nlohmann::json images = nlohmann::json::array();
+    for (const auto& image : this->images) {
+      nlohmann::json entry = {{"seed", image.seed}};
+      if (with_images) entry["png_base64"] = base64_encode(image.png);
+      images.push_back(std::move(entry));
+    }
+    out["images"] = std::move(images);
+    out["timings"] = {{"queue_ms", queue_ms}, {"inference_ms", inference_ms}, {"total_ms", total_ms}};
+  }
+  if (error) out["error"] = {{"code", error->code}, {"message", error->message}};
+  return out;
+}
+
+job_store::job_store(std::chrono::seconds retention, size_t max_jobs)
+    : retention_(retention), max_jobs_(max_jobs) {}
+
+void job_store::sweep(clock::time_point now) {
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (it->second.snapshot.finished() && now - it->second.finished_at >= retention_)
+      it = jobs_.erase(it);
+    else
+      ++it;
+  }
+}
+
+bool job_store::create(const std::string& id, int total) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sweep(clock::now());
+  if (jobs_.size() >= max_jobs_) {
+    // Make room by dropping the oldest finished job; unfinished ones are never dropped.
+    auto oldest = jobs_.end();
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+      if (it->second.snapshot.finished() &&
+          (oldest == jobs_.end() || it->second.finished_at < oldest->second.finished_at))
+        oldest = it;
+    if (oldest == jobs_.end()) return false;
+    jobs_.erase(oldest);
+  }
+  job j;
+  j.snapshot.id = id;
+  j.snapshot.total = total;
+  jobs_.emplace(id, std::move(j));
+  return true;
+}
+
+std::optional<job_snapshot> job_store::find(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sweep(clock::now());
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return std::nullopt;
+  return it->second.snapshot;
+}
+
+void job_store::notify(job& j, std::unique_lock<std::mutex>& lock) {
+  // Listeners run outside the lock (they write to sockets); a finished job drops them after.
+  job_snapshot snapshot = j.snapshot;
+  std::vector<job_listener> listeners = j.listeners;
+  if (snapshot.finished()) j.listeners.clear();
+  lock.unlock();
+  for (auto& listener : listeners) listener(snapshot);
+}
+
+void job_store::progress(const std::string& id, int step, int total) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.snapshot.finished()) return;
+  job_snapshot& s = it->second.snapshot;
+  // Samples of one order report separately; progress never goes backwards.
+  if (s.status == job_status::running && step <= s.step && total == s.total) return;
+  s.status = job_status::running;
+  s.step = step;
+  s.total = total;
+  notify(it->second, lock);
+}
+
+void job_store::finish(const std::string& id, const actors::generate_outcome& outcome) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.snapshot.finished()) return;
+  job_snapshot& s = it->second.snapshot;
+  it->second.finished_at = clock::now();
+  if (outcome.error) {
+    s.status = *outcome.error == actors::failure::cancelled ? job_status::cancelled
+                                                             : job_status::failed;
+    std::string message =
+        outcome.message.empty() ? actors::to_string(*outcome.error) : outcome.message;
+    api_error error = error_for(*outcome.error, message);
+    s.error = job_error{error.status(), error.code(), error.what()};
+  } else {
+    s.status = job_status::done;
+    s.images = outcome.images;
+    if (outcome.steps > 0) s.total = outcome.steps;
+    s.step = s.total;
+    s.queue_ms = outcome.queue_ms;
+    s.inference_ms = outcome.inference_ms;
+    s.total_ms = outcome.total_ms;
+  }
+  notify(it->second, lock);
+}
+
+bool job_store::forget(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || !it->second.snapshot.finished()) return false;
+  jobs_.erase(it);
+  return true;
+}
+
+bool job_store::subscribe(const std::string& id, job_listener listener) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  sweep(clock::now());
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return false;
+  job_snapshot snapshot = it->second.snapshot;
+  if (!snapshot.finished()) it->second.listeners.push_back(listener);
+  lock.unlock();
+  listener(snapshot);
+  return true;
+}
+
+size_t job_store::size() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sweep(clock::now());
+  return jobs_.size();
+}
+
+}  // namespace muse::http

@@ -1,0 +1,91 @@
+#pragma once
+// Asynchronous generation jobs: each job is one gateway order whose state (queued, running with
+// step n of N, done with images, failed, cancelled) is kept after the order ends, for a retention
+// time, so clients can poll it or follow it as server-sent events. Knows nothing of RESTinio, so
+// it is tested on its own. Thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/gateway.hpp"
+
+namespace muse::http {
+
+enum class job_status { queued, running, done, failed, cancelled };
+const char* to_string(job_status status);
+
+struct job_error {
+  int status = 500;
+  std::string code;
+  std::string message;
+};
+
+struct job_snapshot {
+  std::string id;
+  job_status status = job_status::queued;
+  int step = 0;
+  int total = 0;
+  std::vector<actors::generated_image> images;  // when done
+  std::optional<job_error> error;               // when failed or cancelled
+  double queue_ms = 0, inference_ms = 0, total_ms = 0;
+
+  bool finished() const { return status == job_status::done || status == job_status::failed ||
+                                 status == job_status::cancelled; }
+  // {id, status, progress: {step, total}, images?: [{png_base64, seed}], error?, timings?}.
+  // `with_images` false leaves the PNGs out (progress events stay small).
+  nlohmann::json to_json(bool with_images) const;
+};
+
+// Called on every change of a job, from the thread that changed it; `finished` snapshots are the
+// last a listener gets.
+using job_listener = std::function<void(const job_snapshot&)>;
+
+class job_store {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  // Finished jobs are forgotten `retention` after they finished; at most `max_jobs` are kept
+  // (creating one more fails while every kept job is still unfinished).
+  job_store(std::chrono::seconds retention, size_t max_jobs);
+
+  // A new queued job with `total` steps; false when the store is full of unfinished jobs.
+  bool create(const std::string& id, int total);
+  std::optional<job_snapshot> find(const std::string& id);
+  // Gateway progress: the job runs, `step` of `total` done. Ignored once finished.
+  void progress(const std::string& id, int step, int total);
+  // The gateway's outcome: done, failed or cancelled.
+  void finish(const std::string& id, const actors::generate_outcome& outcome);
+  // Forgets a finished job; false when there is none or it is not finished.
+  bool forget(const std::string& id);
+
+  // Calls `listener` with the current snapshot now and then on every change until the job is
+  // finished. Returns false (and calls nothing) for an unknown job.
+  bool subscribe(const std::string& id, job_listener listener);
+
+  size_t size();
+
+ private:
+  struct job {
+    job_snapshot snapshot;
+    clock::time_point finished_at;
+    std::vector<job_listener> listeners;
+  };
+  void sweep(clock::time_point now);  // with mutex_ held
+  void notify(job& j, std::unique_lock<std::mutex>& lock);
+
+  std::mutex mutex_;
+  std::map<std::string, job> jobs_;
+  std::chrono::seconds retention_;
+  size_t max_jobs_;
+};
+
+}  // namespace muse::http

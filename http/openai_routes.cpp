@@ -1,0 +1,168 @@
+// The OpenAI Images API (POST /v1/images/generations), so OpenAI's client libraries and the tools
+// built on them work against the gateway. The body is translated into the native request, so
+// every limit is checked by the same code; errors come back in OpenAI's shape.
+
+#include <chrono>
+#include <regex>
+
+#include "http/base64.hpp"
+#include "http/frontend_routes.hpp"
+#include "http/generate_request.hpp"
+#include "http/random_ids.hpp"
+
+namespace muse::http {
+namespace {
+
+// {"error": {"message", "type", "param", "code"}} as OpenAI answers.
+nlohmann::json openai_error(const api_error& error, const std::string& param) {
+  const int status = error.status();
+  std::string type = status == 401   ? "authentication_error"
+                     : status == 429 ? "rate_limit_error"
+                     : status >= 500 ? "server_error"
+                                     : "invalid_request_error";
+  nlohmann::json p = param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param);
+  return {{"error", {{"message", error.what()}, {"type", type}, {"param", p}, {"code", error.code()}}}};
+}
+
+// OpenAI's field names for the native ones a translated request may name in an error.
+std::string openai_param(const std::string& native) {
+  if (native == "width" || native == "height") return "size";
+  if (native == "steps") return "quality";
+  return native;
+}
+
+struct openai_request {
+  nlohmann::json native;  // the body for parse_generate_request
+  bool as_url = false;
+};
+
+// Fields OpenAI defines that change nothing here; anything else is refused.
+bool ignored_field(const std::string& name) {
+  return name == "model" || name == "style" || name == "user" || name == "output_format" ||
+         name == "background" || name == "moderation" || name == "output_compression";
+}
+
+openai_request translate(const std::string& body, const config::model_config& model) {
+  nlohmann::json in = nlohmann::json::parse(body, nullptr, false);
+  if (in.is_discarded() || !in.is_object())
+    throw api_error(400, "invalid_json", "the body must be a JSON object");
+  openai_request out;
+  out.native = nlohmann::json::object();
+  for (const auto& [name, value] : in.items()) {
+    if (value.is_null() || ignored_field(name)) continue;
+    if (name == "prompt" || name == "n") {
+      out.native[name] = value;
+    } else if (name == "size") {
+      static const std::regex size_pattern("([0-9]{1,5})x([0-9]{1,5})");
+      std::smatch m;
+      std::string text = value.is_string() ? value.get<std::string>() : "";
+      if (text == "auto") continue;
+      if (!std::regex_match(text, m, size_pattern))
+        throw invalid_field("size", "size must be \"WIDTHxHEIGHT\", e.g. \"" +
+                                        std::to_string(model.width) + "x" +
+                                        std::to_string(model.height) + "\"");
+      out.native["width"] = std::stoi(m[1]);
+      out.native["height"] = std::stoi(m[2]);
+    } else if (name == "quality") {
+      std::string q = value.is_string() ? value.get<std::string>() : "";
+      if (q == "standard" || q == "low" || q == "medium" || q == "auto")
+        out.native["quality"] = "fast";
+      else if (q == "hd" || q == "high")
+        out.native["quality"] = "quality";
+      else
+        throw invalid_field("quality", "quality must be \"standard\" or \"hd\"");
+    } else if (name == "response_format") {
+      std::string f = value.is_string() ? value.get<std::string>() : "";
+      if (f != "b64_json" && f != "url")
+        throw invalid_field("response_format", "response_format must be \"b64_json\" or \"url\"");
+      out.as_url = f == "url";
+    } else {
+      throw invalid_field(name, "unknown field " + name);
+    }
+  }
+  return out;
+}
+
+nlohmann::json data_shape(const actors::generate_outcome& outcome, bool as_url,
+                          image_store& images, const std::string& public_url) {
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& image : outcome.images) {
+    if (as_url)
+      data.push_back({{"url", public_url + "/api/v1/images/" + images.put(image.png)}});
+    else
+      data.push_back({{"b64_json", base64_encode(image.png)}});
+  }
+  return {{"created", std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count()},
+          {"data", std::move(data)}};
+}
+
+void send_openai_error(const std::shared_ptr<exchange>& ex, const api_error& error,
+                       header_list headers = {}) {
+  if (error.status() == 429) headers.emplace_back("Retry-After", "1");
+  ex->send_json(error.status(), openai_error(error, openai_param(error.field())), headers);
+}
+
+void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images) {
+  server_state& state = ex->state();
+  const auto& gateway_config = state.config.gateway;
+  if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
+  if (ex->body().size() > gateway_config.max_body_bytes)
+    throw api_error(413, "payload_too_large",
+                    "the body is over " + std::to_string(gateway_config.max_body_bytes) + " bytes");
+  if (!state.gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
+
+  openai_request translated = translate(ex->body(), state.config.model);
+  request_rules rules{state.gateway.limits(), state.config.model, gateway_config.max_prompt_chars};
+  generate_request request = parse_generate_request(
+      translated.native.dump(), rules,
+      random_seed(max_seed - uint64_t(state.config.model.max_images_per_request)));
+
+  actors::generate_order order;
+  order.id = new_request_id();
+  order.samples = request.samples;
+  order.deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(gateway_config.request_timeout_s);
+  const uint64_t connection = ex->connection_id();
+  const std::string id = order.id;
+  std::string public_url = gateway_config.public_url;
+  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  const bool as_url = translated.as_url;
+  const size_t expected = request.samples.size();
+  state.order_started(connection, id);
+  try {
+    state.gateway.submit(std::move(order), [ex, connection, id, as_url, expected, images,
+                                            public_url](actors::generate_outcome outcome) {
+      ex->state().order_finished(connection, id);
+      header_list headers = {{"X-Request-Id", id}};
+      if (outcome.error) {
+        std::string message =
+            outcome.message.empty() ? actors::to_string(*outcome.error) : outcome.message;
+        send_openai_error(ex, error_for(*outcome.error, message), headers);
+      } else if (outcome.images.size() != expected) {
+        send_openai_error(ex, api_error(500, "internal", "the gateway returned too few images"),
+                          headers);
+      } else {
+        ex->send_json(200, data_shape(outcome, as_url, *images, public_url), headers);
+      }
+    });
+  } catch (...) {
+    state.order_finished(connection, id);
+    throw;
+  }
+}
+
+}  // namespace
+
+void add_openai_routes(route_table& table, std::shared_ptr<image_store> images) {
+  table.add("POST", "/v1/images/generations", [images](const std::shared_ptr<exchange>& ex) {
+    try {
+      generate(ex, images);
+    } catch (const api_error& error) {
+      send_openai_error(ex, error);
+    }
+  });
+}
+
+}  // namespace muse::http

@@ -1,0 +1,55 @@
+#pragma once
+// What the routes of one server share: the config, the gateway, the HTTP counters, the draining
+// flag, and which orders each connection has in flight (so a client that goes away cancels its
+// work). Thread-safe.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "actors/gateway.hpp"
+#include "cluster_config/config.hpp"
+#include "http/http_metrics.hpp"
+
+namespace muse::http {
+
+class server_state {
+ public:
+  server_state(config::deployment_config config, actors::gateway& gateway)
+      : config(std::move(config)), gateway(gateway) {}
+
+  const config::deployment_config config;
+  actors::gateway& gateway;
+  http_metrics metrics;
+  std::atomic<bool> draining{false};
+
+  // gateway.stats() asked from a thread of its own that ends with the call. The actor system keeps
+  // per-thread state for a thread that talked to it through a scoped actor, and its teardown waits
+  // for such threads to end: the HTTP threads live until after the gateway's shutdown.
+  nlohmann::json gateway_stats() const;
+
+  // Orders by the connection that asked for them.
+  void order_started(uint64_t connection_id, const std::string& order_id);
+  void order_finished(uint64_t connection_id, const std::string& order_id);
+  // The connection closed: cancels every order it still has in flight.
+  void connection_closed(uint64_t connection_id) noexcept;
+
+  // Responses accepted and not yet written (or failed to write).
+  void response_pending();
+  void response_written();
+  // Waits until no response is pending or `limit` passes; true when none is pending.
+  bool wait_responses_written(std::chrono::milliseconds limit);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable written_;
+  std::map<uint64_t, std::set<std::string>> orders_by_connection_;
+  int64_t pending_responses_ = 0;
+};
+
+}  // namespace muse::http

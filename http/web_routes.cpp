@@ -1,0 +1,18 @@
+// The web page: GET / is index.html; its script and stylesheet by name.
+
+#include "http/frontend_routes.hpp"
+#include "http/web_assets.hpp"
+
+namespace muse::http {
+
+void add_web_routes(route_table& table) {
+  for (const web_asset& asset : web_assets()) {
+    auto serve = [&asset](const std::shared_ptr<exchange>& ex) {
+      ex->send_text(200, asset.content_type, asset.body);
+    };
+    table.add("GET", asset.path, serve);
+    if (asset.path == "/index.html") table.add("GET", "/", serve);
+  }
+}
+
+}  // namespace muse::http

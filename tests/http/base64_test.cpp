@@ -1,0 +1,36 @@
+#include "http/base64.hpp"
+
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "http/random_ids.hpp"
+
+TEST_CASE("base64 follows RFC 4648's test vectors", "[base64]") {
+  using muse::http::base64_encode;
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("f") == "Zg==");
+  CHECK(base64_encode("fo") == "Zm8=");
+  CHECK(base64_encode("foo") == "Zm9v");
+  CHECK(base64_encode("foob") == "Zm9vYg==");
+  CHECK(base64_encode("fooba") == "Zm9vYmE=");
+  CHECK(base64_encode("foobar") == "Zm9vYmFy");
+  CHECK(base64_encode(std::string("\x00\xff\xfe", 3)) == "AP/+");
+}
+
+TEST_CASE("request ids are 24 hex digits and do not repeat", "[random_ids]") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = muse::http::new_request_id();
+    REQUIRE(id.size() == 24);
+    REQUIRE(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("random seeds stay within their bound", "[random_ids]") {
+  for (int i = 0; i < 1000; ++i) REQUIRE(muse::http::random_seed(10) <= 10);
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 100; ++i) seen.insert(muse::http::random_seed(uint64_t(1) << 53));
+  CHECK(seen.size() > 90);
+}

@@ -1,0 +1,166 @@
+#pragma once
+// A stand-in for actors::gateway that answers from its own thread, as the actor system does.
+// The prompt steers it: "fail:<failure>" answers that failure, "hold" waits until released or
+// cancelled; anything else gets one image per sample whose PNG bytes spell the seed.
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/gateway.hpp"
+
+namespace muse::testing {
+
+class fake_gateway : public actors::gateway {
+ public:
+  ~fake_gateway() override { shutdown(std::chrono::milliseconds(0)); }
+
+  static std::string fake_png(uint64_t seed) { return "\x89PNG-fake-" + std::to_string(seed); }
+
+  void submit(actors::generate_order order, actors::outcome_callback done,
+              actors::progress_callback) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    submitted_.push_back(order);
+    if (shutting_down_) {
+      lock.unlock();
+      done(failed(order.id, actors::failure::shutting_down));
+      return;
+    }
+    const std::string& prompt = order.samples.at(0).prompt;
+    if (prompt == "hold") {
+      held_[order.id] = std::move(done);
+      changed_.notify_all();
+      return;
+    }
+    threads_.emplace_back([order = std::move(order), done = std::move(done)] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      done(answer(order));
+    });
+  }
+
+  void cancel(const std::string& order_id) override {
+    actors::outcome_callback done;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled_.push_back(order_id);
+      changed_.notify_all();
+      auto it = held_.find(order_id);
+      if (it == held_.end()) return;
+      done = std::move(it->second);
+      held_.erase(it);
+    }
+    done(failed(order_id, actors::failure::cancelled));
+  }
+
+  // Answers every held order with images.
+  void release_held() {
+    std::map<std::string, actors::outcome_callback> held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held.swap(held_);
+    }
+    for (auto& [id, done] : held) {
+      actors::generate_outcome outcome;
+      outcome.id = id;
+      outcome.steps = 1;
+      outcome.images.push_back({fake_png(0), 0});
+      done(outcome);
+    }
+  }
+
+  bool wait_held(size_t count, std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return held_.size() >= count; });
+  }
+  bool wait_cancelled(const std::string& id, std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] {
+      for (const auto& c : cancelled_)
+        if (c == id) return true;
+      return false;
+    });
+  }
+  std::vector<actors::generate_order> submitted() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return submitted_;
+  }
+  std::string held_id() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return held_.empty() ? "" : held_.begin()->first;
+  }
+
+  bool ready() const override { return ready_; }
+  model::model_limits limits() const override {
+    model::model_limits limits;
+    limits.min_size = 32;
+    limits.max_size = 128;
+    limits.size_multiple = 16;
+    limits.max_steps = 100;
+    limits.schedulers = {"ddim"};
+    return limits;
+  }
+  nlohmann::json stats() const override {
+    return {{"ready", ready_.load()}, {"queue", {{"depth", 0}, {"max", 10}}}, {"fake", true}};
+  }
+  void shutdown(std::chrono::milliseconds) override {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      shutting_down_ = true;
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+    std::map<std::string, actors::outcome_callback> held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held.swap(held_);
+    }
+    for (auto& [id, done] : held) done(failed(id, actors::failure::shutting_down));
+  }
+
+  std::atomic<bool> ready_{true};
+
+ private:
+  static actors::generate_outcome failed(const std::string& id, actors::failure f) {
+    actors::generate_outcome outcome;
+    outcome.id = id;
+    outcome.error = f;
+    outcome.message = std::string("fake: ") + actors::to_string(f);
+    return outcome;
+  }
+
+  static actors::generate_outcome answer(const actors::generate_order& order) {
+    const std::string& prompt = order.samples.at(0).prompt;
+    static const std::map<std::string, actors::failure> failures = {
+        {"fail:queue_full", actors::failure::queue_full},
+        {"fail:no_worker", actors::failure::no_worker},
+        {"fail:timeout", actors::failure::timeout},
+        {"fail:internal", actors::failure::internal},
+        {"fail:invalid_request", actors::failure::invalid_request},
+        {"fail:shutting_down", actors::failure::shutting_down}};
+    if (auto it = failures.find(prompt); it != failures.end()) return failed(order.id, it->second);
+    actors::generate_outcome outcome;
+    outcome.id = order.id;
+    outcome.steps = order.samples[0].steps;
+    outcome.queue_ms = 1.5;
+    outcome.inference_ms = 10;
+    outcome.total_ms = 11.5;
+    for (const auto& sample : order.samples)
+      outcome.images.push_back({fake_png(sample.seed), sample.seed});
+    return outcome;
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<actors::generate_order> submitted_;
+  std::vector<std::string> cancelled_;
+  std::map<std::string, actors::outcome_callback> held_;
+  std::vector<std::thread> threads_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace muse::testing

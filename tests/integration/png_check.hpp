@@ -1,0 +1,59 @@
+#pragma once
+// Decodes PNG bytes with libpng, so tests check real, decodable images.
+
+#include <png.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace muse::testing {
+
+struct decoded_png {
+  int width = 0;
+  int height = 0;
+  std::vector<unsigned char> rgb;
+};
+
+inline decoded_png decode_png(const std::string& bytes) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
+    throw std::runtime_error(std::string("not a PNG: ") + image.message);
+  image.format = PNG_FORMAT_RGB;
+  decoded_png out;
+  out.width = int(image.width);
+  out.height = int(image.height);
+  out.rgb.resize(PNG_IMAGE_SIZE(image));
+  if (!png_image_finish_read(&image, nullptr, out.rgb.data(), 0, nullptr))
+    throw std::runtime_error(std::string("PNG decode failed: ") + image.message);
+  return out;
+}
+
+inline std::string base64_decode(const std::string& text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (text.size() % 4 != 0) throw std::runtime_error("base64 length is not a multiple of 4");
+  std::string out;
+  int bits = 0, buffer = 0;
+  for (char c : text) {
+    if (c == '=') break;
+    int v = value(c);
+    if (v < 0) throw std::runtime_error("not base64");
+    buffer = (buffer << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += char((buffer >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+}  // namespace muse::testing
