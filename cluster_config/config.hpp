@@ -23,6 +23,9 @@ struct gateway_config {
   size_t max_prompt_chars = 1000;
   size_t max_connections = 1024;
   std::string public_url = "http://localhost:8080";
+  int job_retention_s = 600;       // finished async jobs are kept this long, then 404
+  size_t max_jobs = 1000;          // async jobs kept at once
+  int image_url_ttl_s = 3600;      // life of the image URLs handed to OpenAI and Slack clients
 };
 
 struct gpu_node_config {

@@ -20,13 +20,40 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- Browser test (tests/browser) -------------------------------------------------------------
+# The web page's end-to-end test drives Debian's Chromium headless through playwright-core (npm,
+# pinned by tests/browser/package-lock.json). Idempotent like the part above: packages already
+# installed are left alone, and `npm ci` runs only when node_modules is missing or older than the
+# lock file. MUSE_SKIP_BROWSER=1 skips this part.
+if [ "${MUSE_SKIP_BROWSER:-0}" != "1" ]; then
+  browser_packages=(chromium)
+  # A Node.js from elsewhere (e.g. NodeSource, which bundles npm) conflicts with Debian's npm.
+  command -v node >/dev/null || browser_packages+=(nodejs)
+  command -v npm >/dev/null || browser_packages+=(npm)
+  browser_missing=()
+  for p in "${browser_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || browser_missing+=("$p")
+  done
+  if ((${#browser_missing[@]} > 0)); then
+    echo "install-deps: installing ${browser_missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      "${browser_missing[@]}"
+  fi
+  browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+  if [ ! -d "$browser_dir/node_modules/playwright-core" ] ||
+     [ "$browser_dir/package-lock.json" -nt "$browser_dir/node_modules" ]; then
+    echo "install-deps: npm ci in tests/browser"
+    (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
