@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds the project into build/ (Release). Used by run-local.sh and run-tests.sh.
+# Usage: tools/build.sh [extra cmake -D options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${MUSE_BUILD_DIR:-build}
+jobs=${MUSE_JOBS:-$(nproc)}
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+fi
+# libtorch translation units take ~1.5 GB of memory each; nproc jobs fit in the 24 GB we plan for.
+cmake --build "$build_dir" -j "$jobs"

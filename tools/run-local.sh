@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian 12 machine: installs what is missing, builds, and starts a
+# single-node deployment (--role=all) serving the built-in model. Prints the URL to open.
+# Usage: tools/run-local.sh [path/to/config.json]   (default: cluster_config/local.json)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-cluster_config/local.json}
+tools/install-deps.sh
+tools/build.sh
+exec ./build/muse-node --role=all --config "$config"
