@@ -7,6 +7,7 @@
 
 #include "actors/balancer.hpp"
 #include "actors/batcher.hpp"
+#include "actors/cluster_links.hpp"
 #include "actors/ingress.hpp"
 #include "actors/log.hpp"
 #include "actors/model_worker.hpp"
@@ -40,10 +41,7 @@ class actor_gateway final : public gateway {
                 std::shared_ptr<worker_placement> placement)
       : status_(std::make_shared<shared_status>()) {
     add_message_types(system_config_);
-    system_config_.load<caf::io::middleman>();
-    // Dead-node detection is off by default in CAF 0.17.
-    system_config_.set("middleman.heartbeat-interval",
-                       caf::timespan{std::chrono::milliseconds(config.cluster.heartbeat_ms)});
+    configure_cluster_links(system_config_, config.cluster);
     system_ = std::make_unique<caf::actor_system>(system_config_);
     auto& sys = *system_;
     stats_ = spawn_stats(sys, status_);
@@ -52,7 +50,7 @@ class actor_gateway final : public gateway {
     ingress_ = spawn_ingress(sys, batcher_, stats_, status_);
     caf::anon_send(balancer_, register_atom::value, ingress_, batcher_);
     caf::anon_send(stats_, register_atom::value, batcher_, balancer_);
-    supervisor_ = spawn_supervisor(sys, worker_slots(config), std::move(placement), balancer_);
+    supervisor_ = spawn_supervisor(sys, config, std::move(placement), balancer_, stats_);
     caf::anon_send(supervisor_, start_atom::value);
     log_info("gateway", "actor pipeline started (" + config.balancer.policy +
                             ", batches of up to " + std::to_string(config.batching.max_batch_size) +
@@ -170,7 +168,8 @@ std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
   if (role == "all")
     return start_gateway(config, std::make_shared<local_placement>(production_generator_factory()));
   if (role == "gateway")
-    return start_gateway(config, std::make_shared<remote_placement>(config.gpu_nodes));
+    return start_gateway(config,
+                         std::make_shared<remote_placement>(config.gpu_nodes, config.cluster));
   throw std::invalid_argument("role must be all or gateway to start a gateway, not '" + role + "'");
 }
 

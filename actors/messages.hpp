@@ -234,6 +234,7 @@ using stats_actor = caf::typed_actor<
 
 using supervisor_actor =
     caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,
+                     caf::reacts_to<tick_atom>,  // to itself: time for a scaling decision
                      caf::replies_to<shutdown_atom>::with<bool>>;  // true once every worker is down
 
 }  // namespace muse::actors

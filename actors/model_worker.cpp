@@ -303,9 +303,6 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
   };
 }
 
-worker_actor::behavior_type spawnable_model_worker(worker_pointer self, worker_options options) {
-  return model_worker(self, std::move(options), production_generator_factory());
-}
 
 }  // namespace
 
@@ -326,8 +323,14 @@ worker_actor spawn_model_worker(caf::actor_system& system, worker_options option
   return system.spawn(model_worker, std::move(options), std::move(factory));
 }
 
-void add_model_worker_type(caf::actor_system_config& config) {
-  config.add_actor_type("model_worker", spawnable_model_worker);
+void add_model_worker_type(caf::actor_system_config& config,
+                           std::function<void(const worker_actor&)> on_spawn) {
+  config.add_actor_type("model_worker",
+                        [on_spawn](worker_pointer self, worker_options options) {
+                          if (on_spawn) on_spawn(caf::actor_cast<worker_actor>(self));
+                          return model_worker(self, std::move(options),
+                                              production_generator_factory());
+                        });
 }
 
 worker_options make_worker_options(const config::deployment_config& config, std::string id,

@@ -23,8 +23,10 @@ generator_factory production_generator_factory();
 worker_actor spawn_model_worker(caf::actor_system& system, worker_options options,
                                 generator_factory factory);
 
-// Registers the "model_worker" actor type (always the real model) for remote spawning.
-void add_model_worker_type(caf::actor_system_config& config);
+// Registers the "model_worker" actor type (always the real model) for remote spawning;
+// `on_spawn`, when given, sees every worker spawned that way (a GPU node drains them on SIGTERM).
+void add_model_worker_type(caf::actor_system_config& config,
+                           std::function<void(const worker_actor&)> on_spawn = {});
 
 // The options of one worker slot, from the deployment config.
 worker_options make_worker_options(const config::deployment_config& config, std::string id,

@@ -18,6 +18,9 @@ class worker_placement {
   // from its own thread. An error when the worker cannot be started there now.
   virtual caf::expected<worker_actor> place(caf::actor_system& system,
                                             const worker_options& options) = 0;
+  // A worker on `node` died: a placement that keeps a link to the node drops it, so that the
+  // next place() connects afresh (the node may have restarted) instead of using a dead link.
+  virtual void forget(const std::string& node) {}
 };
 
 // Workers in this process, each generator made by `factory` (the real model in production).

@@ -2,11 +2,14 @@
 
 #include <caf/io/all.hpp>
 
+#include "actors/cluster_links.hpp"
+
 namespace muse::actors {
 
 remote_placement::remote_placement(std::vector<config::gpu_node_config> nodes,
+                                   config::cluster_config cluster,
                                    std::chrono::seconds spawn_timeout)
-    : nodes_(std::move(nodes)), spawn_timeout_(spawn_timeout) {}
+    : nodes_(std::move(nodes)), cluster_(std::move(cluster)), spawn_timeout_(spawn_timeout) {}
 
 caf::expected<worker_actor> remote_placement::place(caf::actor_system& system,
                                                     const worker_options& options) {
@@ -21,7 +24,7 @@ caf::expected<worker_actor> remote_placement::place(caf::actor_system& system,
   if (known != connected_.end()) {
     id = known->second;
   } else {
-    auto connected = system.middleman().connect(node->host, node->port);
+    auto connected = connect_cluster_node(system, cluster_, node->host, node->port);
     if (!connected) return std::move(connected.error());
     id = *connected;
     connected_[node->name] = id;
@@ -35,6 +38,11 @@ caf::expected<worker_actor> remote_placement::place(caf::actor_system& system,
     connected_.erase(node->name);
   }
   return spawned;
+}
+
+void remote_placement::forget(const std::string& node) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  connected_.erase(node);
 }
 
 }  // namespace muse::actors

@@ -13,13 +13,16 @@ namespace muse::actors {
 
 class remote_placement : public worker_placement {
  public:
-  explicit remote_placement(std::vector<config::gpu_node_config> nodes,
-                            std::chrono::seconds spawn_timeout = std::chrono::seconds(60));
+  // spawn_timeout bounds the spawn itself; the model loads after it, answering the balancer.
+  remote_placement(std::vector<config::gpu_node_config> nodes, config::cluster_config cluster,
+                   std::chrono::seconds spawn_timeout = std::chrono::seconds(10));
   caf::expected<worker_actor> place(caf::actor_system& system,
                                     const worker_options& options) override;
+  void forget(const std::string& node) override;
 
  private:
   std::vector<config::gpu_node_config> nodes_;
+  config::cluster_config cluster_;
   std::chrono::seconds spawn_timeout_;
   std::mutex mutex_;
   std::map<std::string, caf::node_id> connected_;  // by node name

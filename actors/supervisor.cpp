@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "actors/log.hpp"
+#include "actors/scaling_policy.hpp"
 
 namespace muse::actors {
 namespace {
@@ -13,24 +16,39 @@ using clock = std::chrono::steady_clock;
 constexpr auto first_backoff = std::chrono::milliseconds(500);
 constexpr auto max_backoff = std::chrono::milliseconds(30000);
 constexpr auto stable_after = std::chrono::seconds(60);
+constexpr auto figures_timeout = std::chrono::seconds(5);
 
-struct slot {
+struct node_slots {
+  std::string name;
+  std::vector<std::string> devices;
+  int slots_per_device = 1;
+  int failures_in_a_row = 0;
+  clock::time_point retry_at{};
+};
+
+struct running_worker {
   worker_options options;
   worker_actor handle;
   clock::time_point started;
-  int failures_in_a_row = 0;
+  bool draining = false;
 };
 
 struct supervisor_state {
-  std::map<std::string, slot> slots;
+  config::deployment_config config;
+  std::vector<node_slots> nodes;
+  std::map<std::string, running_worker> workers;  // by id
+  std::optional<scaling_policy> policy;
+  int target = 1;
   std::shared_ptr<worker_placement> placement;
   balancer_actor balancer;
+  stats_actor stats;
   bool stopping = false;
+  bool reconcile_pending = false;
   std::vector<caf::typed_response_promise<bool>> stop_waiters;
 
   ~supervisor_state() {
-    for (auto& [id, s] : slots)
-      if (s.handle) caf::anon_send_exit(s.handle, caf::exit_reason::kill);
+    for (auto& [id, w] : workers)
+      if (w.handle) caf::anon_send_exit(w.handle, caf::exit_reason::kill);
   }
   static inline const char* name = "supervisor";
 };
@@ -43,76 +61,235 @@ std::chrono::milliseconds backoff(int failures) {
   return std::min(delay, max_backoff);
 }
 
+int active_workers(const supervisor_state& st) {
+  return static_cast<int>(std::count_if(st.workers.begin(), st.workers.end(),
+                                        [](auto& entry) { return !entry.second.draining; }));
+}
+
+// The smallest "wN" not in use: a replacement takes its predecessor's id, so the stats' worker
+// list stays as long as the most workers ever running at once.
+std::string free_id(const supervisor_state& st) {
+  for (int n = 1;; ++n) {
+    auto id = "w" + std::to_string(n);
+    if (st.workers.count(id) == 0) return id;
+  }
+}
+
+// The reachable node with the most free slots and its least used device; nullptr when none.
+node_slots* choose_node(supervisor_state& st, std::string& device, clock::time_point now) {
+  node_slots* best = nullptr;
+  int best_free = 0;
+  for (auto& node : st.nodes) {
+    if (node.retry_at > now) continue;
+    std::map<std::string, int> used;
+    int on_node = 0;
+    for (auto& [id, w] : st.workers)
+      if (w.options.node == node.name) {
+        ++used[w.options.device];
+        ++on_node;
+      }
+    int free = static_cast<int>(node.devices.size()) * node.slots_per_device - on_node;
+    if (free <= best_free) continue;
+    best = &node;
+    best_free = free;
+    // A device may be listed more than once (more slots on it).
+    std::map<std::string, int> capacity;
+    for (auto& d : node.devices) capacity[d] += node.slots_per_device;
+    device.clear();
+    int most_free = 0;
+    for (auto& [d, slots] : capacity)
+      if (slots - used[d] > most_free) {
+        most_free = slots - used[d];
+        device = d;
+      }
+  }
+  return best && !device.empty() ? best : nullptr;
+}
+
 void answer_stop_waiters_if_done(supervisor_pointer self) {
   auto& st = self->state;
-  bool any_alive = std::any_of(st.slots.begin(), st.slots.end(),
-                               [](auto& entry) { return static_cast<bool>(entry.second.handle); });
-  if (any_alive) return;
+  if (!st.workers.empty()) return;
   for (auto& waiter : st.stop_waiters) waiter.deliver(true);
   st.stop_waiters.clear();
 }
 
-void start_slot(supervisor_pointer self, const std::string& id) {
+void schedule_reconcile(supervisor_pointer self, std::chrono::milliseconds delay) {
+  if (self->state.reconcile_pending) return;
+  self->state.reconcile_pending = true;
+  self->delayed_send(self, delay, respawn_atom::value, std::string{});
+}
+
+// Starts or drains workers until the running ones match the target.
+void reconcile(supervisor_pointer self) {
   auto& st = self->state;
-  auto it = st.slots.find(id);
-  if (it == st.slots.end() || st.stopping || it->second.handle) return;
-  auto& s = it->second;
-  auto placed = st.placement->place(self->system(), s.options);
-  if (!placed) {
-    ++s.failures_in_a_row;
-    auto delay = backoff(s.failures_in_a_row);
-    log_warning("supervisor", "cannot start worker " + id + " on " + s.options.node + ": " +
-                                  self->system().render(placed.error()) + "; retrying in " +
-                                  std::to_string(delay.count()) + " ms");
-    self->delayed_send(self, delay, respawn_atom::value, id);
-    return;
+  if (st.stopping) return;
+  while (active_workers(st) < st.target) {
+    auto now = clock::now();
+    std::string device;
+    auto* node = choose_node(st, device, now);
+    if (node == nullptr) {
+      // Every node is full or backing off: try again when the first backoff ends.
+      std::optional<clock::time_point> soonest;
+      for (auto& n : st.nodes)
+        if (n.retry_at > now && (!soonest || n.retry_at < *soonest)) soonest = n.retry_at;
+      if (soonest)
+        schedule_reconcile(self, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     *soonest - now + std::chrono::milliseconds(1)));
+      return;
+    }
+    auto options = make_worker_options(st.config, free_id(st), node->name, device);
+    auto placed = st.placement->place(self->system(), options);
+    if (!placed) {
+      ++node->failures_in_a_row;
+      auto delay = backoff(node->failures_in_a_row);
+      node->retry_at = clock::now() + delay;
+      log_warning("supervisor", "cannot start worker " + options.id + " on " + node->name + ": " +
+                                    self->system().render(placed.error()) + "; node retried in " +
+                                    std::to_string(delay.count()) + " ms");
+      continue;
+    }
+    auto& w = st.workers[options.id];
+    w.options = options;
+    w.handle = *placed;
+    w.started = clock::now();
+    self->monitor(w.handle);
+    log_info("supervisor",
+             "started worker " + options.id + " on " + options.node + "/" + options.device);
+    self->send(st.balancer, register_atom::value, w.handle, options);
   }
-  s.handle = *placed;
-  s.started = clock::now();
-  self->monitor(s.handle);
-  log_info("supervisor", "started worker " + id + " on " + s.options.node + "/" + s.options.device);
-  self->send(st.balancer, register_atom::value, s.handle, s.options);
+  while (active_workers(st) > st.target) {
+    // The newest worker goes first: the oldest have the longest measured record.
+    running_worker* newest = nullptr;
+    for (auto& [id, w] : st.workers)
+      if (!w.draining && (newest == nullptr || w.started > newest->started)) newest = &w;
+    newest->draining = true;
+    log_info("supervisor", "draining worker " + newest->options.id + " on " + newest->options.node);
+    self->send(st.balancer, drain_atom::value, newest->options.id);
+  }
+}
+
+// The policy's inputs from a stats snapshot.
+scaling_inputs inputs_from(const nlohmann::json& stats, int workers) {
+  scaling_inputs in;
+  in.workers = workers;
+  auto number = [&](const nlohmann::json& at, const char* key) {
+    return at.is_object() && at.contains(key) && at[key].is_number() ? at[key].get<double>() : 0.0;
+  };
+  auto queue = stats.value("queue", nlohmann::json::object());
+  in.arrivals_per_s = number(queue, "arrivals_per_s");
+  in.queue_depth = static_cast<uint64_t>(number(queue, "depth"));
+  auto list = stats.contains("workers") && stats["workers"].is_object()
+                  ? stats["workers"].value("list", nlohmann::json::array())
+                  : nlohmann::json::array();
+  for (auto& w : list) in.in_flight += static_cast<uint64_t>(number(w, "in_flight"));
+  // One worker's throughput: images per model pass over the time one sample spends in it. The
+  // median inference time already includes the batch it rode in.
+  auto batches = stats.value("batches", nlohmann::json::object());
+  auto latency = stats.contains("latency_ms") && stats["latency_ms"].is_object()
+                     ? stats["latency_ms"].value("inference", nlohmann::json::object())
+                     : nlohmann::json::object();
+  double mean_batch = number(batches, "mean_size");
+  double inference_ms = number(latency, "p50");
+  if (mean_batch > 0 && inference_ms > 0)
+    in.images_per_s_per_worker = mean_batch * 1000 / inference_ms;
+  return in;
+}
+
+void decide(supervisor_pointer self, const nlohmann::json& stats) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  auto inputs = inputs_from(stats, active_workers(st));
+  auto decision = st.policy->decide(inputs);
+  auto record = decision.to_json(inputs);
+  record["policy"] = st.config.autoscale.policy;
+  record["at_s"] = stats.value("uptime_s", 0.0);
+  log_info("supervisor", "scaling " + decision.action + " to " + std::to_string(decision.target) +
+                             ": " + decision.reason);
+  self->send(st.stats, decision_atom::value, record.dump());
+  st.target = decision.target;
+  reconcile(self);
 }
 
 supervisor_actor::behavior_type supervisor(supervisor_pointer self,
-                                           std::vector<worker_options> slots,
+                                           config::deployment_config config,
                                            std::shared_ptr<worker_placement> placement,
-                                           balancer_actor balancer) {
-  self->state.placement = std::move(placement);
-  self->state.balancer = std::move(balancer);
-  for (auto& options : slots) self->state.slots[options.id].options = options;
+                                           balancer_actor balancer, stats_actor stats) {
+  auto& st = self->state;
+  for (auto& node : config.gpu_nodes)
+    st.nodes.push_back(node_slots{node.name, node.devices, node.slots_per_device});
+  if (st.nodes.empty()) st.nodes.push_back(node_slots{"local", {"cpu"}, 1});
+  int slots = 0;
+  for (auto& node : st.nodes)
+    slots += static_cast<int>(node.devices.size()) * node.slots_per_device;
+  st.policy.emplace(config.autoscale, config.batching.max_batch_size, slots);
+  st.target = std::min(config.autoscale.min_workers, slots);
+  st.config = std::move(config);
+  st.placement = std::move(placement);
+  st.balancer = std::move(balancer);
+  st.stats = std::move(stats);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
-    for (auto& [id, s] : st.slots) {
-      if (!s.handle || s.handle.address() != down.source) continue;
-      s.handle = worker_actor{};
-      auto reason = self->system().render(down.reason);
+    for (auto it = st.workers.begin(); it != st.workers.end(); ++it) {
+      auto& w = it->second;
+      if (w.handle.address() != down.source) continue;
+      auto id = it->first;
+      auto node_name = w.options.node;
+      bool drained = w.draining;
+      bool stable = clock::now() - w.started >= stable_after;
+      st.workers.erase(it);
       if (st.stopping) {
         log_info("supervisor", "worker " + id + " stopped");
         answer_stop_waiters_if_done(self);
         return;
       }
-      if (clock::now() - s.started >= stable_after) s.failures_in_a_row = 0;
-      ++s.failures_in_a_row;
-      auto delay = backoff(s.failures_in_a_row);
-      log_warning("supervisor", "worker " + id + " died (" + reason + "); restarting in " +
-                                    std::to_string(delay.count()) + " ms");
-      self->delayed_send(self, delay, respawn_atom::value, id);
+      if (drained) {
+        log_info("supervisor", "worker " + id + " drained and stopped");
+        return;
+      }
+      st.placement->forget(node_name);
+      auto delay = first_backoff;
+      for (auto& node : st.nodes)
+        if (node.name == node_name) {
+          if (stable) node.failures_in_a_row = 0;
+          delay = backoff(++node.failures_in_a_row);
+          node.retry_at = clock::now() + delay;
+        }
+      log_warning("supervisor", "worker " + id + " on " + node_name + " died (" +
+                                    self->system().render(down.reason) +
+                                    "); its node is retried in " + std::to_string(delay.count()) +
+                                    " ms");
+      // At once: another node may have a free slot; this one waits out its backoff.
+      self->send(self, respawn_atom::value, std::string{});
       return;
     }
   });
+  auto interval = std::chrono::seconds(self->state.config.autoscale.interval_s);
   return {
       [=](start_atom) {
-        std::vector<std::string> ids;
-        for (auto& entry : self->state.slots) ids.push_back(entry.first);
-        for (auto& id : ids) start_slot(self, id);
+        reconcile(self);
+        self->delayed_send(self, interval, tick_atom::value);
       },
-      [=](respawn_atom, std::string& id) { start_slot(self, id); },
+      [=](respawn_atom, std::string&) {
+        self->state.reconcile_pending = false;
+        reconcile(self);
+      },
+      [=](tick_atom) {
+        if (self->state.stopping) return;
+        self->delayed_send(self, interval, tick_atom::value);
+        self->request(self->state.stats, figures_timeout, snapshot_atom::value)
+            .then([=](std::string& text) {
+              auto figures = nlohmann::json::parse(text, nullptr, false);
+              if (!figures.is_discarded()) decide(self, figures);
+            });
+      },
       [=](shutdown_atom) -> caf::result<bool> {
         auto& st = self->state;
         st.stopping = true;
-        for (auto& [id, s] : st.slots)
-          if (s.handle) self->send(st.balancer, drain_atom::value, id);
+        for (auto& [id, w] : st.workers)
+          if (!w.draining) {
+            w.draining = true;
+            self->send(st.balancer, drain_atom::value, id);
+          }
         auto promise = self->make_response_promise<bool>();
         st.stop_waiters.push_back(promise);
         answer_stop_waiters_if_done(self);
@@ -123,23 +300,13 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
 
 }  // namespace
 
-std::vector<worker_options> worker_slots(const config::deployment_config& config) {
-  std::vector<worker_options> slots;
-  auto next_id = [&] { return "w" + std::to_string(slots.size() + 1); };
-  for (auto& node : config.gpu_nodes)
-    for (auto& device : node.devices)
-      for (int i = 0; i < node.slots_per_device; ++i)
-        slots.push_back(make_worker_options(config, next_id(), node.name, device));
-  if (slots.empty()) slots.push_back(make_worker_options(config, next_id(), "local", "cpu"));
-  return slots;
-}
-
-supervisor_actor spawn_supervisor(caf::actor_system& system, std::vector<worker_options> slots,
+supervisor_actor spawn_supervisor(caf::actor_system& system,
+                                  const config::deployment_config& config,
                                   std::shared_ptr<worker_placement> placement,
-                                  balancer_actor balancer) {
+                                  balancer_actor balancer, stats_actor stats) {
   // Detached: a placement may block (remote spawn) without stalling the cooperative scheduler.
-  return system.spawn<caf::detached>(supervisor, std::move(slots), std::move(placement),
-                                     std::move(balancer));
+  return system.spawn<caf::detached>(supervisor, config, std::move(placement), std::move(balancer),
+                                     std::move(stats));
 }
 
 }  // namespace muse::actors

@@ -1,10 +1,14 @@
 #pragma once
-// The supervisor: starts one worker per configured slot (gpu_nodes[i].devices[j] x
-// slots_per_device; one cpu worker when no GPU node is configured), registers each with the
-// balancer, monitors them and restarts one that dies, with a backoff that doubles per failure in
-// a row (0.5 s .. 30 s; a worker that lived a minute starts the count afresh). shutdown drains
-// every worker (finish what it holds, then quit) and answers once all are down; workers still
-// alive when the supervisor goes are killed.
+// The supervisor: keeps a target number of workers running on the config's nodes
+// (gpu_nodes[i].devices x slots_per_device; one local cpu slot when none is configured). It
+// starts autoscale.min_workers at once, then every autoscale.interval_s asks the stats for the
+// last interval's figures and lets the scaling_policy set the target. A new worker goes to the
+// reachable node with the most free slots; a node that refuses is retried after a backoff (0.5 s
+// doubling to 30 s), so a node that starts late or comes back is used again. A worker that dies
+// is replaced (same backoff on its node; a worker that lived a minute starts the count afresh),
+// on another node when its own is unreachable. Scaling down drains a worker (the balancer gives
+// it no new batch, it finishes what it holds, then quits). Every decision goes to the stats and
+// the log. shutdown drains every worker and answers once all are down.
 
 #include <memory>
 #include <vector>
@@ -15,11 +19,9 @@
 
 namespace muse::actors {
 
-// The worker slots of a deployment, ids "w1", "w2", ... in config order.
-std::vector<worker_options> worker_slots(const config::deployment_config& config);
-
-supervisor_actor spawn_supervisor(caf::actor_system& system, std::vector<worker_options> slots,
+supervisor_actor spawn_supervisor(caf::actor_system& system,
+                                  const config::deployment_config& config,
                                   std::shared_ptr<worker_placement> placement,
-                                  balancer_actor balancer);
+                                  balancer_actor balancer, stats_actor stats);
 
 }  // namespace muse::actors

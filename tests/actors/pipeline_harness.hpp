@@ -31,6 +31,7 @@ inline config::deployment_config make_config(const pipeline_settings& s) {
   node.devices.assign(static_cast<size_t>(s.workers), "cpu");
   node.slots_per_device = 1;
   config.gpu_nodes = {node};
+  config.autoscale.min_workers = s.workers;
   config.batching.max_batch_size = s.max_batch_size;
   config.batching.max_wait_ms = s.max_wait_ms;
   config.batching.max_queue = s.max_queue;
