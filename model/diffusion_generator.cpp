@@ -72,8 +72,7 @@ class pipeline_generator : public generator {
 
 std::unique_ptr<generator> load_generator(const generator_options& options) {
   if (options.model_path.empty()) throw model_error("no model path given");
-  if (options.intra_op_threads < 0) throw model_error("intra_op_threads must be >= 0");
-  if (options.intra_op_threads > 0) torch::set_num_threads(options.intra_op_threads);
+  set_cpu_threads(options.intra_op_threads);
   try {
     return std::make_unique<pipeline_generator>(
         pipeline::load(options.model_path, options.device, options.dtype, options.scheduler, options.config_dir));

@@ -2,9 +2,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <thread>
 
 #include "model/model_dir.hpp"
 #include "model/single_file.hpp"
@@ -70,6 +72,12 @@ void check_model_index(const nlohmann::json& index, const std::string& path) {
 }
 
 }  // namespace
+
+void set_cpu_threads(int requested) {
+  if (requested < 0) throw model_error("CPU threads must be >= 0, got " + std::to_string(requested));
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  torch::set_num_threads(requested > 0 ? requested : std::max(cores, 1));
+}
 
 std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::string& device,
                                          const std::string& dtype, const std::string& default_scheduler,

@@ -20,6 +20,10 @@
 
 namespace muse::model {
 
+// Sets libtorch's CPU threads (process-wide): `requested`, or one per hardware core when 0.
+// Some libtorch builds (Debian's 1.13) start with a single thread, which leaves cores idle.
+void set_cpu_threads(int requested);
+
 // One image in progress.
 struct sample_state {
   int width = 0;

@@ -104,7 +104,7 @@ std::string output_name(const std::string& base, int index, int count) {
 }
 
 int run(const arguments& a) {
-  if (a.threads > 0) torch::set_num_threads(a.threads);
+  muse::model::set_cpu_threads(a.threads);
   const auto load_start = std::chrono::steady_clock::now();
   auto pipe = muse::model::pipeline::load(a.model, a.device, a.dtype, a.scheduler);
   const double load_ms = ms_between(load_start, std::chrono::steady_clock::now());
