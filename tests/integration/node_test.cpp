@@ -365,3 +365,24 @@ TEST_CASE("muse-node's command line: --check-config, --help and bad arguments", 
     CHECK(result.err.find("usage:") != std::string::npos);
   }
 }
+
+TEST_CASE("the shipped cluster_config/local.json serves the built-in model", "[integration]") {
+  // What the README's run command starts: only the model path changes, because the config's
+  // relative path resolves against its own folder and the node runs from a temporary one.
+  const std::string root = std::string(MUSE_TEST_DATA) + "/../..";
+  json config = json::parse(muse::testing::read_file(root + "/cluster_config/local.json"), nullptr,
+                            true, /*ignore_comments=*/true);
+  config["gateway"]["http_port"] = 0;
+  config["model"]["path"] = root + "/model/weights/muse-tiny";
+  node_process node(config);
+  wait_ready(node);
+
+  auto png = muse::testing::decode_png(
+      first_png(post(node, "/api/v1/generate", {{"prompt", "red apple"}, {"seed", 1}})));
+  CHECK(png.width == 64);
+  CHECK(png.height == 64);
+  auto page = http_request("GET", node.url("/"));
+  CHECK(page.status == 200);
+  CHECK(page.body.find("<html") != std::string::npos);
+  expect_clean_exit(node, SIGTERM);
+}
