@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Serving efficiency: images/s through the whole stack (HTTP, actors, batching) at saturation,
+# over the raw pipeline's images/s (muse-generate) at the same batch size, both in this one run.
+#
+# Usage: tools/bench/serving_efficiency.sh [CONFIG] [USERS] [DURATION]
+#   CONFIG   deployment config (default cluster_config/local.json; its model and batching apply)
+#   USERS    closed-loop users (default 4 x batching.max_batch_size)
+#   DURATION measured time (default 30s)
+# Needs a build in build/ (tools/build.sh). Prints one JSON line; keeps the raw outputs in
+# $MUSE_BENCH_OUT (default /tmp/muse-serving-efficiency).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+config=${1:-cluster_config/local.json}
+build=${MUSE_BUILD_DIR:-build}
+out=${MUSE_BENCH_OUT:-/tmp/muse-serving-efficiency}
+mkdir -p "$out"
+
+effective="$out/effective.json"
+"$build/muse-node" --check-config "$config" >"$effective"
+read -r model batch steps < <(python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(c["model"]["path"], c["batching"]["max_batch_size"], c["model"]["fast_steps"])' "$effective")
+users=${2:-$((4 * batch))}
+duration=${3:-30s}
+
+"$build/muse-node" --role=all --config "$config" --http-port 0 >"$out/node.log" 2>&1 &
+node=$!
+trap 'kill $node 2>/dev/null || true' EXIT
+url=""
+for _ in $(seq 1 300); do
+  url=$(grep -o 'listening on http://[0-9.:]*' "$out/node.log" | head -n 1 | cut -d' ' -f3 || true)
+  [ -n "$url" ] && curl -fs "$url/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+[ -n "$url" ] || { echo "muse-node did not start; see $out/node.log" >&2; exit 1; }
+
+"$build/muse-bench" --url "$url" --users "$users" --warmup 5s --duration "$duration" \
+    --quality fast --prompt "red apple" --prompt "grinning face" --prompt "rocket" \
+    --json "$out/stack.json" >"$out/stack.txt"
+kill $node; wait $node 2>/dev/null || true
+trap - EXIT
+
+"$build/muse-generate" --model "$model" --prompt "red apple" --steps "$steps" --batch "$batch" \
+    --repeat 6 --json --output "$out/raw.png" | tail -n 1 >"$out/raw.json"
+
+python3 - "$out/stack.json" "$out/raw.json" "$batch" "$users" <<'PY'
+import json, sys
+stack = json.load(open(sys.argv[1]))
+raw = json.loads(open(sys.argv[2]).read())
+stack_ips = stack["throughput"]["images_per_s"]
+print(json.dumps({"batch": int(sys.argv[3]), "users": int(sys.argv[4]),
+                  "stack_images_per_s": round(stack_ips, 3),
+                  "raw_images_per_s": round(raw["images_per_s"], 3),
+                  "efficiency": round(stack_ips / raw["images_per_s"], 3),
+                  "stack_errors": stack["requests"]["failed"],
+                  "stack_latency_ms": stack["latency_ms"]}))
+PY
