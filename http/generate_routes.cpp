@@ -59,24 +59,9 @@ void answer(const std::shared_ptr<exchange>& ex, const actors::generate_outcome&
 
 void serve_order(const std::shared_ptr<exchange>& ex, parse_function parse, shape_function shape) {
   server_state& state = ex->state();
-  const auto& gateway_config = state.config.gateway;
-  if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
-  if (ex->body().size() > gateway_config.max_body_bytes)
-    throw api_error(413, "payload_too_large",
-                    "the body is over " + std::to_string(gateway_config.max_body_bytes) + " bytes");
-  // The model's limits are known once a worker has loaded it; until then nothing can be served.
-  if (!state.gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
-
-  request_rules rules{state.gateway.limits(), state.config.model, gateway_config.max_prompt_chars};
-  generate_request request =
-      parse(ex->body(), rules,
-            random_seed(max_seed - uint64_t(state.config.model.max_images_per_request)));
-
-  actors::generate_order order;
-  order.id = new_request_id();
-  order.samples = request.samples;
-  order.deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(gateway_config.request_timeout_s);
+  state.admit_generation(ex->body().size());
+  generate_request request = parse(ex->body(), state.generation_rules(), state.draw_seed());
+  actors::generate_order order = state.new_order(request);
 
   const uint64_t connection = ex->connection_id();
   const std::string id = order.id;

@@ -23,23 +23,10 @@ nlohmann::json created_shape(const std::string& id, int steps) {
 
 void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_store>& jobs) {
   server_state& state = ex->state();
-  const auto& gateway_config = state.config.gateway;
-  if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
-  if (ex->body().size() > gateway_config.max_body_bytes)
-    throw api_error(413, "payload_too_large",
-                    "the body is over " + std::to_string(gateway_config.max_body_bytes) + " bytes");
-  if (!state.gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
-
-  request_rules rules{state.gateway.limits(), state.config.model, gateway_config.max_prompt_chars};
-  generate_request request = parse_generate_request(
-      ex->body(), rules,
-      random_seed(max_seed - uint64_t(state.config.model.max_images_per_request)));
-
-  actors::generate_order order;
-  order.id = new_request_id();
-  order.samples = request.samples;
-  order.deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(gateway_config.request_timeout_s);
+  state.admit_generation(ex->body().size());
+  generate_request request =
+      parse_generate_request(ex->body(), state.generation_rules(), state.draw_seed());
+  actors::generate_order order = state.new_order(request);
   const std::string id = order.id;
   if (!jobs->create(id, request.steps))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");

@@ -107,23 +107,11 @@ void send_openai_error(const std::shared_ptr<exchange>& ex, const api_error& err
 void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images) {
   server_state& state = ex->state();
   const auto& gateway_config = state.config.gateway;
-  if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
-  if (ex->body().size() > gateway_config.max_body_bytes)
-    throw api_error(413, "payload_too_large",
-                    "the body is over " + std::to_string(gateway_config.max_body_bytes) + " bytes");
-  if (!state.gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
-
+  state.admit_generation(ex->body().size());
   openai_request translated = translate(ex->body(), state.config.model);
-  request_rules rules{state.gateway.limits(), state.config.model, gateway_config.max_prompt_chars};
-  generate_request request = parse_generate_request(
-      translated.native.dump(), rules,
-      random_seed(max_seed - uint64_t(state.config.model.max_images_per_request)));
-
-  actors::generate_order order;
-  order.id = new_request_id();
-  order.samples = request.samples;
-  order.deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(gateway_config.request_timeout_s);
+  generate_request request = parse_generate_request(translated.native.dump(),
+                                                    state.generation_rules(), state.draw_seed());
+  actors::generate_order order = state.new_order(request);
   const uint64_t connection = ex->connection_id();
   const std::string id = order.id;
   std::string public_url = gateway_config.public_url;

@@ -1,9 +1,37 @@
 #include "http/server_state.hpp"
 
+#include "http/api_error.hpp"
+#include "http/random_ids.hpp"
+
 #include <future>
 #include <vector>
 
 namespace muse::http {
+
+void server_state::admit_generation(size_t body_bytes) const {
+  if (draining) throw api_error(503, "shutting_down", "the server is shutting down");
+  if (body_bytes > config.gateway.max_body_bytes)
+    throw api_error(413, "payload_too_large",
+                    "the body is over " + std::to_string(config.gateway.max_body_bytes) + " bytes");
+  if (!gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
+}
+
+request_rules server_state::generation_rules() const {
+  return request_rules{gateway.limits(), config.model, config.gateway.max_prompt_chars};
+}
+
+uint64_t server_state::draw_seed() const {
+  return random_seed(max_seed - uint64_t(config.model.max_images_per_request));
+}
+
+actors::generate_order server_state::new_order(const generate_request& request) const {
+  actors::generate_order order;
+  order.id = new_request_id();
+  order.samples = request.samples;
+  order.deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config.gateway.request_timeout_s);
+  return order;
+}
 
 nlohmann::json server_state::gateway_stats() const {
   return std::async(std::launch::async, [this] { return gateway.stats(); }).get();

@@ -14,6 +14,7 @@
 
 #include "actors/gateway.hpp"
 #include "cluster_config/config.hpp"
+#include "http/generate_request.hpp"
 #include "http/http_metrics.hpp"
 
 namespace muse::http {
@@ -32,6 +33,16 @@ class server_state {
   // per-thread state for a thread that talked to it through a scoped actor, and its teardown waits
   // for such threads to end: the HTTP threads live until after the gateway's shutdown.
   nlohmann::json gateway_stats() const;
+
+  // What every route that generates does before parsing: 503 while draining, 413 for a body over
+  // gateway.max_body_bytes, 503 while no worker is ready (the model's limits are unknown then).
+  void admit_generation(size_t body_bytes) const;
+  // The rules a request is checked against: the served model's limits and the config.
+  request_rules generation_rules() const;
+  // A seed for a request that names none, leaving room for its n images above it.
+  uint64_t draw_seed() const;
+  // The order for a parsed request: a new id and the configured deadline.
+  actors::generate_order new_order(const generate_request& request) const;
 
   // Orders by the connection that asked for them.
   void order_started(uint64_t connection_id, const std::string& order_id);

@@ -206,20 +206,14 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
   }
   generate_request request;
   try {
-    request_rules rules{state.gateway.limits(), config.model, config.gateway.max_prompt_chars};
-    request = parse_generate_request(
-        nlohmann::json{{"prompt", cmd.prompt}}.dump(), rules,
-        random_seed(max_seed - uint64_t(config.model.max_images_per_request)));
+    request = parse_generate_request(nlohmann::json{{"prompt", cmd.prompt}}.dump(),
+                                     state.generation_rules(), state.draw_seed());
   } catch (const api_error& error) {
     ex->send_json(200, ephemeral(std::string("Sorry, that prompt cannot be drawn: ") + error.what()));
     return;
   }
 
-  actors::generate_order order;
-  order.id = new_request_id();
-  order.samples = request.samples;
-  order.deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(config.gateway.request_timeout_s);
+  actors::generate_order order = state.new_order(request);
   std::weak_ptr<slack_poster> weak_poster = poster;
   std::weak_ptr<image_store> weak_images = images;
   auto shared_config = std::make_shared<config::deployment_config>(config);

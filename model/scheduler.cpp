@@ -564,7 +564,7 @@ json scheduler_factory::effective_config(const json& config, const std::string& 
   if (config.is_object())
     for (const auto& [key, value] : config.items())
       if (effective.contains(key)) effective[key] = value;
-  // "pndm" is PNDM as Stable Diffusion ships it: PLMS steps only (the PRK warm-up is not implemented).
+  // "pndm" is PNDM as Stable Diffusion ships it (skip_prk_steps): PLMS steps, no PRK warm-up.
   if (name == "pndm") effective["skip_prk_steps"] = true;
   if (name == "dpmpp_2m") effective["use_karras_sigmas"] = false;
   if (name == "dpmpp_2m_karras") effective["use_karras_sigmas"] = true;
