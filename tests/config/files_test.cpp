@@ -67,7 +67,8 @@ TEST_CASE("the shipped local.json parses: one CPU node and the built-in model", 
   CHECK(config.gpu_nodes[0].devices == std::vector<std::string>{"cpu"});
   CHECK(config.model.path ==
         fs::path(MUSE_SOURCE_DIR "/model/weights/muse-tiny").lexically_normal().string());
-  CHECK(config.auth.api_keys_env == "MUSE_API_KEYS");
+  // Open on one machine: a named key variable that is unset would stop the gateway from starting.
+  CHECK(config.auth.api_keys_env == "");
   CHECK(problems_of(to_json(config).dump()) == "");
 }
 
