@@ -63,6 +63,7 @@ struct worker_options {
   std::string id;  // "w1", stable across restarts of the same slot
   std::string node = "local";
   std::string device = "cpu";
+  std::string model_type = "diffusion";
   std::string model_path;
   std::string dtype = "float32";
   std::string scheduler = "ddim";
@@ -124,7 +125,7 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
-  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_path, x.dtype,
+  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type, x.model_path, x.dtype,
            x.scheduler, x.intra_op_threads, x.max_batch_size, x.step_level);
 }
 template <class Inspector>

@@ -309,6 +309,7 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
 generator_factory production_generator_factory() {
   return [](const worker_options& options) {
     model::generator_options generator_options;
+    generator_options.type = options.model_type;
     generator_options.model_path = options.model_path;
     generator_options.device = options.device;
     generator_options.dtype = options.dtype;
@@ -339,6 +340,7 @@ worker_options make_worker_options(const config::deployment_config& config, std:
   options.id = std::move(id);
   options.node = std::move(node);
   options.device = std::move(device);
+  options.model_type = config.model.type;
   options.model_path = config.model.path;
   options.dtype = config.model.dtype;
   options.scheduler = config.model.scheduler;

@@ -107,6 +107,7 @@ nlohmann::json to_json(const deployment_config& config) {
       {"gpu_nodes", nodes},
       {"model",
        {{"path", m.path},
+        {"type", m.type},
         {"dtype", m.dtype},
         {"scheduler", m.scheduler},
         {"fast_steps", m.fast_steps},

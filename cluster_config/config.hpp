@@ -37,6 +37,9 @@ struct gpu_node_config {
 };
 
 struct model_config {
+  // "diffusion" serves the pipeline at `path`; "benchmark_zero_compute" answers every sample at
+  // once with a blank image and no model, to measure the serving stack alone (benchmarks only).
+  std::string type = "diffusion";
   std::string path = "model/weights/muse-tiny";  // relative paths resolve against the config file
   std::string dtype = "float32";                 // float32 | float16 | bfloat16
   std::string scheduler = "ddim";                // ddim | euler | euler_ancestral | dpmpp_2m | dpmpp_2m_karras | pndm

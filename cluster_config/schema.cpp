@@ -12,6 +12,7 @@ namespace {
 
 using json = nlohmann::json;
 
+const std::vector<std::string> model_types = {"diffusion", "benchmark_zero_compute"};
 const std::vector<std::string> dtypes = {"float32", "float16", "bfloat16"};
 const std::vector<std::string> schedulers = {"ddim",     "euler",           "euler_ancestral",
                                              "dpmpp_2m", "dpmpp_2m_karras", "pndm"};
@@ -115,6 +116,7 @@ bool read_gpu_nodes(problem_list& problems, object_reader& root,
 
 void read_model(problem_list& problems, const json* object, model_config& model) {
   object_reader r(problems, object, "model", "model");
+  r.choice("type", model.type, model_types);
   r.string("path", model.path);
   r.choice("dtype", model.dtype, dtypes);
   r.choice("scheduler", model.scheduler, schedulers);

@@ -71,6 +71,8 @@ class pipeline_generator : public generator {
 }  // namespace
 
 std::unique_ptr<generator> load_generator(const generator_options& options) {
+  if (options.type == "benchmark_zero_compute") return make_zero_compute_generator();
+  if (options.type != "diffusion") throw model_error("unknown model type \"" + options.type + "\"");
   if (options.model_path.empty()) throw model_error("no model path given");
   set_cpu_threads(options.intra_op_threads);
   try {

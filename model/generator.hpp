@@ -47,6 +47,7 @@ struct model_limits {
 using step_callback = std::function<bool(size_t sample_index, int step, int total_steps)>;
 
 struct generator_options {
+  std::string type = "diffusion";  // or "benchmark_zero_compute": no model, blank images at once
   std::string model_path;          // a diffusers-layout directory or a single-file .safetensors
   // For a single file: the diffusers-layout directory whose model_index.json, */config.json,
   // tokenizer/ and scheduler/ describe it ("" = the file's own directory).
@@ -102,6 +103,10 @@ class generator {
 
 // Loads the pipeline at options.model_path. Throws model_error naming what is wrong.
 std::unique_ptr<generator> load_generator(const generator_options& options);
+
+// The benchmark-only stage behind model type "benchmark_zero_compute": every sample finishes at
+// its first step() with a blank image of the asked size, so what remains is the serving stack.
+std::unique_ptr<generator> make_zero_compute_generator();
 
 // PNG (8-bit RGB, zlib) of an image, as bytes.
 std::string encode_png(const rgb_image& image);

@@ -83,6 +83,9 @@ TEST_CASE("bad enum strings list the allowed values", "[config][errors]") {
              StartsWith("model.dtype: must be one of float32 | float16 | bfloat16, got \"fp16\""));
   CHECK_THAT(problems_of(R"({ "model": { "scheduler": "lms" } })"),
              StartsWith("model.scheduler: must be one of"));
+  CHECK_THAT(problems_of(R"({ "model": { "type": "zero_compute" } })"),
+             StartsWith("model.type: must be one of"));
+  CHECK(problems_of(R"({ "model": { "type": "benchmark_zero_compute" } })") == "");
   CHECK_THAT(problems_of(R"({ "slack": { "post_mode": "email" } })"),
              StartsWith("slack.post_mode: must be one of"));
   CHECK_THAT(problems_of(R"({ "autoscale": { "policy": "" } })"),
