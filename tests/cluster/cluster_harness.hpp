@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/child_output.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -103,23 +105,9 @@ class child_process {
 
  private:
   std::string read_line_after(const std::string& marker, std::chrono::seconds limit) {
-    std::string seen;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buffer[512];
-      ssize_t got = ::read(out_fd_, buffer, sizeof buffer);
-      if (got <= 0) break;
-      seen.append(buffer, size_t(got));
-      auto at = seen.find(marker);
-      auto end = at == std::string::npos ? std::string::npos : seen.find('\n', at);
-      if (end != std::string::npos)
-        return seen.substr(at + marker.size(), end - at - marker.size());
-    }
-    throw std::runtime_error("muse-node printed no '" + marker + "' line; stdout: " + seen +
-                             "\nstderr: " + log());
+    return muse::testing::read_line_after(out_fd_, marker, limit, [this] { return log(); });
   }
+
 
   std::string log_path_;
   pid_t pid_ = -1;

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/child_output.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -152,26 +154,11 @@ class node_process {
 
  private:
   uint16_t read_port(std::chrono::seconds limit) {
-    const std::string marker = "muse-node: listening on http://";
-    std::string seen;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buffer[512];
-      ssize_t got = ::read(out_fd_, buffer, sizeof buffer);
-      if (got <= 0) break;
-      seen.append(buffer, size_t(got));
-      auto at = seen.find(marker);
-      auto end = at == std::string::npos ? std::string::npos : seen.find('\n', at);
-      if (end != std::string::npos) {
-        std::string address = seen.substr(at + marker.size(), end - at - marker.size());
-        return uint16_t(std::stoi(address.substr(address.rfind(':') + 1)));
-      }
-    }
-    throw std::runtime_error("muse-node printed no listening line; stdout: " + seen +
-                             "\nstderr: " + log());
+    const std::string address = read_line_after(out_fd_, "muse-node: listening on http://", limit,
+                                                [this] { return log(); });
+    return uint16_t(std::stoi(address.substr(address.rfind(':') + 1)));
   }
+
 
   temp_folder folder_;
   std::string config_path_;
