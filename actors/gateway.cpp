@@ -7,7 +7,7 @@
 
 #include "actors/balancer.hpp"
 #include "actors/batcher.hpp"
-#include "actors/cluster_links.hpp"
+#include "actors/system_setup.hpp"
 #include "actors/ingress.hpp"
 #include "actors/log.hpp"
 #include "actors/model_worker.hpp"
@@ -41,7 +41,7 @@ class actor_gateway final : public gateway {
                 std::shared_ptr<worker_placement> placement)
       : status_(std::make_shared<shared_status>()) {
     add_message_types(system_config_);
-    configure_cluster_links(system_config_, config.cluster);
+    configure_actor_system(system_config_, config.cluster);
     system_ = std::make_unique<caf::actor_system>(system_config_);
     auto& sys = *system_;
     stats_ = spawn_stats(sys, status_);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/cluster_links.hpp"
+#include "actors/system_setup.hpp"
 #include "actors/log.hpp"
 #include "actors/messages.hpp"
 #include "actors/model_worker.hpp"
@@ -62,7 +63,7 @@ int run_gpu_node(const config::deployment_config& config, const std::string& nam
   // add_message_types(), with a hook on "model_worker" that remembers every worker spawned here.
   system_config.add_message_types<caf::id_block::muse>();
   add_model_worker_type(system_config, [workers](const worker_actor& w) { workers->add(w); });
-  configure_cluster_links(system_config, config.cluster);
+  configure_actor_system(system_config, config.cluster);
   caf::actor_system system{system_config};
 
   auto opened = open_cluster_port(system, config.cluster, node->host, uint16_t(node->port));
