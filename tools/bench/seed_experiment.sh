@@ -10,6 +10,16 @@
 #   MODEL    model folder (default model/weights/muse-tiny)
 # Needs a build in build/ (tools/build.sh). Results: $MUSE_BENCH_OUT (default
 # /tmp/muse-seed-experiment): one muse-bench JSON per point and seed-experiment.svg.
+#
+# The settings run and the model's placement come from the environment (defaults: the CPU run):
+#   MUSE_SEED_BATCHES  batch sizes, "batching off" being 1          (default "1 8")
+#   MUSE_SEED_WORKERS  worker counts, one GPU-node process each      (default "1 2")
+#   MUSE_SEED_DEVICE   cpu or cuda:N; every worker uses it           (default cpu)
+#   MUSE_SEED_DTYPE    float32, float16 or bfloat16                  (default float32)
+#   MUSE_SEED_SIZE     WxH of every image                            (default: the model's own)
+#   MUSE_SEED_TITLE    the chart's title
+# The GPU half: MUSE_SEED_WORKERS=1 MUSE_SEED_DEVICE=cuda:0 MUSE_SEED_DTYPE=float16
+#   MUSE_SEED_SIZE=512x512 tools/bench/seed_experiment.sh 1,5,10,25,50,100,300 30s DIR
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 users=${1:-1,5,10,25,50,100,300}
@@ -19,20 +29,28 @@ build=${MUSE_BUILD_DIR:-build}
 out=${MUSE_BENCH_OUT:-/tmp/muse-seed-experiment}
 mkdir -p "$out"
 cores=$(nproc)
+batches=${MUSE_SEED_BATCHES:-1 8}
+worker_counts=${MUSE_SEED_WORKERS:-1 2}
+device=${MUSE_SEED_DEVICE:-cpu}
+dtype=${MUSE_SEED_DTYPE:-float32}
+size=${MUSE_SEED_SIZE:-}
+title=${MUSE_SEED_TITLE:-Built-in model, $cores CPU cores: throughput and p95 latency against users}
+size_args=()
+[ -z "$size" ] || size_args=(--size "$size")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 trap stop_all EXIT
 
-for batch in 1 8; do
-  for workers in 1 2; do
+for batch in $batches; do
+  for workers in $worker_counts; do
     label="batch $batch, $workers worker$([ "$workers" = 1 ] || echo s)"
     dir="$out/b$batch-w$workers"
     mkdir -p "$dir"
     nodes=""
     for n in $(seq 1 "$workers"); do
-      nodes+="${nodes:+,}{\"name\":\"gpu-$n\",\"host\":\"127.0.0.1\",\"port\":$(free_port),\"devices\":[\"cpu\"],\"slots_per_device\":1}"
+      nodes+="${nodes:+,}{\"name\":\"gpu-$n\",\"host\":\"127.0.0.1\",\"port\":$(free_port),\"devices\":[\"$device\"],\"slots_per_device\":1}"
     done
     # The cores are shared out between the workers so that two workers do not oversubscribe them.
     cat >"$dir/config.json" <<JSON
@@ -40,7 +58,7 @@ for batch in 1 8; do
   "gateway": { "host": "127.0.0.1", "http_port": 0, "cluster_port": $(free_port),
                "request_timeout_s": 600, "max_connections": 2048 },
   "gpu_nodes": [ $nodes ],
-  "model": { "path": "$model", "intra_op_threads": $((cores / workers > 0 ? cores / workers : 1)) },
+  "model": { "path": "$model", "dtype": "$dtype", "intra_op_threads": $((cores / workers > 0 ? cores / workers : 1)) },
   "batching": { "max_batch_size": $batch, "max_wait_ms": 50, "max_queue": 5000, "step_level": true },
   "autoscale": { "min_workers": $workers, "max_workers": $workers }
 }
@@ -64,7 +82,7 @@ JSON
     [ "${ready:-0}" = "$workers" ] || { echo "$label: workers did not start; see $dir" >&2; exit 1; }
     for u in ${users//,/ }; do
       "$build/muse-bench" --url "$url" --users "$u" --warmup 2s --duration "$duration" \
-          --quality fast --prompt "red apple" --prompt "grinning face" --prompt "rocket" \
+          --quality fast "${size_args[@]}" --prompt "red apple" --prompt "grinning face" --prompt "rocket" \
           --timeout 600s --label "$label" --json "$dir/u$u.json" >"$dir/u$u.txt"
       python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], "users", sys.argv[3], "->", round(d["throughput"]["images_per_s"],2), "images/s, p95", round(d["latency_ms"]["p95"]), "ms, failed", d["requests"]["failed"])' \
           "$dir/u$u.json" "$label" "$u"
@@ -72,6 +90,6 @@ JSON
     stop_all
   done
 done
-python3 tools/bench/plot.py --title "Built-in model, $(nproc) CPU cores: throughput and p95 latency against users" \
+python3 tools/bench/plot.py --title "$title" \
     --throughput images -o "$out/seed-experiment.svg" "$out"/b*-w*/u*.json
 echo "chart: $out/seed-experiment.svg"
