@@ -156,15 +156,27 @@ void pipeline::validate(const sample_request& r) const {
 torch::Tensor pipeline::encode_prompts(const std::vector<std::string>& prompts) {
   c10::InferenceMode inference;
   const auto start = clock_type::now();
-  std::vector<int64_t> ids;
+  // Each distinct prompt is encoded once: the empty negative prompt of every guided sample, and
+  // the n images of one request, share a row.
+  std::vector<std::string> distinct;
+  std::vector<int64_t> row_of_prompt;
+  std::map<std::string, int64_t> row_of_text;
   for (const auto& prompt : prompts) {
+    auto [it, added] = row_of_text.emplace(prompt, static_cast<int64_t>(distinct.size()));
+    if (added) distinct.push_back(prompt);
+    row_of_prompt.push_back(it->second);
+  }
+  std::vector<int64_t> ids;
+  for (const auto& prompt : distinct) {
     auto encoded = tokenizer_->encode(prompt);
     ids.insert(ids.end(), encoded.begin(), encoded.end());
   }
   auto input = torch::tensor(ids, torch::kLong)
-                   .view({static_cast<int64_t>(prompts.size()), tokenizer_->max_length()})
+                   .view({static_cast<int64_t>(distinct.size()), tokenizer_->max_length()})
                    .to(device_);
   auto embeddings = text_encoder_->forward(input);
+  if (distinct.size() < prompts.size())
+    embeddings = embeddings.index_select(0, torch::tensor(row_of_prompt, torch::kLong).to(device_));
   synchronize(device_);
   timings_.encode_ms = ms_since(start);
   return embeddings;

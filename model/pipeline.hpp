@@ -55,7 +55,8 @@ class pipeline {
                                         const std::string& dtype, const std::string& default_scheduler,
                                         const std::string& config_dir = "");
 
-  // Prompts -> (N, L, D) embeddings in the model dtype, one text-encoder call.
+  // Prompts -> (N, L, D) embeddings in the model dtype, one text-encoder call over the distinct
+  // prompts (repeats share their row).
   torch::Tensor encode_prompts(const std::vector<std::string>& prompts);
   // Validates the requests, encodes all prompts (and negatives where guidance applies) in one
   // call, draws each sample's initial latents. Throws model_error on a bad request.

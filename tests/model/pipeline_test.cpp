@@ -86,6 +86,18 @@ TEST_CASE("a sample's image does not depend on its batch-mates", "[pipeline]") {
   CHECK(max_difference(gen.generate({request(7)})[0], alone[0]) == 0);
 }
 
+TEST_CASE("repeated prompts are encoded once and keep their rows", "[pipeline]") {
+  auto pipe = pipeline::load(tiny_dir(), "cpu", "float32", "ddim");
+  const auto separate = torch::cat({pipe->encode_prompts({"a red apple"}), pipe->encode_prompts({""}),
+                                    pipe->encode_prompts({"rocket"})});
+  const auto shared = pipe->encode_prompts({"a red apple", "", "a red apple", "rocket", "", ""});
+  REQUIRE(shared.size(0) == 6);
+  const std::vector<int64_t> source = {0, 1, 0, 2, 1, 1};
+  for (size_t row = 0; row < source.size(); ++row)
+    CHECK(torch::allclose(shared[static_cast<int64_t>(row)], separate[source[row]], 1e-5, 1e-6));
+  CHECK_FALSE(torch::allclose(shared[0], shared[1]));
+}
+
 TEST_CASE("samples join a running batch between steps", "[pipeline]") {
   auto& gen = tiny_generator();
   const auto a_alone = gen.generate({request(1, "euler_ancestral", 5)})[0];
