@@ -19,12 +19,14 @@ namespace {
 using muse::model::model_error;
 
 const char* usage =
-    "usage: muse-generate --model DIR --prompt P [--negative N] [--steps 25] [--scheduler ddim]\n"
+    "usage: muse-generate --model DIR --prompt P [--prompt P2 ...] [--negative N] [--steps 25] [--scheduler ddim]\n"
     "         [--guidance 7.5] [--seed S] [--width W --height H] [--batch B] [--device cpu|cuda:0]\n"
-    "         [--dtype float32|float16|bfloat16] [--output out.png] [--repeat R] [--threads T] [--json]\n";
+    "         [--dtype float32|float16|bfloat16] [--output out.png] [--repeat R] [--threads T] [--json]\n"
+    "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i.\n";
 
 struct arguments {
-  std::string model, prompt, negative, scheduler = "ddim", device = "cpu", dtype = "float32", output = "out.png";
+  std::vector<std::string> prompts;
+  std::string model, negative, scheduler = "ddim", device = "cpu", dtype = "float32", output = "out.png";
   int steps = 25, width = 0, height = 0, batch = 1, repeat = 1, threads = 0;
   float guidance = 7.5f;
   uint64_t seed = 0;
@@ -44,11 +46,10 @@ int to_int(const std::string& flag, const std::string& value) {
 arguments parse(int argc, char** argv) {
   arguments a;
   const std::map<std::string, std::string*> strings = {
-      {"--model", &a.model},   {"--prompt", &a.prompt}, {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
+      {"--model", &a.model},   {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
       {"--device", &a.device}, {"--dtype", &a.dtype},   {"--output", &a.output}};
   const std::map<std::string, int*> ints = {{"--steps", &a.steps},   {"--width", &a.width},   {"--height", &a.height},
                                             {"--batch", &a.batch},   {"--repeat", &a.repeat}, {"--threads", &a.threads}};
-  bool have_prompt = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -61,9 +62,10 @@ arguments parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
     const std::string value = argv[++i];
-    if (auto s = strings.find(flag); s != strings.end()) {
+    if (flag == "--prompt") {
+      a.prompts.push_back(value);
+    } else if (auto s = strings.find(flag); s != strings.end()) {
       *s->second = value;
-      if (flag == "--prompt") have_prompt = true;
     } else if (auto n = ints.find(flag); n != ints.end()) {
       *n->second = to_int(flag, value);
     } else if (flag == "--guidance") {
@@ -83,7 +85,7 @@ arguments parse(int argc, char** argv) {
     }
   }
   if (a.model.empty()) throw std::invalid_argument("--model is required");
-  if (!have_prompt) throw std::invalid_argument("--prompt is required");
+  if (a.prompts.empty()) throw std::invalid_argument("--prompt is required");
   if (a.batch < 1 || a.batch > 256) throw std::invalid_argument("--batch must be 1..256");
   if (a.repeat < 1) throw std::invalid_argument("--repeat must be at least 1");
   if (a.threads < 0) throw std::invalid_argument("--threads must be >= 0");
@@ -113,7 +115,7 @@ int run(const arguments& a) {
   std::vector<muse::model::sample_request> requests;
   for (int i = 0; i < a.batch; ++i) {
     muse::model::sample_request r;
-    r.prompt = a.prompt;
+    r.prompt = a.prompts[static_cast<size_t>(i) % a.prompts.size()];
     r.negative_prompt = a.negative;
     r.steps = a.steps;
     r.guidance_scale = a.guidance;
