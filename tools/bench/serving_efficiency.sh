@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Serving efficiency: images/s through the whole stack (HTTP, actors, batching) at saturation,
 # over the raw pipeline's images/s (muse-generate) at the same batch size, both in this one run.
+# The raw pipeline runs just before and just after the stack, each time for about as long as the
+# stack's measured window, and the efficiency is taken against the mean of the two: a noisy
+# machine then weighs on both sides alike.
 #
 # Usage: tools/bench/serving_efficiency.sh [CONFIG] [USERS] [DURATION]
 #   CONFIG   deployment config (default cluster_config/local.json; its model and batching apply)
@@ -24,6 +27,19 @@ print(c["model"]["path"], c["batching"]["max_batch_size"], c["model"]["fast_step
 users=${2:-$((4 * batch))}
 duration=${3:-30s}
 
+# The raw pipeline on the load's prompts, batches repeated for about `duration`.
+raw() {
+  local seconds per_batch_ms repeat
+  seconds=$(python3 -c 'import re,sys; v,u=re.fullmatch(r"([0-9.]+)(ms|s|m)",sys.argv[1]).groups(); print(float(v)*{"ms":0.001,"s":1,"m":60}[u])' "$duration")
+  per_batch_ms=$("$build/muse-generate" --model "$model" --prompt "red apple" --prompt "grinning face" \
+      --prompt "rocket" --steps "$steps" --batch "$batch" --repeat 2 --json --output "$out/raw.png" |
+      tail -n 1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["total_ms"])')
+  repeat=$(python3 -c 'import sys; print(max(3, int(float(sys.argv[1]) * 1000 / float(sys.argv[2]))))' "$seconds" "$per_batch_ms")
+  "$build/muse-generate" --model "$model" --prompt "red apple" --prompt "grinning face" --prompt "rocket" \
+      --steps "$steps" --batch "$batch" --repeat "$repeat" --json --output "$out/raw.png" | tail -n 1 >"$1"
+}
+raw "$out/raw-before.json"
+
 "$build/muse-node" --role=all --config "$config" --http-port 0 >"$out/node.log" 2>&1 &
 node=$!
 trap 'kill $node 2>/dev/null || true' EXIT
@@ -40,19 +56,20 @@ done
     --json "$out/stack.json" >"$out/stack.txt"
 kill $node; wait $node 2>/dev/null || true
 trap - EXIT
+raw "$out/raw-after.json"
 
-"$build/muse-generate" --model "$model" --prompt "red apple" --steps "$steps" --batch "$batch" \
-    --repeat 6 --json --output "$out/raw.png" | tail -n 1 >"$out/raw.json"
 
-python3 - "$out/stack.json" "$out/raw.json" "$batch" "$users" <<'PY'
+python3 - "$out/stack.json" "$out/raw-before.json" "$out/raw-after.json" "$batch" "$users" <<'PY'
 import json, sys
 stack = json.load(open(sys.argv[1]))
-raw = json.loads(open(sys.argv[2]).read())
+before, after = (json.loads(open(p).read())["images_per_s"] for p in sys.argv[2:4])
+raw = (before + after) / 2
 stack_ips = stack["throughput"]["images_per_s"]
-print(json.dumps({"batch": int(sys.argv[3]), "users": int(sys.argv[4]),
+print(json.dumps({"batch": int(sys.argv[4]), "users": int(sys.argv[5]),
                   "stack_images_per_s": round(stack_ips, 3),
-                  "raw_images_per_s": round(raw["images_per_s"], 3),
-                  "efficiency": round(stack_ips / raw["images_per_s"], 3),
+                  "raw_images_per_s": round(raw, 3),
+                  "raw_before": round(before, 3), "raw_after": round(after, 3),
+                  "efficiency": round(stack_ips / raw, 3),
                   "stack_errors": stack["requests"]["failed"],
                   "stack_latency_ms": stack["latency_ms"]}))
 PY
