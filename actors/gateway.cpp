@@ -7,7 +7,6 @@
 
 #include "actors/balancer.hpp"
 #include "actors/batcher.hpp"
-#include "actors/system_setup.hpp"
 #include "actors/ingress.hpp"
 #include "actors/log.hpp"
 #include "actors/model_worker.hpp"
@@ -15,6 +14,7 @@
 #include "actors/remote_placement.hpp"
 #include "actors/stats.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/system_setup.hpp"
 
 namespace muse::actors {
 namespace {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "actors/cluster_links.hpp"
-#include "actors/system_setup.hpp"
 #include "actors/log.hpp"
 #include "actors/messages.hpp"
 #include "actors/model_worker.hpp"
+#include "actors/system_setup.hpp"
 
 namespace muse::actors {
 namespace {

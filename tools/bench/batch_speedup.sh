@@ -24,9 +24,12 @@ for r in $(seq 1 "$rounds"); do
     if [ "$b" = 1 ]; then args=(--prompt "${prompts[$(( (r - 1) % ${#prompts[@]} ))]}"); else args=("${prompt_args[@]}"); fi
     "$build/muse-generate" --model "$model" "${args[@]}" --steps 25 --scheduler ddim --guidance 7.5 \
         --seed "$r" --batch "$b" --repeat 4 --json --output "$out/image.png" | tail -n 1 |
-      python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["round"]=int(sys.argv[1]); print(json.dumps(d))' "$r" |
-      tee -a "$out/runs.jsonl" |
-      python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("round %d batch %d: %.2f images/s (UNet step %.1f ms)" % (d["round"], d["batch"], d["images_per_s"], d["unet_step_ms"]))'
+      python3 -c '
+import json, sys
+d = dict(json.loads(sys.stdin.read()), round=int(sys.argv[1]))
+with open(sys.argv[2], "a") as runs:
+    runs.write(json.dumps(d) + "\n")
+print("round %d batch %d: %.2f images/s (UNet step %.1f ms)" % (d["round"], d["batch"], d["images_per_s"], d["unet_step_ms"]))' "$r" "$out/runs.jsonl"
   done
 done
 python3 - "$out/runs.jsonl" <<'PY'

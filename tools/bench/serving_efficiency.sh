@@ -27,18 +27,22 @@ print(c["model"]["path"], c["batching"]["max_batch_size"], c["model"]["fast_step
 users=${2:-$((4 * batch))}
 duration=${3:-30s}
 
-# The raw pipeline on the load's prompts, batches repeated for about `duration`.
+# The load's prompts, for muse-bench and muse-generate alike.
+prompt_args=(--prompt "red apple" --prompt "grinning face" --prompt "rocket")
+
+# The raw pipeline: REPEAT batches into OUTPUT (the JSON summary line).
 raw() {
-  local seconds per_batch_ms repeat
-  seconds=$(python3 -c 'import re,sys; v,u=re.fullmatch(r"([0-9.]+)(ms|s|m)",sys.argv[1]).groups(); print(float(v)*{"ms":0.001,"s":1,"m":60}[u])' "$duration")
-  per_batch_ms=$("$build/muse-generate" --model "$model" --prompt "red apple" --prompt "grinning face" \
-      --prompt "rocket" --steps "$steps" --batch "$batch" --repeat 2 --json --output "$out/raw.png" |
-      tail -n 1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["total_ms"])')
-  repeat=$(python3 -c 'import sys; print(max(3, int(float(sys.argv[1]) * 1000 / float(sys.argv[2]))))' "$seconds" "$per_batch_ms")
-  "$build/muse-generate" --model "$model" --prompt "red apple" --prompt "grinning face" --prompt "rocket" \
-      --steps "$steps" --batch "$batch" --repeat "$repeat" --json --output "$out/raw.png" | tail -n 1 >"$1"
+  "$build/muse-generate" --model "$model" "${prompt_args[@]}" --steps "$steps" --batch "$batch" \
+      --repeat "$1" --json --output "$out/raw.png" | tail -n 1 >"$2"
 }
-raw "$out/raw-before.json"
+# How many batches take about `duration`, from a short first run.
+raw 2 "$out/raw-calibration.json"
+repeat=$(python3 -c '
+import json, re, sys
+value, unit = re.fullmatch(r"([0-9.]+)(ms|s|m)", sys.argv[1]).groups()
+seconds = float(value) * {"ms": 0.001, "s": 1, "m": 60}[unit]
+print(max(3, int(seconds * 1000 / json.load(open(sys.argv[2]))["total_ms"])))' "$duration" "$out/raw-calibration.json")
+raw "$repeat" "$out/raw-before.json"
 
 "$build/muse-node" --role=all --config "$config" --http-port 0 >"$out/node.log" 2>&1 &
 node=$!
@@ -52,11 +56,10 @@ done
 [ -n "$url" ] || { echo "muse-node did not start; see $out/node.log" >&2; exit 1; }
 
 "$build/muse-bench" --url "$url" --users "$users" --warmup 5s --duration "$duration" \
-    --quality fast --prompt "red apple" --prompt "grinning face" --prompt "rocket" \
-    --json "$out/stack.json" >"$out/stack.txt"
+    --quality fast "${prompt_args[@]}" --json "$out/stack.json" >"$out/stack.txt"
 kill $node; wait $node 2>/dev/null || true
 trap - EXIT
-raw "$out/raw-after.json"
+raw "$repeat" "$out/raw-after.json"
 
 
 python3 - "$out/stack.json" "$out/raw-before.json" "$out/raw-after.json" "$batch" "$users" <<'PY'
