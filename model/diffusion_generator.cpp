@@ -77,7 +77,8 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
   set_cpu_threads(options.intra_op_threads);
   try {
     return std::make_unique<pipeline_generator>(
-        pipeline::load(options.model_path, options.device, options.dtype, options.scheduler, options.config_dir));
+        pipeline::load(options.model_path, options.device, options.dtype, options.scheduler, options.config_dir,
+                       options.cuda));
   } catch (const model_error&) {
     throw;
   } catch (const std::exception& e) {

@@ -46,6 +46,14 @@ struct model_limits {
 // it is dropped from the batch at the next step and its image comes back empty (width 0).
 using step_callback = std::function<bool(size_t sample_index, int step, int total_steps)>;
 
+// How a pipeline runs on a CUDA device (ignored on the CPU). Each switch exists to measure what it
+// is worth and to check the fast path against the plain one; all are on by default.
+struct cuda_engine_options {
+  bool graphs = true;         // replay the UNet step as CUDA graphs (model.cuda_graphs)
+  bool channels_last = true;  // NHWC convolution weights and activations
+  bool fused_kernels = true;  // model/cuda kernels (group norm + SiLU, GEGLU), packed q/k/v
+};
+
 struct generator_options {
   std::string type = "diffusion";  // or "benchmark_zero_compute": no model, blank images at once
   std::string model_path;          // a diffusers-layout directory or a single-file .safetensors
@@ -56,6 +64,7 @@ struct generator_options {
   std::string dtype = "float32";   // float32 | float16 | bfloat16
   std::string scheduler = "ddim";  // default scheduler
   int intra_op_threads = 0;        // 0 = libtorch default
+  cuda_engine_options cuda;
 };
 
 class model_error : public std::runtime_error {

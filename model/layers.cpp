@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "model/attention.hpp"
+#include "model/fused_ops.hpp"
 #include "model/generator.hpp"
 #include "model/model_dir.hpp"
 
@@ -126,6 +127,19 @@ void config_reader::finish() const {
   if (!unknown.empty()) throw model_error(component_ + " config: unsupported keys: " + unknown);
 }
 
+void use_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& parameter : module.parameters())
+    if (parameter.dim() == 4)
+      parameter.set_data(parameter.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+void fuse_attention_projections(torch::nn::Module& module) {
+  for (const auto& child : module.modules(/*include_self=*/false))
+    if (auto attention = std::dynamic_pointer_cast<cross_attention_impl>(child))
+      attention->fuse_projections();
+}
+
 void check_silu(config_reader& reader, const std::string& key) {
   reader.expect(key, {"silu", "swish"});
 }
@@ -220,11 +234,39 @@ resnet_block_impl::resnet_block_impl(const resnet_options& o)
     conv_shortcut_ = register_module("conv_shortcut", conv(o.in_channels, o.out_channels, 1));
 }
 
+namespace {
+
+// A resnet convolution (stride 1, "same" padding) without its bias: the fused path adds the
+// bias in the kernel that follows.
+torch::Tensor convolve_without_bias(const nn::Conv2d& conv, const torch::Tensor& x) {
+  return torch::conv2d(x, conv->weight, {}, 1, conv->weight.size(2) / 2);
+}
+
+// A 1x1 convolution on channels_last activations is a matrix product over the channels, whose
+// bias cuBLAS adds in the same kernel.
+torch::Tensor pointwise_convolve(const nn::Conv2d& conv, const torch::Tensor& x) {
+  auto pixels = x.permute({0, 2, 3, 1});  // a view of the NHWC memory
+  auto y = torch::linear(pixels, conv->weight.flatten(1), conv->bias);
+  return y.permute({0, 3, 1, 2});
+}
+
+}  // namespace
+
 torch::Tensor resnet_block_impl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  auto h = conv1_(silu_fresh(norm1_(x)));
-  if (time_emb_proj_ && temb.defined())
-    h = add_fresh(h, run_linear(time_emb_proj_, torch::silu(temb)).unsqueeze(-1).unsqueeze(-1));
-  h = conv2_(silu_fresh(norm2_(h)));
+  const auto time = time_emb_proj_ && temb.defined() ? run_linear(time_emb_proj_, temb) : torch::Tensor();
+  if (fused_layout(x)) {
+    // Each convolution's bias rides in the kernel after it: conv1's (and the time embedding) in
+    // norm2's statistics, conv2's in the residual addition.
+    auto h = convolve_without_bias(conv1_, group_norm(x, norm1_, true));
+    auto addend = conv1_->bias.unsqueeze(0);
+    addend = (time.defined() ? time + addend : addend.expand({x.size(0), -1})).contiguous();
+    h = convolve_without_bias(conv2_, group_norm(h, norm2_, true, addend));
+    h = add_residual_and_bias(h, conv_shortcut_ ? pointwise_convolve(conv_shortcut_, x) : x,
+                              conv2_->bias);
+    return output_scale_factor_ == 1.0 ? h : h / output_scale_factor_;
+  }
+  auto h = conv1_(group_norm(x, norm1_, true));
+  h = conv2_(group_norm(h, norm2_, true, time));
   auto out = add_fresh(h, conv_shortcut_ ? conv_shortcut_(x) : x);
   return output_scale_factor_ == 1.0 ? out : out / output_scale_factor_;
 }
@@ -290,7 +332,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 cross_attention_impl::cross_attention_impl(int query_dim, int context_dim, int heads, int head_dim,
                                            bool upcast)
-    : heads_(heads), upcast_(upcast) {
+    : heads_(heads), upcast_(upcast), self_attention_(context_dim <= 0) {
   const int inner = heads * head_dim;
   const int kv_dim = context_dim > 0 ? context_dim : query_dim;
   to_q_ = register_module("to_q", linear(query_dim, inner, false));
@@ -300,11 +342,34 @@ cross_attention_impl::cross_attention_impl(int query_dim, int context_dim, int h
   register_module("to_out", linear_then_dropout(to_out_));
 }
 
+void cross_attention_impl::fuse_projections() {
+  if (packed_.defined()) return;
+  torch::NoGradGuard no_grad;
+  const auto inner = to_q_->weight.size(0);
+  std::vector<torch::nn::Linear> parts{to_k_, to_v_};
+  if (self_attention_) parts.insert(parts.begin(), to_q_);
+  std::vector<torch::Tensor> weights;
+  for (const auto& part : parts) weights.push_back(part->weight);
+  packed_ = torch::cat(weights);
+  // The separate weights become views of the packed one: no second copy, same state dict.
+  for (size_t i = 0; i < parts.size(); ++i)
+    parts[i]->weight.set_data(packed_.narrow(0, static_cast<int64_t>(i) * inner, inner));
+}
+
 torch::Tensor cross_attention_impl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   const auto& source = context.defined() ? context : x;
-  auto q = split_heads(run_linear(to_q_, x), heads_);
-  auto k = split_heads(run_linear(to_k_, source), heads_);
-  auto v = split_heads(run_linear(to_v_, source), heads_);
+  torch::Tensor q, k, v;
+  if (packed_.defined() && self_attention_) {
+    auto qkv = torch::linear(x, packed_).chunk(3, -1);
+    q = qkv[0], k = qkv[1], v = qkv[2];
+  } else if (packed_.defined()) {
+    q = run_linear(to_q_, x);
+    auto kv = torch::linear(source, packed_).chunk(2, -1);
+    k = kv[0], v = kv[1];
+  } else {
+    q = run_linear(to_q_, x), k = run_linear(to_k_, source), v = run_linear(to_v_, source);
+  }
+  q = split_heads(q, heads_), k = split_heads(k, heads_), v = split_heads(v, heads_);
   return run_linear(to_out_, merge_heads(attend(q, k, v, upcast_)));
 }
 
@@ -321,9 +386,7 @@ geglu_feed_forward_impl::geglu_feed_forward_impl(int dim) {
 }
 
 torch::Tensor geglu_feed_forward_impl::forward(const torch::Tensor& x) {
-  auto parts = run_linear(proj_, x).chunk(2, -1);
-  auto gate = torch::gelu(parts[1]);
-  return run_linear(out_, inference() ? gate.mul_(parts[0]) : parts[0] * gate);
+  return run_linear(out_, geglu(run_linear(proj_, x)));
 }
 
 transformer_block_impl::transformer_block_impl(int dim, int heads, int head_dim, int context_dim,
@@ -368,14 +431,18 @@ transformer_2d_impl::transformer_2d_impl(const transformer_2d_options& o) {
 
 torch::Tensor transformer_2d_impl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   const auto batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-  auto h = norm_(x);
-  if (conv_in_) h = conv_in_(h);
+  const bool fused = fused_layout(x);
+  auto h = group_norm(x, norm_, false);
+  if (conv_in_) h = fused ? pointwise_convolve(conv_in_, h) : conv_in_(h);
   h = h.permute({0, 2, 3, 1}).reshape({batch, height * width, channels});
   if (linear_in_) h = run_linear(linear_in_, h);
   for (auto& block : blocks_) h = block(h, context);
   if (linear_out_) h = run_linear(linear_out_, h);
-  h = h.reshape({batch, height, width, channels}).permute({0, 3, 1, 2}).contiguous();
-  if (conv_out_) h = conv_out_(h);
+  // Back to x's layout: a copy for NCHW, none for channels_last.
+  h = h.reshape({batch, height, width, channels})
+          .permute({0, 3, 1, 2})
+          .contiguous(x.suggest_memory_format());
+  if (conv_out_) h = fused ? pointwise_convolve(conv_out_, h) : conv_out_(h);
   return add_fresh(h, x);
 }
 
@@ -390,7 +457,8 @@ spatial_attention_impl::spatial_attention_impl(int channels, int groups, double 
 
 torch::Tensor spatial_attention_impl::forward(const torch::Tensor& x) {
   const auto batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-  auto h = group_norm_(x.reshape({batch, channels, height * width})).transpose(1, 2);
+  // (B, C, H, W) -> (B, H*W, C): a view for NCHW and channels_last alike.
+  auto h = group_norm(x, group_norm_, false).flatten(2).transpose(1, 2);
   auto q = run_linear(to_q_, h).unsqueeze(1), k = run_linear(to_k_, h).unsqueeze(1),
        v = run_linear(to_v_, h).unsqueeze(1);
   auto out = run_linear(to_out_, attend(q, k, v, true).squeeze(1));

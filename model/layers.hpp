@@ -54,6 +54,13 @@ class config_reader {
   std::vector<std::string> read_;
 };
 
+// Stores every 4-D parameter (convolution kernels) channels_last, so that convolutions run NHWC
+// and their outputs stay NHWC: the layout the GPU's tensor cores and the fused kernels want.
+void use_channels_last(torch::nn::Module& module);
+
+// cross_attention_impl::fuse_projections on every attention inside `module`.
+void fuse_attention_projections(torch::nn::Module& module);
+
 // The activation diffusers configs name "silu" (or its alias "swish"); anything else is rejected.
 void check_silu(config_reader& reader, const std::string& key);
 
@@ -96,7 +103,7 @@ struct resnet_options {
 class resnet_block_impl : public torch::nn::Module {
  public:
   explicit resnet_block_impl(const resnet_options& options);
-  // temb: (B, temb_channels) already projected by the UNet's time embedding; undefined for the VAE.
+  // temb: (B, temb_channels), the UNet's time embedding after its SiLU; undefined for the VAE.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb = {});
 
  private:
@@ -137,11 +144,16 @@ class cross_attention_impl : public torch::nn::Module {
   cross_attention_impl(int query_dim, int context_dim, int heads, int head_dim, bool upcast);
   // x: (B, L, query_dim); context: (B, Lc, context_dim) or undefined for self-attention.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context = {});
+  // Packs the projections that read the same input (q, k, v for self-attention; k, v for
+  // cross-attention) into one weight, so that one matrix product makes them. Call after loading.
+  void fuse_projections();
 
  private:
   torch::nn::Linear to_q_{nullptr}, to_k_{nullptr}, to_v_{nullptr}, to_out_{nullptr};
   int heads_;
   bool upcast_;
+  bool self_attention_;
+  torch::Tensor packed_;  // defined once fuse_projections() ran
 };
 TORCH_MODULE_IMPL(cross_attention, cross_attention_impl);
 

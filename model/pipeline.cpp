@@ -1,6 +1,7 @@
 #include "model/pipeline.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <chrono>
@@ -8,8 +9,13 @@
 #include <map>
 #include <thread>
 
+#include "model/fused_ops.hpp"
 #include "model/model_dir.hpp"
 #include "model/single_file.hpp"
+
+#if MUSE_WITH_CUDA
+#include "model/cuda/unet_graphs.hpp"
+#endif
 
 namespace muse::model {
 
@@ -81,7 +87,7 @@ void set_cpu_threads(int requested) {
 
 std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::string& device,
                                          const std::string& dtype, const std::string& default_scheduler,
-                                         const std::string& config_dir) {
+                                         const std::string& config_dir, const cuda_engine_options& cuda) {
   torch::NoGradGuard no_grad;
   std::shared_ptr<pipeline> p(new pipeline(parse_device(device), parse_dtype(dtype)));
   const bool single_file = ends_with(path, ".safetensors");
@@ -135,7 +141,32 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   limits.max_size = std::max(1024, 2 * native) / limits.size_multiple * limits.size_multiple;
   limits.max_steps = 150;
   limits.schedulers = p->schedulers_->names();
+
+  p->run_unet_ = [unet = p->unet_](const torch::Tensor& sample, const torch::Tensor& timesteps,
+                                  const torch::Tensor& context) mutable {
+    return unet->forward(sample, timesteps, context);
+  };
+  if (p->device_.is_cuda()) p->prepare_cuda(cuda);
   return p;
+}
+
+void pipeline::prepare_cuda(const cuda_engine_options& options) {
+  torch::NoGradGuard no_grad;
+  // Convolution shapes repeat every step: let cuDNN time its algorithms once per shape.
+  at::globalContext().setBenchmarkCuDNN(true);
+  // float32 is asked for precision: no TF32 convolutions (libtorch's default allows them).
+  if (dtype_ == torch::kFloat32) at::globalContext().setAllowTF32CuDNN(false);
+  fused_kernels_ = options.fused_kernels;
+  if (options.fused_kernels) fuse_attention_projections(*unet_);
+  if (options.channels_last) {
+    use_channels_last(*unet_);
+    use_channels_last(*vae_);
+  }
+#if MUSE_WITH_CUDA
+  if (options.graphs) run_unet_ = cuda::graphed_unet(unet_);
+#else
+  if (options.graphs) throw model_error("CUDA graphs need a build against a CUDA libtorch");
+#endif
 }
 
 void pipeline::validate(const sample_request& r) const {
@@ -155,6 +186,7 @@ void pipeline::validate(const sample_request& r) const {
 
 torch::Tensor pipeline::encode_prompts(const std::vector<std::string>& prompts) {
   c10::InferenceMode inference;
+  fused_kernels_scope fused(fused_kernels_);
   const auto start = clock_type::now();
   // Each distinct prompt is encoded once: the empty negative prompt of every guided sample, and
   // the n images of one request, share a row.
@@ -208,11 +240,12 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     s.cond = embeddings.narrow(0, static_cast<int64_t>(i), 1);
     if (s.uses_guidance()) s.uncond = embeddings.narrow(0, negative_row++, 1);
     s.noise = at::detail::createCPUGenerator(r.seed);
-    // diffusers' prepare_latents: randn on a CPU generator, in the model dtype, then to the device.
+    // diffusers' prepare_latents: randn on a CPU generator in the model dtype (a half-precision
+    // draw is not a rounded float32 one), then to the device.
     auto noise = torch::randn({1, vae_->latent_channels(), r.height / factor, r.width / factor}, s.noise,
-                              torch::TensorOptions().dtype(torch::kFloat32));
-    if (dtype_ != torch::kFloat32) noise = noise.to(dtype_).to(torch::kFloat32);
-    s.latents = noise.to(device_) * s.schedule->init_noise_sigma();
+                              torch::TensorOptions().dtype(dtype_));
+    s.latents = noise.to(device_, torch::kFloat32) * s.schedule->init_noise_sigma();
+    s.schedule->draw_noise_in(dtype_);
     samples.push_back(std::move(s));
   }
   return samples;
@@ -220,6 +253,7 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
 
 void pipeline::step(const std::vector<sample_state*>& batch) {
   c10::InferenceMode inference;
+  fused_kernels_scope fused(fused_kernels_);
   const auto start = clock_type::now();
   // One UNet call per latent size: rows of different sizes cannot share a tensor.
   std::map<std::pair<int, int>, std::vector<sample_state*>> groups;
@@ -240,8 +274,10 @@ void pipeline::step(const std::vector<sample_state*>& batch) {
       contexts.push_back(s->cond);
       timesteps.push_back(t);
     }
-    auto output = unet_->forward(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
-                                 torch::cat(contexts))
+    // Named in GPU traces (tools/bench/profile_table.py), as sd15_random.py names diffusers' call.
+    RECORD_USER_SCOPE("muse::unet_step");
+    auto output = run_unet_(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
+                            torch::cat(contexts))
                       .to(torch::kFloat32);
     int64_t row = 0;
     for (auto* s : group) {
@@ -263,6 +299,7 @@ void pipeline::step(const std::vector<sample_state*>& batch) {
 
 std::vector<rgb_image> pipeline::decode(const std::vector<sample_state*>& batch) {
   c10::InferenceMode inference;
+  fused_kernels_scope fused(fused_kernels_);
   const auto start = clock_type::now();
   std::vector<rgb_image> images(batch.size());
   std::map<std::pair<int, int>, std::vector<size_t>> groups;

@@ -5,6 +5,7 @@
 // samples can join and leave a running batch between steps and still give the image they would
 // give alone.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,7 +54,8 @@ class pipeline {
   // the file's directory).
   static std::shared_ptr<pipeline> load(const std::string& path, const std::string& device,
                                         const std::string& dtype, const std::string& default_scheduler,
-                                        const std::string& config_dir = "");
+                                        const std::string& config_dir = "",
+                                        const cuda_engine_options& cuda = {});
 
   // Prompts -> (N, L, D) embeddings in the model dtype, one text-encoder call over the distinct
   // prompts (repeats share their row).
@@ -78,6 +80,8 @@ class pipeline {
 
  private:
   pipeline(torch::Device device, torch::Dtype dtype) : device_(device), dtype_(dtype) {}
+  // Layout, fused kernels and CUDA graphs for a CUDA device, as `options` say.
+  void prepare_cuda(const cuda_engine_options& options);
 
   torch::Device device_;
   torch::Dtype dtype_;
@@ -85,10 +89,13 @@ class pipeline {
   std::unique_ptr<clip_tokenizer> tokenizer_;
   text_encoder text_encoder_{nullptr};
   unet_model unet_{nullptr};
+  // unet_->forward, or its replay as CUDA graphs.
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_unet_;
   vae_model vae_{nullptr};
   std::unique_ptr<scheduler_factory> schedulers_;
   model_limits limits_;
   pipeline_timings timings_;
+  bool fused_kernels_ = true;  // cuda_engine_options::fused_kernels
 };
 
 }  // namespace muse::model

@@ -448,7 +448,8 @@ class euler_ancestral_scheduler : public sigma_scheduler {
     // Drawn on the CPU from the sample's own generator, then moved: diffusers' randn_tensor.
     c10::optional<at::Generator> gen;
     if (noise) gen = *noise;
-    auto eps = torch::randn(out.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)).to(out.device());
+    auto eps = torch::randn(out.sizes(), gen, torch::TensorOptions().dtype(noise_dtype_))
+                   .to(out.device(), torch::kFloat32);
     ++step_index_;
     return prev + eps * sigma_up;
   }

@@ -29,6 +29,9 @@ class scheduler {
   double init_noise_sigma() const { return init_noise_sigma_; }
 
   virtual torch::Tensor scale_model_input(const torch::Tensor& sample) const { return sample; }
+  // The dtype step noise is drawn in (then widened to float32): diffusers draws it in the model's
+  // dtype, and a half-precision draw is not a rounded float32 one.
+  void draw_noise_in(torch::Dtype dtype) { noise_dtype_ = dtype; }
   // Advances one step. `noise` is the sample's own generator (CPU), used by ancestral samplers.
   // model_output and sample are float32; so is the result.
   virtual torch::Tensor step(const torch::Tensor& model_output, const torch::Tensor& sample,
@@ -38,6 +41,7 @@ class scheduler {
   std::vector<double> timesteps_;
   int step_index_ = 0;
   double init_noise_sigma_ = 1.0;
+  torch::Dtype noise_dtype_ = torch::kFloat32;
 };
 
 // Turns a scheduler_config.json into schedulers by name. The effective config of a sampler is

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/fused_ops.hpp"
 #include "model/generator.hpp"
 
 namespace muse::model {
@@ -353,8 +354,10 @@ torch::Tensor unet_model_impl::forward(torch::Tensor sample, torch::Tensor times
                    .to(sample.scalar_type());
   auto emb = time_embedding_(t_emb);
   if (c.time_embedding_act) emb = torch::silu(emb);
+  // Every resnet projects SiLU(emb): activate it once here.
+  emb = torch::silu(emb);
 
-  auto x = conv_in_(sample);
+  auto x = conv_in_(sample.contiguous(activation_format()));
   std::vector<torch::Tensor> skips{x};
   for (auto& block : down_blocks_) x = block(x, emb, encoder_hidden_states, skips);
   x = mid_block_(x, emb, encoder_hidden_states);
@@ -366,7 +369,7 @@ torch::Tensor unet_model_impl::forward(torch::Tensor sample, torch::Tensor times
     }
     x = block(x, emb, encoder_hidden_states, skips, size);
   }
-  return conv_out_(silu_fresh(conv_norm_out_(x)));
+  return conv_out_(group_norm(x, conv_norm_out_, true)).contiguous();
 }
 
 unet_model load_unet(const nlohmann::json& config, const weight_map& weights, torch::Device device,

@@ -1,0 +1,104 @@
+#include "model/cuda/fused_ops_cuda.hpp"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "model/cuda/kernels.hpp"
+
+namespace muse::model::cuda {
+
+namespace {
+
+std::optional<element_type> element_type_of(const torch::Tensor& x) {
+  switch (x.scalar_type()) {
+    case torch::kFloat32:
+      return element_type::float32;
+    case torch::kFloat16:
+      return element_type::float16;
+    case torch::kBFloat16:
+      return element_type::bfloat16;
+    default:
+      return std::nullopt;
+  }
+}
+
+bool aligned(const torch::Tensor& x) {
+  return !x.defined() || reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+}
+
+bool inference() { return !torch::GradMode::is_enabled(); }
+
+}  // namespace
+
+std::optional<torch::Tensor> group_norm_nhwc(const torch::Tensor& x, const torch::Tensor& addend,
+                                             int64_t groups, const torch::Tensor& weight,
+                                             const torch::Tensor& bias, double eps, bool silu) {
+  const auto type = element_type_of(x);
+  if (!type || !inference() || x.dim() != 4 ||
+      !x.is_contiguous(torch::MemoryFormat::ChannelsLast) || !aligned(x))
+    return std::nullopt;
+  for (const auto* p : {&weight, &bias, &addend})
+    if (p->defined() && (p->scalar_type() != x.scalar_type() || !p->is_contiguous() ||
+                         p->device() != x.device() || !aligned(*p)))
+      return std::nullopt;
+  if (addend.defined() &&
+      (addend.dim() != 2 || addend.size(0) != x.size(0) || addend.size(1) != x.size(1)))
+    return std::nullopt;
+  group_norm_shape shape;
+  shape.images = x.size(0);
+  shape.channels = static_cast<int>(x.size(1));
+  shape.pixels = x.size(2) * x.size(3);
+  shape.groups = static_cast<int>(groups);
+  if (!group_norm_supported(*type, shape)) return std::nullopt;
+
+  c10::cuda::CUDAGuard device(x.device());
+  auto output = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
+  const auto size = group_norm_workspace_size(*type, shape);
+  auto workspace =
+      torch::empty({static_cast<int64_t>(size.floats)}, x.options().dtype(torch::kFloat32));
+  auto counters =
+      torch::zeros({static_cast<int64_t>(size.counters)}, x.options().dtype(torch::kInt32));
+  group_norm_nhwc(*type, x.data_ptr(), addend.defined() ? addend.data_ptr() : nullptr,
+                  weight.defined() ? weight.data_ptr() : nullptr,
+                  bias.defined() ? bias.data_ptr() : nullptr, output.data_ptr(), shape,
+                  static_cast<float>(eps), silu, workspace.data_ptr<float>(),
+                  counters.data_ptr<int>(), c10::cuda::getCurrentCUDAStream());
+  return output;
+}
+
+bool add_residual_and_bias(torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {
+  const auto type = element_type_of(a);
+  const auto channels_last = torch::MemoryFormat::ChannelsLast;
+  if (!type || !inference() || a.dim() != 4 || !a.is_contiguous(channels_last) || !aligned(a) ||
+      a.size(1) % 8 != 0 || a.numel() / 8 >= (int64_t{1} << 32))
+    return false;
+  if (b.defined() && (b.sizes() != a.sizes() || b.scalar_type() != a.scalar_type() ||
+                      !b.is_contiguous(channels_last) || !aligned(b)))
+    return false;
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != a.size(1) ||
+                         bias.scalar_type() != a.scalar_type() || !aligned(bias)))
+    return false;
+  c10::cuda::CUDAGuard device(a.device());
+  add_residual_and_bias(*type, a.data_ptr(), b.defined() ? b.data_ptr() : nullptr,
+                        bias.defined() ? bias.data_ptr() : nullptr, a.numel(),
+                        static_cast<int>(a.size(1)), c10::cuda::getCurrentCUDAStream());
+  return true;
+}
+
+std::optional<torch::Tensor> geglu(const torch::Tensor& projected) {
+  const auto type = element_type_of(projected);
+  if (!type || !inference() || projected.dim() < 1 || !projected.is_contiguous() ||
+      !aligned(projected) || projected.size(-1) % 16 != 0)
+    return std::nullopt;
+  const int64_t columns = projected.size(-1) / 2;
+  const int64_t rows = projected.numel() / projected.size(-1);
+  auto sizes = projected.sizes().vec();
+  sizes.back() = columns;
+  c10::cuda::CUDAGuard device(projected.device());
+  auto output = torch::empty(sizes, projected.options());
+  geglu(*type, projected.data_ptr(), output.data_ptr(), rows, columns,
+        c10::cuda::getCurrentCUDAStream());
+  return output;
+}
+
+}  // namespace muse::model::cuda

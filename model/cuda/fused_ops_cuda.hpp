@@ -1,0 +1,24 @@
+#pragma once
+// libtorch's side of the fused kernels: checks that a tensor suits a kernel, allocates the output
+// and scratch from libtorch's caching allocator, and launches on the current CUDA stream (so the
+// kernels are captured into CUDA graphs like any libtorch op). An empty optional means "does not
+// apply": the caller runs libtorch's ops instead.
+
+#include <torch/torch.h>
+
+#include <optional>
+
+namespace muse::model::cuda {
+
+// x: (N, C, H, W) in channels_last memory on a CUDA device; addend: undefined or (N, C).
+std::optional<torch::Tensor> group_norm_nhwc(const torch::Tensor& x, const torch::Tensor& addend,
+                                             int64_t groups, const torch::Tensor& weight,
+                                             const torch::Tensor& bias, double eps, bool silu);
+
+// a += b + bias in place; a, b: (N, C, H, W) channels_last, bias: (C). False: does not apply.
+bool add_residual_and_bias(torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias);
+
+// projected: (..., 2n), contiguous.
+std::optional<torch::Tensor> geglu(const torch::Tensor& projected);
+
+}  // namespace muse::model::cuda

@@ -1,0 +1,421 @@
+// Fused kernels of model/cuda (see kernels.hpp). Each thread moves 16 bytes at a time; sums are
+// float32; the group statistics are reduced in a fixed order (no float atomics), so repeated runs
+// give identical bits.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "model/cuda/kernels.hpp"
+
+namespace muse::model::cuda {
+
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+int multiprocessors() {
+  static std::atomic<int> cached[64] = {};
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < 0 || device >= 64) device = 0;
+  int count = cached[device].load();
+  if (count == 0) {
+    check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+          "cudaDeviceGetAttribute");
+    cached[device].store(count);
+  }
+  return count;
+}
+
+template <typename T>
+struct convert;
+template <>
+struct convert<float> {
+  static __device__ __forceinline__ float in(float v) { return v; }
+  static __device__ __forceinline__ float out(float v) { return v; }
+};
+template <>
+struct convert<__half> {
+  static __device__ __forceinline__ float in(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half out(float v) { return __float2half_rn(v); }
+};
+template <>
+struct convert<__nv_bfloat16> {
+  static __device__ __forceinline__ float in(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __forceinline__ __nv_bfloat16 out(float v) { return __float2bfloat16_rn(v); }
+};
+
+// Elements per 16-byte access.
+template <typename T>
+constexpr int vector_width = 16 / sizeof(T);
+
+template <typename T>
+struct alignas(16) vector {
+  T values[vector_width<T>];
+};
+
+template <typename T>
+__device__ __forceinline__ vector<T> load(const T* p) {
+  return *reinterpret_cast<const vector<T>*>(p);
+}
+template <typename T>
+__device__ __forceinline__ void store(T* p, const vector<T>& v) {
+  *reinterpret_cast<vector<T>*>(p) = v;
+}
+
+__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float gelu(float x) {
+  return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+}
+
+// ---- group norm ----
+
+constexpr int max_threads = 512;
+
+// Threads laid out as `rows` x `lanes`, each lane one 16-byte slice of the channels.
+struct block_layout {
+  int threads = 0;
+  int lanes = 0;
+  int rows = 0;
+};
+
+template <typename T>
+block_layout layout_for(int channels) {
+  block_layout l;
+  l.lanes = channels / vector_width<T>;
+  l.threads = l.lanes <= 256 ? 256 : (l.lanes + 31) / 32 * 32;
+  l.rows = l.threads / l.lanes;
+  return l;
+}
+
+int64_t splits_for(const group_norm_shape& s, int rows) {
+  // About four blocks per multiprocessor, but at least 8 pixels per thread row.
+  const int64_t wanted = (4 * multiprocessors() + s.images - 1) / s.images;
+  const int64_t most = std::max<int64_t>(1, (s.pixels + 8 * rows - 1) / (8 * rows));
+  return std::max<int64_t>(1, std::min(wanted, most));
+}
+
+// Block (split, image): per-channel sums over its pixels, then per-group partial sums. The last
+// block of an image to finish turns all partials of that image into per-channel scale and shift.
+template <typename T>
+__global__ void group_norm_statistics(const T* __restrict__ input, const T* __restrict__ addend,
+                                      const T* __restrict__ gamma, const T* __restrict__ beta,
+                                      int64_t pixels, int channels, int groups, int64_t splits,
+                                      float eps, float* __restrict__ partials,
+                                      float* __restrict__ scale_shift, int* __restrict__ counters) {
+  extern __shared__ float shared[];
+  constexpr int width = vector_width<T>;
+  const int lanes = channels / width;
+  const int rows = blockDim.x / lanes;
+  const int lane = threadIdx.x % lanes, row = threadIdx.x / lanes;
+  const int64_t image = blockIdx.y, split = blockIdx.x;
+  const int64_t per_split = (pixels + splits - 1) / splits;
+  const int64_t first = split * per_split, last = min(pixels, first + per_split);
+
+  float sum[width], squares[width], add[width];
+#pragma unroll
+  for (int v = 0; v < width; ++v) sum[v] = squares[v] = add[v] = 0.0f;
+  if (row < rows) {
+    if (addend) {
+      const auto values = load(addend + image * channels + lane * width);
+#pragma unroll
+      for (int v = 0; v < width; ++v) add[v] = convert<T>::in(values.values[v]);
+    }
+    const T* base = input + image * pixels * channels + lane * width;
+    auto accumulate = [&](const vector<T>& values) {
+#pragma unroll
+      for (int v = 0; v < width; ++v) {
+        const float x = convert<T>::in(values.values[v]) + add[v];
+        sum[v] += x;
+        squares[v] += x * x;
+      }
+    };
+    // Four loads in flight per thread before the first is used.
+    int64_t p = first + row;
+    for (; p + 3 * rows < last; p += 4 * rows) {
+      const auto a = load(base + p * channels), b = load(base + (p + rows) * channels),
+                 c = load(base + (p + 2 * rows) * channels),
+                 d = load(base + (p + 3 * rows) * channels);
+      accumulate(a);
+      accumulate(b);
+      accumulate(c);
+      accumulate(d);
+    }
+    for (; p < last; p += rows) accumulate(load(base + p * channels));
+  }
+  float* row_sums = shared;
+  float* row_squares = shared + rows * channels;
+  if (row < rows) {
+#pragma unroll
+    for (int v = 0; v < width; ++v) {
+      row_sums[row * channels + lane * width + v] = sum[v];
+      row_squares[row * channels + lane * width + v] = squares[v];
+    }
+  }
+  __syncthreads();
+  const int per_group = channels / groups;
+  for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+    float a = 0.0f, b = 0.0f;
+    for (int r = 0; r < rows; ++r)
+      for (int c = g * per_group; c < (g + 1) * per_group; ++c) {
+        a += row_sums[r * channels + c];
+        b += row_squares[r * channels + c];
+      }
+    float* out = partials + ((image * splits + split) * groups + g) * 2;
+    out[0] = a;
+    out[1] = b;
+  }
+
+  // Publish this block's partials, then count it; the last block of the image finishes.
+  __threadfence();
+  __syncthreads();
+  __shared__ bool is_last;
+  if (threadIdx.x == 0) is_last = atomicAdd(&counters[image], 1) == splits - 1;
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+
+  float* statistics = shared;  // mean, inverse std per group
+  const double count = static_cast<double>(pixels) * per_group;
+  for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+    double a = 0.0, b = 0.0;
+    for (int64_t s = 0; s < splits; ++s) {
+      const float* in = partials + ((image * splits + s) * groups + g) * 2;
+      a += __ldcg(in);
+      b += __ldcg(in + 1);
+    }
+    const double mean = a / count;
+    const double variance = fmax(b / count - mean * mean, 0.0);
+    statistics[2 * g] = static_cast<float>(mean);
+    statistics[2 * g + 1] = static_cast<float>(1.0 / sqrt(variance + eps));
+  }
+  __syncthreads();
+  // y = (x + add - mean) * rstd * weight + bias = x * scale + shift.
+  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
+    const int g = c / per_group;
+    const float weight = gamma ? convert<T>::in(gamma[c]) : 1.0f;
+    const float bias = beta ? convert<T>::in(beta[c]) : 0.0f;
+    const float add_c = addend ? convert<T>::in(addend[image * channels + c]) : 0.0f;
+    const float scale = statistics[2 * g + 1] * weight;
+    scale_shift[(image * channels + c) * 2] = scale;
+    scale_shift[(image * channels + c) * 2 + 1] = bias + (add_c - statistics[2 * g]) * scale;
+  }
+  if (threadIdx.x == 0) counters[image] = 0;
+}
+
+template <typename T>
+__global__ void group_norm_apply(const T* __restrict__ input, T* __restrict__ output,
+                                 const float* __restrict__ scale_shift, int64_t pixels,
+                                 int channels, bool apply_silu) {
+  extern __shared__ float shared[];
+  constexpr int width = vector_width<T>;
+  const int64_t image = blockIdx.y;
+  for (int c = threadIdx.x; c < 2 * channels; c += blockDim.x)
+    shared[c] = scale_shift[image * channels * 2 + c];
+  __syncthreads();
+  // One image is under 2^31 vectors (group_norm_supported): 32-bit index arithmetic.
+  const unsigned vectors = static_cast<unsigned>(pixels * channels / width);
+  const unsigned lanes = static_cast<unsigned>(channels / width);
+  const T* in = input + image * pixels * channels;
+  T* out = output + image * pixels * channels;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors;
+       i += gridDim.x * blockDim.x) {
+    const int c0 = static_cast<int>(i % lanes) * width;
+    auto values = load(in + static_cast<size_t>(i) * width);
+#pragma unroll
+    for (int v = 0; v < width; ++v) {
+      float x = convert<T>::in(values.values[v]) * shared[2 * (c0 + v)] + shared[2 * (c0 + v) + 1];
+      if (apply_silu) x = silu(x);
+      values.values[v] = convert<T>::out(x);
+    }
+    store(out + static_cast<size_t>(i) * width, values);
+  }
+}
+
+template <typename T>
+void launch_group_norm(const void* input, const void* addend, const void* gamma, const void* beta,
+                       void* output, const group_norm_shape& s, float eps, bool silu,
+                       float* workspace, int* counters, cudaStream_t stream) {
+  const auto layout = layout_for<T>(s.channels);
+  const int64_t splits = splits_for(s, layout.rows);
+  float* partials = workspace;
+  float* scale_shift = workspace + s.images * splits * s.groups * 2;
+  const size_t statistics_bytes = 2 * sizeof(float) * layout.rows * s.channels;
+  group_norm_statistics<T><<<dim3(static_cast<unsigned>(splits), static_cast<unsigned>(s.images)),
+                             layout.threads, statistics_bytes, stream>>>(
+      static_cast<const T*>(input), static_cast<const T*>(addend), static_cast<const T*>(gamma),
+      static_cast<const T*>(beta), s.pixels, s.channels, s.groups, splits, eps, partials,
+      scale_shift, counters);
+  check(cudaGetLastError(), "group norm statistics");
+
+  const int threads = 256;
+  const int64_t vectors = s.pixels * s.channels / vector_width<T>;
+  const int64_t wanted = (8 * multiprocessors() + s.images - 1) / s.images;
+  const int64_t blocks = std::max<int64_t>(1, std::min(wanted, (vectors + threads - 1) / threads));
+  group_norm_apply<T><<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(s.images)),
+                        threads, 2 * sizeof(float) * s.channels, stream>>>(
+      static_cast<const T*>(input), static_cast<T*>(output), scale_shift, s.pixels, s.channels,
+      silu);
+  check(cudaGetLastError(), "group norm apply");
+}
+
+// ---- residual + bias ----
+
+template <typename T>
+__global__ void add_residual_and_bias_kernel(T* __restrict__ a, const T* __restrict__ b,
+                                             const T* __restrict__ bias, unsigned vectors,
+                                             unsigned lanes) {
+  constexpr int width = vector_width<T>;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors;
+       i += gridDim.x * blockDim.x) {
+    auto x = load(a + static_cast<size_t>(i) * width);
+    vector<T> y{}, c{};
+    if (b) y = load(b + static_cast<size_t>(i) * width);
+    if (bias) c = load(bias + (i % lanes) * width);
+#pragma unroll
+    for (int v = 0; v < width; ++v) {
+      float sum = convert<T>::in(x.values[v]);
+      if (b) sum += convert<T>::in(y.values[v]);
+      if (bias) sum += convert<T>::in(c.values[v]);
+      x.values[v] = convert<T>::out(sum);
+    }
+    store(a + static_cast<size_t>(i) * width, x);
+  }
+}
+
+template <typename T>
+void launch_add_residual_and_bias(void* a, const void* b, const void* bias, int64_t values,
+                                  int channels, cudaStream_t stream) {
+  const int threads = 256;
+  const auto vectors = static_cast<unsigned>(values / vector_width<T>);
+  const unsigned lanes = static_cast<unsigned>(channels / vector_width<T>);
+  const int64_t blocks = std::max<int64_t>(
+      1, std::min<int64_t>(8 * multiprocessors(), (vectors + threads - 1) / threads));
+  add_residual_and_bias_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+      static_cast<T*>(a), static_cast<const T*>(b), static_cast<const T*>(bias), vectors, lanes);
+  check(cudaGetLastError(), "add residual and bias");
+}
+
+// ---- GEGLU ----
+
+template <typename T>
+__global__ void geglu_kernel(const T* __restrict__ input, T* __restrict__ output, int64_t rows,
+                             int64_t columns) {
+  constexpr int width = vector_width<T>;
+  const int64_t vectors = rows * columns / width;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < vectors;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = i * width / columns, column = i * width % columns;
+    const T* in = input + row * 2 * columns + column;
+    const auto value = load(in);
+    const auto gate = load(in + columns);
+    vector<T> result;
+#pragma unroll
+    for (int v = 0; v < width; ++v)
+      result.values[v] =
+          convert<T>::out(convert<T>::in(value.values[v]) * gelu(convert<T>::in(gate.values[v])));
+    store(output + row * columns + column, result);
+  }
+}
+
+template <typename T>
+void launch_geglu(const void* input, void* output, int64_t rows, int64_t columns,
+                  cudaStream_t stream) {
+  const int threads = 256;
+  const int64_t vectors = rows * columns / vector_width<T>;
+  const int64_t blocks = std::max<int64_t>(
+      1, std::min<int64_t>(8 * multiprocessors(), (vectors + threads - 1) / threads));
+  geglu_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+      static_cast<const T*>(input), static_cast<T*>(output), rows, columns);
+  check(cudaGetLastError(), "geglu");
+}
+
+template <template <typename> class launcher, typename... Args>
+void dispatch(element_type type, Args&&... args) {
+  switch (type) {
+    case element_type::float32:
+      return launcher<float>::run(std::forward<Args>(args)...);
+    case element_type::float16:
+      return launcher<__half>::run(std::forward<Args>(args)...);
+    case element_type::bfloat16:
+      return launcher<__nv_bfloat16>::run(std::forward<Args>(args)...);
+  }
+}
+
+template <typename T>
+struct group_norm_launcher {
+  template <typename... Args>
+  static void run(Args&&... args) {
+    launch_group_norm<T>(std::forward<Args>(args)...);
+  }
+};
+template <typename T>
+struct residual_launcher {
+  template <typename... Args>
+  static void run(Args&&... args) {
+    launch_add_residual_and_bias<T>(std::forward<Args>(args)...);
+  }
+};
+template <typename T>
+struct geglu_launcher {
+  template <typename... Args>
+  static void run(Args&&... args) {
+    launch_geglu<T>(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
+struct layout_launcher {
+  static void run(int channels, block_layout& out) { out = layout_for<T>(channels); }
+};
+
+block_layout layout_of(element_type type, int channels) {
+  block_layout layout;
+  dispatch<layout_launcher>(type, channels, layout);
+  return layout;
+}
+
+}  // namespace
+
+bool group_norm_supported(element_type type, const group_norm_shape& s) {
+  if (s.images <= 0 || s.pixels <= 0 || s.groups <= 0 || s.channels % 8 != 0 ||
+      s.channels % s.groups != 0 || s.pixels * s.channels >= (int64_t{1} << 31))
+    return false;
+  // Up to max_threads lanes of 16 bytes: the statistics' shared memory stays within 48 KiB.
+  return layout_of(type, s.channels).lanes <= max_threads;
+}
+
+group_norm_workspace group_norm_workspace_size(element_type type, const group_norm_shape& s) {
+  const int64_t splits = splits_for(s, layout_of(type, s.channels).rows);
+  group_norm_workspace w;
+  w.floats = static_cast<size_t>(s.images * splits * s.groups * 2 + s.images * s.channels * 2);
+  w.counters = static_cast<size_t>(s.images);
+  return w;
+}
+
+void group_norm_nhwc(element_type type, const void* input, const void* addend, const void* gamma,
+                     const void* beta, void* output, const group_norm_shape& shape, float eps,
+                     bool silu, float* workspace, int* counters, cudaStream_t stream) {
+  dispatch<group_norm_launcher>(type, input, addend, gamma, beta, output, shape, eps, silu,
+                                workspace, counters, stream);
+}
+
+void add_residual_and_bias(element_type type, void* a, const void* b, const void* bias,
+                           int64_t values, int channels, cudaStream_t stream) {
+  dispatch<residual_launcher>(type, a, b, bias, values, channels, stream);
+}
+
+void geglu(element_type type, const void* input, void* output, int64_t rows, int64_t columns,
+           cudaStream_t stream) {
+  dispatch<geglu_launcher>(type, input, output, rows, columns, stream);
+}
+
+}  // namespace muse::model::cuda

@@ -1,0 +1,78 @@
+#include "model/fused_ops.hpp"
+
+#if MUSE_WITH_CUDA
+#include "model/cuda/fused_ops_cuda.hpp"
+#endif
+
+namespace muse::model {
+
+namespace {
+
+thread_local bool fused_enabled = true;
+
+#if MUSE_WITH_CUDA
+bool use_fused(const torch::Tensor& x) { return fused_enabled && x.is_cuda(); }
+#endif
+
+}  // namespace
+
+fused_kernels_scope::fused_kernels_scope(bool enabled) : previous_(fused_enabled) {
+  fused_enabled = enabled;
+}
+fused_kernels_scope::~fused_kernels_scope() { fused_enabled = previous_; }
+
+torch::Tensor group_norm(const torch::Tensor& x, torch::nn::GroupNorm norm, bool silu,
+                         const torch::Tensor& addend) {
+#if MUSE_WITH_CUDA
+  if (use_fused(x)) {
+    const auto& o = norm->options;
+    if (auto fused = cuda::group_norm_nhwc(x, addend, o.num_groups(), norm->weight, norm->bias,
+                                           o.eps(), silu))
+      return *fused;
+  }
+#endif
+  const bool inference = !torch::GradMode::is_enabled();
+  auto input = x;
+  if (addend.defined()) {
+    const auto broadcast = addend.unsqueeze(-1).unsqueeze(-1);
+    input = inference ? input.add_(broadcast) : input + broadcast;
+  }
+  auto y = norm(input);
+  if (!silu) return y;
+  return inference ? torch::silu_(y) : torch::silu(y);
+}
+
+bool fused_layout(const torch::Tensor& x) {
+#if MUSE_WITH_CUDA
+  return use_fused(x) && x.dim() == 4 && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+#else
+  (void)x;
+  return false;
+#endif
+}
+
+torch::Tensor add_residual_and_bias(torch::Tensor fresh, const torch::Tensor& residual,
+                                    const torch::Tensor& bias) {
+#if MUSE_WITH_CUDA
+  if (use_fused(fresh) && cuda::add_residual_and_bias(fresh, residual, bias)) return fresh;
+#endif
+  const bool inference = !torch::GradMode::is_enabled();
+  if (residual.defined()) fresh = inference ? fresh.add_(residual) : fresh + residual;
+  if (bias.defined()) {
+    const auto broadcast = bias.view({1, -1, 1, 1});
+    fresh = inference ? fresh.add_(broadcast) : fresh + broadcast;
+  }
+  return fresh;
+}
+
+torch::Tensor geglu(const torch::Tensor& projected) {
+#if MUSE_WITH_CUDA
+  if (use_fused(projected))
+    if (auto fused = cuda::geglu(projected)) return *fused;
+#endif
+  auto parts = projected.chunk(2, -1);
+  auto gate = torch::gelu(parts[1]);
+  return torch::GradMode::is_enabled() ? parts[0] * gate : gate.mul_(parts[0]);
+}
+
+}  // namespace muse::model
