@@ -68,6 +68,7 @@ struct worker_options {
   std::string dtype = "float32";
   std::string scheduler = "ddim";
   int32_t intra_op_threads = 0;
+  bool cuda_graphs = true;
   int32_t max_batch_size = 8;
   bool step_level = true;
 };
@@ -126,7 +127,7 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
   return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type, x.model_path, x.dtype,
-           x.scheduler, x.intra_op_threads, x.max_batch_size, x.step_level);
+           x.scheduler, x.intra_op_threads, x.cuda_graphs, x.max_batch_size, x.step_level);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {

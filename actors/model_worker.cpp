@@ -388,6 +388,7 @@ generator_factory production_generator_factory() {
     generator_options.dtype = options.dtype;
     generator_options.scheduler = options.scheduler;
     generator_options.intra_op_threads = options.intra_op_threads;
+    generator_options.cuda.graphs = options.cuda_graphs;
     return model::load_generator(generator_options);
   };
 }
@@ -418,6 +419,7 @@ worker_options make_worker_options(const config::deployment_config& config, std:
   options.dtype = config.model.dtype;
   options.scheduler = config.model.scheduler;
   options.intra_op_threads = config.model.intra_op_threads;
+  options.cuda_graphs = config.model.cuda_graphs;
   options.max_batch_size = config.batching.max_batch_size;
   options.step_level = config.batching.step_level;
   return options;

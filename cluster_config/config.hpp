@@ -50,6 +50,7 @@ struct model_config {
   int height = 64;
   int max_images_per_request = 4;
   int intra_op_threads = 0;  // libtorch CPU threads (process-wide); 0 = one per core
+  bool cuda_graphs = true;   // on CUDA devices, replay the UNet step as CUDA graphs
 };
 
 struct batching_config {
