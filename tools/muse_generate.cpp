@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/pipeline.hpp"
+#include "model/profiling.hpp"
 
 namespace {
 
@@ -22,11 +23,16 @@ const char* usage =
     "usage: muse-generate --model DIR --prompt P [--prompt P2 ...] [--negative N] [--steps 25] [--scheduler ddim]\n"
     "         [--guidance 7.5] [--seed S] [--width W --height H] [--batch B] [--device cpu|cuda:0]\n"
     "         [--dtype float32|float16|bfloat16] [--output out.png] [--repeat R] [--threads T] [--json]\n"
-    "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i.\n";
+    "         [--cuda-graphs on|off] [--channels-last on|off] [--fused-kernels on|off] [--profile TRACE.json]\n"
+    "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i.\n"
+    "--cuda-graphs, --channels-last and --fused-kernels (all on by default) apply on CUDA devices;\n"
+    "--profile writes a Chrome trace of the last run (builds against a CUDA libtorch).\n";
 
 struct arguments {
   std::vector<std::string> prompts;
   std::string model, negative, scheduler = "ddim", device = "cpu", dtype = "float32", output = "out.png";
+  std::string profile;
+  muse::model::cuda_engine_options cuda;
   int steps = 25, width = 0, height = 0, batch = 1, repeat = 1, threads = 0;
   float guidance = 7.5f;
   uint64_t seed = 0;
@@ -47,7 +53,11 @@ arguments parse(int argc, char** argv) {
   arguments a;
   const std::map<std::string, std::string*> strings = {
       {"--model", &a.model},   {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
-      {"--device", &a.device}, {"--dtype", &a.dtype},   {"--output", &a.output}};
+      {"--device", &a.device}, {"--dtype", &a.dtype},   {"--output", &a.output},
+      {"--profile", &a.profile}};
+  const std::map<std::string, bool*> switches = {{"--cuda-graphs", &a.cuda.graphs},
+                                                 {"--channels-last", &a.cuda.channels_last},
+                                                 {"--fused-kernels", &a.cuda.fused_kernels}};
   const std::map<std::string, int*> ints = {{"--steps", &a.steps},   {"--width", &a.width},   {"--height", &a.height},
                                             {"--batch", &a.batch},   {"--repeat", &a.repeat}, {"--threads", &a.threads}};
   for (int i = 1; i < argc; ++i) {
@@ -66,6 +76,9 @@ arguments parse(int argc, char** argv) {
       a.prompts.push_back(value);
     } else if (auto s = strings.find(flag); s != strings.end()) {
       *s->second = value;
+    } else if (auto b = switches.find(flag); b != switches.end()) {
+      if (value != "on" && value != "off") throw std::invalid_argument(flag + " takes on or off, got '" + value + "'");
+      *b->second = value == "on";
     } else if (auto n = ints.find(flag); n != ints.end()) {
       *n->second = to_int(flag, value);
     } else if (flag == "--guidance") {
@@ -108,7 +121,7 @@ std::string output_name(const std::string& base, int index, int count) {
 int run(const arguments& a) {
   muse::model::set_cpu_threads(a.threads);
   const auto load_start = std::chrono::steady_clock::now();
-  auto pipe = muse::model::pipeline::load(a.model, a.device, a.dtype, a.scheduler);
+  auto pipe = muse::model::pipeline::load(a.model, a.device, a.dtype, a.scheduler, "", a.cuda);
   const double load_ms = ms_between(load_start, std::chrono::steady_clock::now());
   const auto limits = pipe->limits();
 
@@ -133,6 +146,8 @@ int run(const arguments& a) {
   std::vector<double> totals, encodes, decodes, unet_steps;
   std::vector<muse::model::rgb_image> images;
   for (int r = 0; r < a.repeat; ++r) {
+    const bool traced = !a.profile.empty() && r + 1 == a.repeat;
+    if (traced) muse::model::start_gpu_trace();
     const auto start = std::chrono::steady_clock::now();
     auto samples = pipe->start(requests);
     const double encode_ms = pipe->timings().encode_ms;
@@ -145,6 +160,7 @@ int run(const arguments& a) {
     }
     images = pipe->decode(batch);
     const double total = ms_between(start, std::chrono::steady_clock::now());
+    if (traced) muse::model::stop_gpu_trace(a.profile);
     const double step_mean = std::accumulate(steps.begin(), steps.end(), 0.0) / static_cast<double>(steps.size());
     if (!a.json)
       std::printf("run %d: encode %.1f ms, unet %.1f ms/step (%zu steps), decode %.1f ms, total %.1f ms, %.3f images/s\n",
@@ -179,7 +195,9 @@ int run(const arguments& a) {
                            {"width", requests[0].width}, {"height", requests[0].height}, {"guidance", a.guidance},
                            {"repeat", a.repeat},        {"load_ms", load_ms},       {"encode_ms", steady(encodes)},
                            {"unet_step_ms", median(unet_steps)}, {"decode_ms", steady(decodes)},
-                           {"total_ms", total_ms},      {"images_per_s", a.batch * 1000.0 / total_ms}};
+                           {"total_ms", total_ms},      {"images_per_s", a.batch * 1000.0 / total_ms},
+                           {"cuda_graphs", a.cuda.graphs}, {"channels_last", a.cuda.channels_last},
+                           {"fused_kernels", a.cuda.fused_kernels}};
     std::cout << line.dump() << std::endl;
   } else {
     std::printf("total %.1f ms per batch, %.3f images/s\n", total_ms, a.batch * 1000.0 / total_ms);

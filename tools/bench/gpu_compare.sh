@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The GPU comparison: builds muse-generate against the libtorch of the local PyTorch install,
-# makes a Stable Diffusion 1.5-sized pipeline with random weights (fp16), and times diffusers
-# (PyTorch eager, default attention) and the C++ pipeline on it, one after the other in this one
-# run, at 512x512 with classifier-free guidance. One JSON line per (implementation, batch).
+# makes a Stable Diffusion 1.5-sized pipeline with random weights (fp16), and times, one after the
+# other in this one run on the same GPU and files, at 512x512, DDIM, guidance 7.5:
+#   diffusers           PyTorch eager (default attention)
+#   diffusers-compiled  the speed recipe a Python user turns on: UNet and VAE channels_last,
+#                       fuse_qkv_projections(), torch.compile(unet, mode="reduce-overhead")
+#   muse                muse-generate (CUDA graphs, channels_last and fused kernels on)
+# One JSON line per (implementation, batch) in OUT_DIR/<impl>.jsonl.
 #
-# Usage: tools/bench/gpu_compare.sh OUT_DIR [BATCHES] [STEPS]
+# Usage: tools/bench/gpu_compare.sh OUT_DIR [BATCHES] [STEPS]   (lists: 1,4,8,16 and 25,50)
+#   MUSE_COMPARE       which implementations, in order (default "muse diffusers-compiled diffusers")
+#   MUSE_GENERATE_ARGS extra muse-generate flags (e.g. "--cuda-graphs off")
 # Needs: a CUDA PyTorch with transformers, diffusers' source on PYTHONPATH, and the project's
 # build dependencies (on a host without Debian's archive: CMAKE_PREFIX_PATH/.deps, see docs/cuda.md).
 set -euo pipefail
@@ -17,7 +23,7 @@ deps=${MUSE_DEPS_PREFIX:-$PWD/.deps/usr}
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 build=${MUSE_BUILD_DIR:-build-cuda}
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMUSE_BUILD_TESTS=OFF \
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$torch_prefix;$deps" >"$out/cmake.log"
 cmake --build "$build" --target muse-generate >>"$out/cmake.log"
 export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
@@ -27,11 +33,24 @@ model=${MUSE_SD15_DIR:-/tmp/sd15-random}
   python3 tools/bench/sd15_random.py make "$model" --tokenizer tests/data/tiny-sd/tokenizer
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 
-python3 tools/bench/sd15_random.py bench "$model" --batches "$batches" --steps "$steps" |
-  tee "$out/diffusers.jsonl"
-: >"$out/muse.jsonl"
-for b in ${batches//,/ }; do
-  "./$build/muse-generate" --model "$model" --prompt "a photograph of an astronaut riding a horse" \
-      --device cuda:0 --dtype float16 --width 512 --height 512 --steps "$steps" --batch "$b" \
-      --repeat 3 --scheduler ddim --json --output "/tmp/muse-b$b.png" | tail -n 1 | tee -a "$out/muse.jsonl"
+for impl in ${MUSE_COMPARE:-muse diffusers-compiled diffusers}; do
+  case "$impl" in
+  muse)
+    : >"$out/muse.jsonl"
+    for b in ${batches//,/ }; do
+      for s in ${steps//,/ }; do
+        # shellcheck disable=SC2086
+        "./$build/muse-generate" --model "$model" --prompt "a photograph of an astronaut riding a horse" \
+            --device cuda:0 --dtype float16 --width 512 --height 512 --steps "$s" --batch "$b" \
+            --repeat 3 --scheduler ddim --json --output "/tmp/muse-b$b.png" ${MUSE_GENERATE_ARGS:-} |
+          tail -n 1 | tee -a "$out/muse.jsonl"
+      done
+    done
+    ;;
+  diffusers) python3 tools/bench/sd15_random.py bench "$model" --batches "$batches" --steps "$steps" |
+      tee "$out/diffusers.jsonl" ;;
+  diffusers-compiled) python3 tools/bench/sd15_random.py bench "$model" --compiled --batches "$batches" \
+      --steps "$steps" | tee "$out/diffusers-compiled.jsonl" ;;
+  *) echo "unknown implementation $impl" >&2; exit 2 ;;
+  esac
 done

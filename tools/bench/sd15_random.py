@@ -2,7 +2,11 @@
 """Stable Diffusion 1.5-sized pipeline with random weights, for GPU benchmarks.
 
   sd15_random.py make DIR --tokenizer TOKDIR      write the pipeline (fp16 safetensors, diffusers layout)
-  sd15_random.py bench DIR --batches 1,4,8,16    time diffusers (PyTorch eager) on it, one JSON line per batch
+  sd15_random.py bench DIR --batches 1,4,8,16    time diffusers on it, one JSON line per batch:
+        PyTorch eager, or with --compiled the recipe a Python user turns on for speed: UNet and VAE
+        channels_last, pipe.fuse_qkv_projections(), torch.compile(pipe.unet, mode="reduce-overhead")
+  sd15_random.py flops DIR                       FLOPs of one UNet call at 512x512 (batch 1 and 2)
+  sd15_random.py profile DIR --batch 1 OUT.json  a Chrome trace of a few UNet calls (profile_table.py)
 
 Both need PyTorch, transformers and diffusers (diffusers is an optional benchmark tool: put its
 source on PYTHONPATH). The architecture is SD 1.5's (UNet 859.5M parameters, CLIP ViT-L/14 text
@@ -52,42 +56,105 @@ def make(args):
     print(json.dumps({"made": args.dir, "unet_params": params}))
 
 
-def bench(args):
+PROMPT = "a photograph of an astronaut riding a horse"
+
+
+def load(directory, compiled):
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(args.dir, torch_dtype=torch.float16,
+    pipe = StableDiffusionPipeline.from_pretrained(directory, torch_dtype=torch.float16,
                                                    safety_checker=None, requires_safety_checker=False)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe = pipe.to("cuda")
     pipe.set_progress_bar_config(disable=True)
+    if compiled:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        pipe.fuse_qkv_projections()
+        pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead")
+    return pipe
 
-    unet_times = []
-    original_forward = pipe.unet.forward
 
-    def timed_forward(*a, **k):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = original_forward(*a, **k)
-        torch.cuda.synchronize()
-        unet_times.append(time.perf_counter() - t0)
-        return out
+def seconds(fn, repeat=1):
+    import torch
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        result = fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / repeat, result
 
-    pipe.unet.forward = timed_forward
+
+def bench(args):
+    """Per batch: the first call (compilation, for --compiled), then per step count whole images/s
+    and the stages. The UNet step is the difference of two latent-only runs (the step count and 5
+    steps) over the step difference, scheduler included, so eager and compiled are timed the same
+    way."""
+    pipe = load(args.dir, args.compiled)
+    impl = "diffusers-compiled" if args.compiled else "diffusers"
     for batch in [int(b) for b in args.batches.split(",")]:
-        prompts = ["a photograph of an astronaut riding a horse"] * batch
-        pipe(prompts, num_inference_steps=5, height=512, width=512)  # warm-up
-        unet_times.clear()
+        prompts = [PROMPT] * batch
+
+        def run(steps, output_type="pil"):
+            return pipe(prompts, num_inference_steps=steps, height=512, width=512, guidance_scale=7.5,
+                        output_type=output_type)
+
+        first_s, _ = seconds(lambda: run(5))  # compiles (and captures) for this batch size
+        run(5)
+        short_s, _ = seconds(lambda: run(5, "latent"), args.repeat)
+        for steps in [int(s) for s in str(args.steps).split(",")]:
+            total_s, _ = seconds(lambda: run(steps), args.repeat)
+            long_s, latents = seconds(lambda: run(steps, "latent"), args.repeat)
+            latents = latents.images / pipe.vae.config.scaling_factor
+            decode_s, _ = seconds(lambda: pipe.vae.decode(latents), args.repeat)
+            encode_s, _ = seconds(lambda: pipe.encode_prompt(prompts, "cuda", 1, True), args.repeat)
+            print(json.dumps({"impl": impl, "batch": batch, "steps": steps,
+                              "first_call_s": round(first_s, 2),
+                              "unet_step_ms": 1000 * (long_s - short_s) / (steps - 5),
+                              "decode_ms": 1000 * decode_s, "encode_ms": 1000 * encode_s,
+                              "total_ms": 1000 * total_s, "images_per_s": batch / total_s}), flush=True)
+
+
+def unet_inputs(pipe, rows):
+    import torch
+    generator = torch.Generator("cuda").manual_seed(0)
+    sample = torch.randn((rows, 4, 64, 64), generator=generator, device="cuda", dtype=torch.float16)
+    context = torch.randn((rows, 77, 768), generator=generator, device="cuda", dtype=torch.float16)
+    timesteps = torch.full((rows,), 500.0, device="cuda")
+    return sample, timesteps, context
+
+
+def flops(args):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pipe = load(args.dir, False)
+    for rows in (1, 2):
+        sample, timesteps, context = unet_inputs(pipe, rows)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            pipe.unet(sample, timesteps, encoder_hidden_states=context)
+        print(json.dumps({"unet_rows": rows, "size": 512, "flops": counter.get_total_flops()}), flush=True)
+
+
+def profile(args):
+    """Chrome trace of --calls UNet calls at 2 x --batch rows (guidance doubles the rows), each in
+    a "muse::unet_step" range, as muse-generate --profile names the C++ pipeline's."""
+    import torch
+    from torch.profiler import ProfilerActivity, record_function
+
+    pipe = load(args.dir, args.compiled)
+    sample, timesteps, context = unet_inputs(pipe, 2 * args.batch)
+    with torch.no_grad():
+        for _ in range(3):
+            pipe.unet(sample, timesteps, encoder_hidden_states=context)
         torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(args.repeat):
-            pipe(prompts, num_inference_steps=args.steps, height=512, width=512, guidance_scale=7.5)
-        torch.cuda.synchronize()
-        total = time.perf_counter() - t0
-        unet_times.sort()
-        print(json.dumps({"impl": "diffusers", "batch": batch, "steps": args.steps,
-                          "unet_step_ms": 1000 * unet_times[len(unet_times) // 2],
-                          "images_per_s": batch * args.repeat / total}), flush=True)
+        with torch.profiler.profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(args.calls):
+                with record_function("muse::unet_step"):
+                    pipe.unet(sample, timesteps, encoder_hidden_states=context)
+                torch.cuda.synchronize()
+    prof.export_chrome_trace(args.out)
 
 
 def main():
@@ -99,10 +166,19 @@ def main():
     b = sub.add_parser("bench")
     b.add_argument("dir")
     b.add_argument("--batches", default="1,8")
-    b.add_argument("--steps", type=int, default=25)
+    b.add_argument("--steps", default="25", help="step counts, e.g. 25,50")
     b.add_argument("--repeat", type=int, default=2)
+    b.add_argument("--compiled", action="store_true")
+    f = sub.add_parser("flops")
+    f.add_argument("dir")
+    p = sub.add_parser("profile")
+    p.add_argument("dir")
+    p.add_argument("out")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--calls", type=int, default=5)
+    p.add_argument("--compiled", action="store_true")
     args = parser.parse_args()
-    make(args) if args.command == "make" else bench(args)
+    {"make": make, "bench": bench, "flops": flops, "profile": profile}[args.command](args)
 
 
 if __name__ == "__main__":

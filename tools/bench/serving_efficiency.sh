@@ -11,6 +11,12 @@
 #   DURATION measured time (default 30s)
 # Needs a build in build/ (tools/build.sh). Prints one JSON line; keeps the raw outputs in
 # $MUSE_BENCH_OUT (default /tmp/muse-serving-efficiency).
+# These override the config's model for both sides (e.g. the GPU figure in one command):
+#   MUSE_EFF_MODEL      model path             MUSE_EFF_DEVICE     cpu or cuda:N (every slot)
+#   MUSE_EFF_DTYPE      float32|float16|...    MUSE_EFF_SIZE       WxH of every image
+#   MUSE_EFF_SCHEDULER  scheduler name
+# e.g. MUSE_EFF_MODEL=/tmp/sd15 MUSE_EFF_DEVICE=cuda:0 MUSE_EFF_DTYPE=float16 MUSE_EFF_SIZE=512x512 \
+#      tools/bench/serving_efficiency.sh cluster_config/local.json 32 30s
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 config=${1:-cluster_config/local.json}
@@ -19,11 +25,28 @@ out=${MUSE_BENCH_OUT:-/tmp/muse-serving-efficiency}
 mkdir -p "$out"
 
 effective="$out/effective.json"
-"$build/muse-node" --check-config "$config" >"$effective"
-read -r model batch steps < <(python3 -c '
+"$build/muse-node" --check-config "$config" >"$out/checked.json"
+python3 - "$out/checked.json" "$effective" <<'PY'
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+m = c["model"]
+m["path"] = os.environ.get("MUSE_EFF_MODEL", m["path"])
+m["dtype"] = os.environ.get("MUSE_EFF_DTYPE", m["dtype"])
+m["scheduler"] = os.environ.get("MUSE_EFF_SCHEDULER", m["scheduler"])
+if os.environ.get("MUSE_EFF_SIZE"):
+    m["width"], m["height"] = (int(v) for v in os.environ["MUSE_EFF_SIZE"].split("x"))
+if os.environ.get("MUSE_EFF_DEVICE"):
+    for node in c["gpu_nodes"]:
+        node["devices"] = [os.environ["MUSE_EFF_DEVICE"]]
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+config="$effective"
+read -r model batch steps device dtype scheduler width height < <(python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))
-print(c["model"]["path"], c["batching"]["max_batch_size"], c["model"]["fast_steps"])' "$effective")
+m = c["model"]
+print(m["path"], c["batching"]["max_batch_size"], m["fast_steps"], c["gpu_nodes"][0]["devices"][0],
+      m["dtype"], m["scheduler"], m["width"], m["height"])' "$effective")
 users=${2:-$((4 * batch))}
 duration=${3:-30s}
 
@@ -33,6 +56,7 @@ prompt_args=(--prompt "red apple" --prompt "grinning face" --prompt "rocket")
 # The raw pipeline: REPEAT batches into OUTPUT (the JSON summary line).
 raw() {
   "$build/muse-generate" --model "$model" "${prompt_args[@]}" --steps "$steps" --batch "$batch" \
+      --device "$device" --dtype "$dtype" --scheduler "$scheduler" --width "$width" --height "$height" \
       --repeat "$1" --json --output "$out/raw.png" | tail -n 1 >"$2"
 }
 # How many batches take about `duration`, from a short first run.
