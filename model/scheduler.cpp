@@ -212,6 +212,24 @@ std::vector<double> linspace(double start, double stop, int n) {
 // np.round: half to even.
 double round_half_even(double x) { return std::nearbyint(x); }
 
+// Trailing spacing, np.round(np.arange(start, 0, -step)) - 1, as numpy computes it:
+// ceil(start / step) values, the i-th (i >= 2) start + i * delta with delta = (start - step) -
+// start. Summing the step instead gives one more when it does not divide start (1000 / 13 x 13
+// lands just above 0). Where numpy's own count is one too many (61, 103, 121, 122 steps of 1000)
+// its last timestep is -1, which diffusers looks up as alphas_cumprod[-1]; that one is left out.
+std::vector<double> trailing_timesteps(double start, double step) {
+  const auto n = static_cast<int64_t>(std::ceil((0 - start) / -step));
+  const double delta = (start - step) - start;
+  std::vector<double> out;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = i == 0   ? start
+                     : i == 1 ? start - step
+                              : start + static_cast<double>(i) * delta;
+    if (round_half_even(v) >= 1) out.push_back(round_half_even(v) - 1);
+  }
+  return out;
+}
+
 // Leading/trailing/linspace integer timesteps as DDIM and PNDM compute them, descending.
 std::vector<double> discrete_timesteps(const noise_schedule& s, int n) {
   std::vector<double> t;
@@ -222,8 +240,7 @@ std::vector<double> discrete_timesteps(const noise_schedule& s, int n) {
     const int ratio = s.train_steps / n;
     for (int i = n - 1; i >= 0; --i) t.push_back(static_cast<double>(i * ratio + s.steps_offset));
   } else {
-    const double ratio = static_cast<double>(s.train_steps) / n;
-    for (double v = s.train_steps; v > 0; v -= ratio) t.push_back(round_half_even(v) - 1);
+    t = trailing_timesteps(s.train_steps, static_cast<double>(s.train_steps) / n);
   }
   return t;
 }
@@ -478,8 +495,7 @@ class dpmpp_2m_scheduler : public scheduler {
       const int ratio = last_timestep / (n + 1);
       for (int i = n; i >= 1; --i) t.push_back(static_cast<double>(i * ratio + s_.steps_offset));
     } else {
-      const double ratio = static_cast<double>(s_.train_steps) / n;
-      for (double v = last_timestep; v > 0; v -= ratio) t.push_back(round_half_even(v) - 1);
+      t = trailing_timesteps(last_timestep, static_cast<double>(s_.train_steps) / n);
     }
     const auto train = s_.train_sigmas();
     std::vector<double> sigmas;

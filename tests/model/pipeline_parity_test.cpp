@@ -31,17 +31,6 @@ sample_request reference_request(const std::string& name, const std::string& sch
   return r;
 }
 
-// The reference image is diffusers' float output; ours is its (x * 255).round() as uint8.
-void check_image(const rgb_image& image, const torch::Tensor& expected, const std::string& what) {
-  INFO(what);
-  REQUIRE(image.height == expected.size(0));
-  REQUIRE(image.width == expected.size(1));
-  auto ours = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, torch::kUInt8)
-                  .to(torch::kFloat64);
-  auto theirs = (expected.to(torch::kFloat64) * 255).round();
-  CHECK((ours - theirs).abs().max().item<double>() <= 1.0);
-}
-
 void check_pipeline(const std::string& name, const std::string& model_path, const std::string& config_dir = "",
                     const std::vector<std::string>& schedulers = scheduler_factory::all_names()) {
   const auto ref = testing::reference(name, "pipeline");
@@ -67,7 +56,7 @@ void check_pipeline(const std::string& name, const std::string& model_path, cons
       testing::check_close(s.latents, step_latents[k], "latents");
     }
     testing::check_close(s.latents, ref.get(scheduler + ".final_latents"), "final latents");
-    check_image(pipe->decode({&s}).front(), ref.get(scheduler + ".image")[0], "image");
+    testing::check_image(pipe->decode({&s}).front(), ref.get(scheduler + ".image")[0], "image");
   }
 
   // Two samples, each with its own generator, in one batch.
@@ -88,8 +77,8 @@ void check_pipeline(const std::string& name, const std::string& model_path, cons
     while (!samples[0].finished()) pipe->step(batch);
     auto images = pipe->decode(batch);
     const auto expected = ref.get("batch." + scheduler + ".image");
-    check_image(images[0], expected[0], "first");
-    check_image(images[1], expected[1], "second");
+    testing::check_image(images[0], expected[0], "first");
+    testing::check_image(images[1], expected[1], "second");
   }
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "model/generator.hpp"
 #include "model/weights.hpp"
 
 namespace muse::model::testing {
@@ -43,6 +44,23 @@ inline void check_close(const torch::Tensor& actual, const torch::Tensor& expect
   const double error = (a - e).abs().max().item<double>();
   INFO("max abs error " << error << ", scale " << scale);
   CHECK(error <= relative * scale);
+}
+
+// The reference image is diffusers' float output (H, W, 3) in [0, 1]; ours is its
+// (x * 255).round() as uint8. One level of difference is allowed: a float a rounding error away
+// from k + 0.5 rounds to either side.
+inline void check_image(const rgb_image& image, const torch::Tensor& expected,
+                        const std::string& what) {
+  INFO(what);
+  REQUIRE(image.height == expected.size(0));
+  REQUIRE(image.width == expected.size(1));
+  auto ours = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
+                               {image.height, image.width, 3}, torch::kUInt8)
+                  .to(torch::kFloat64);
+  auto theirs = (expected.to(torch::kFloat64) * 255).round();
+  const double error = (ours - theirs).abs().max().item<double>();
+  INFO("max pixel difference " << error << "/255");
+  CHECK(error <= 1.0);
 }
 
 }  // namespace muse::model::testing

@@ -163,3 +163,35 @@ TEST_CASE("DPM++ 2M timesteps, Karras sigmas and final step") {
   CHECK(k->finished());
   CHECK_THAT(out.sum().item<double>(), WithinAbs(before.sum().item<double>() * std::sqrt(0.0292 * 0.0292 + 1), 1e-3));
 }
+
+TEST_CASE("trailing timesteps when the step count does not divide the training steps") {
+  // SD 2.1's DDIM config with trailing spacing, as tests/data/tiny-sd2 carries it.
+  nlohmann::json sd2 = sd15;
+  sd2["_class_name"] = "DDIMScheduler";
+  sd2["timestep_spacing"] = "trailing";
+  sd2["prediction_type"] = "v_prediction";
+  scheduler_factory factory(sd2, "ddim");
+  // 7 and 13 do not divide 1000; 61 is a count where numpy's arange itself yields one value more
+  // (a -1 timestep), which is left out.
+  for (int steps : {7, 13, 25, 61}) {
+    INFO(steps << " steps");
+    // diffusers: np.round(np.arange(1000, 0, -1000 / steps)) - 1, here in exact arithmetic (no
+    // value of these counts is a tie).
+    std::vector<double> expected;
+    for (int i = 0; i < steps; ++i)
+      expected.push_back(std::nearbyint(1000.0 * (steps - i) / steps) - 1);
+    for (const std::string name : {"ddim", "euler", "euler_ancestral", "dpmpp_2m"}) {
+      INFO(name);
+      auto s = factory.make(name, steps);
+      CHECK(s->timesteps() == expected);
+      auto x = torch::ones({1, 1, 2, 2});
+      at::Generator gen = at::detail::createCPUGenerator(1);
+      while (!s->finished()) x = s->step(torch::full_like(x, 0.1), x, &gen);
+      CHECK(std::isfinite(x.sum().item<double>()));
+    }
+    // PNDM: the same timesteps, the second one visited twice.
+    auto pndm = factory.make("pndm", steps);
+    CHECK(pndm->num_steps() == steps + 1);
+    CHECK(pndm->timesteps().back() == expected.back());
+  }
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/data from scratch. Three stages:
+# Regenerate tests/data from scratch. Three stages, and a fourth that adds to it:
 #   generate.sh tokenizers         (any machine, standard-library Python only)
 #       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
 #   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
@@ -7,6 +7,10 @@
 #       builds the tiny pipelines, the reference outputs, the tokenizer parity file and the
 #       single-file checkpoint, and packs them into OUT_TAR
 #   generate.sh unpack TAR         puts that archive's content into tests/data
+#   generate.sh end_to_end OUT_DIR (the same machine as the second stage; diffusers' src/ on
+#       PYTHONPATH) runs the committed pipelines end to end over every scheduler, several step
+#       counts and guidance settings, and writes <pipeline>_end_to_end.safetensors and
+#       end_to_end.json into OUT_DIR, to be copied into tests/data/reference
 # DIFFUSERS_SCRIPTS must name the folder holding diffusers' scripts/ (for the single-file
 # conversion script) in the second stage.
 set -euo pipefail
@@ -42,13 +46,20 @@ pipelines)
     du -a "$work/data" | sort -n | tail -40
     exit "$status"
     ;;
+end_to_end)
+    out_dir=${2:?usage: generate.sh end_to_end OUT_DIR}
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+    python3 tools/reference/build_end_to_end.py --data "$DATA" --out "$out_dir"
+    ls -l "$out_dir"
+    ;;
 unpack)
     tar_file=${2:?usage: generate.sh unpack TAR}
     rm -rf "$DATA/tiny-sd" "$DATA/tiny-sd2" "$DATA/reference"
     tar -C "$DATA" -xf "$tar_file"
     ;;
 *)
-    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR" >&2
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR" >&2
     exit 2
     ;;
 esac
