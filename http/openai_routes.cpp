@@ -106,7 +106,7 @@ void send_openai_error(const std::shared_ptr<exchange>& ex, const api_error& err
 void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images) {
   server_state& state = ex->state();
   const auto& gateway_config = state.config.gateway;
-  state.admit_generation(ex->body().size());
+  state.admit_generation();
   openai_request translated = translate(ex->body(), state.config.model);
   generate_request request = parse_generate_request(translated.native.dump(),
                                                     state.generation_rules(), state.draw_seed());
