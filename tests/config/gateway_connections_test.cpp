@@ -10,8 +10,8 @@ TEST_CASE("connection limit keys have defaults and are read", "[config]") {
   CHECK(defaults.gateway.max_connections_per_client == 128);
   CHECK(defaults.gateway.read_timeout_s == 10);
 
-  deployment_config config = parse_config(
-      R"({ "gateway": { "max_connections_per_client": 3, "read_timeout_s": 2 } })");
+  deployment_config config =
+      parse_config(R"({ "gateway": { "max_connections_per_client": 3, "read_timeout_s": 2 } })");
   CHECK(config.gateway.max_connections_per_client == 3);
   CHECK(config.gateway.read_timeout_s == 2);
 }
