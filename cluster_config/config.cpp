@@ -100,6 +100,8 @@ nlohmann::json to_json(const deployment_config& config) {
         {"request_timeout_s", g.request_timeout_s},
         {"max_prompt_chars", g.max_prompt_chars},
         {"max_connections", g.max_connections},
+        {"max_connections_per_client", g.max_connections_per_client},
+        {"read_timeout_s", g.read_timeout_s},
         {"public_url", g.public_url},
         {"job_retention_s", g.job_retention_s},
         {"max_jobs", g.max_jobs},

@@ -22,6 +22,8 @@ struct gateway_config {
   int request_timeout_s = 120;
   size_t max_prompt_chars = 1000;
   size_t max_connections = 1024;
+  size_t max_connections_per_client = 128;  // from one client address
+  int read_timeout_s = 10;         // to read a whole request on a connection with none in progress
   std::string public_url = "http://localhost:8080";
   int job_retention_s = 600;       // finished async jobs are kept this long, then 404
   size_t max_jobs = 1000;          // async jobs kept at once

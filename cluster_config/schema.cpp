@@ -32,6 +32,8 @@ void read_gateway(problem_list& problems, const json* object, gateway_config& ga
   r.integer("request_timeout_s", gateway.request_timeout_s, 1, 86400);
   r.integer("max_prompt_chars", gateway.max_prompt_chars, 1, 1000000);
   r.integer("max_connections", gateway.max_connections, 1, 1000000);
+  r.integer("max_connections_per_client", gateway.max_connections_per_client, 1, 1000000);
+  r.integer("read_timeout_s", gateway.read_timeout_s, 1, 3600);
   r.url("public_url", gateway.public_url);
   r.integer("job_retention_s", gateway.job_retention_s, 1, 604800);
   r.integer("max_jobs", gateway.max_jobs, 1, 1000000);

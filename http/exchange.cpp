@@ -30,7 +30,7 @@ void exchange::send_text(int status, const std::string& content_type, std::strin
     response.append_header(restinio::http_field::cache_control, "no-store");
     for (const auto& [name, value] : headers) response.append_header(name, value);
     for (const auto& [name, value] : extra_headers_) response.append_header(name, value);
-    if (state_->draining) response.connection_close();
+    if (state_->draining || close_after_response_) response.connection_close();
     response.set_body(std::move(body));
     // The connection calls back once the bytes are out, or with an error when they never will be.
     response.done([state](const auto&) { state->response_written(); });
@@ -83,6 +83,8 @@ const char* reason_phrase(int status) {
       return "Payload Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
     case 429:
       return "Too Many Requests";
     case 499:

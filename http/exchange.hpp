@@ -43,6 +43,8 @@ class exchange {
 
   // Headers every response of this exchange carries (CORS), set before the route runs.
   void add_response_headers(const header_list& headers);
+  // The connection is closed once the response is written.
+  void close_after_response() { close_after_response_ = true; }
 
   // A response written in parts (server-sent events): counts the exchange as answered with
   // `status` now and hands over the request; whoever writes the stream calls
@@ -62,6 +64,7 @@ class exchange {
   std::chrono::steady_clock::time_point started_;
   std::atomic<bool> answered_{false};
   header_list extra_headers_;
+  bool close_after_response_ = false;
 };
 
 const char* reason_phrase(int status);

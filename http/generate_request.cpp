@@ -6,19 +6,12 @@
 #include <set>
 
 #include "http/api_error.hpp"
+#include "http/json_body.hpp"
 
 namespace muse::http {
 namespace {
 
 using nlohmann::json;
-
-json parse_object(const std::string& body) {
-  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded())
-    throw api_error(400, "invalid_json", "the body is not valid JSON (UTF-8)");
-  if (!parsed.is_object()) throw api_error(400, "invalid_json", "the body must be a JSON object");
-  return parsed;
-}
 
 // Integral JSON numbers (25 or 25.0) within [low, high].
 int64_t integer_field(const json& value, const std::string& name, int64_t low, int64_t high) {
@@ -130,7 +123,7 @@ generate_request parse_generate_request(const std::string& body, const request_r
   static const std::set<std::string> known_fields = {
       "prompt", "negative_prompt", "quality", "steps", "guidance_scale",
       "seed",   "width",           "height",  "n",     "scheduler"};
-  json fields = parse_object(body);
+  json fields = parse_json_object(body);
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
 
@@ -176,7 +169,7 @@ generate_request parse_generate_request(const std::string& body, const request_r
 
 generate_request parse_predict_request(const std::string& body, const request_rules& rules,
                                        uint64_t drawn_seed) {
-  json fields = parse_object(body);
+  json fields = parse_json_object(body);
   model::sample_request sample;
   sample.prompt = required_prompt(fields, rules.max_prompt_chars);
   bool high_quality = false;

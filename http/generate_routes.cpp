@@ -59,7 +59,7 @@ void answer(const std::shared_ptr<exchange>& ex, const actors::generate_outcome&
 
 void serve_order(const std::shared_ptr<exchange>& ex, parse_function parse, shape_function shape) {
   server_state& state = ex->state();
-  state.admit_generation(ex->body().size());
+  state.admit_generation();
   generate_request request = parse(ex->body(), state.generation_rules(), state.draw_seed());
   actors::generate_order order = state.new_order(request);
 

@@ -23,7 +23,7 @@ nlohmann::json created_shape(const std::string& id, int steps) {
 
 void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_store>& jobs) {
   server_state& state = ex->state();
-  state.admit_generation(ex->body().size());
+  state.admit_generation();
   generate_request request =
       parse_generate_request(ex->body(), state.generation_rules(), state.draw_seed());
   actors::generate_order order = state.new_order(request);

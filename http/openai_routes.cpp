@@ -8,6 +8,7 @@
 #include "http/base64.hpp"
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
+#include "http/json_body.hpp"
 #include "http/random_ids.hpp"
 
 namespace muse::http {
@@ -43,9 +44,7 @@ bool ignored_field(const std::string& name) {
 }
 
 openai_request translate(const std::string& body, const config::model_config& model) {
-  nlohmann::json in = nlohmann::json::parse(body, nullptr, false);
-  if (in.is_discarded() || !in.is_object())
-    throw api_error(400, "invalid_json", "the body must be a JSON object");
+  nlohmann::json in = parse_json_object(body);
   openai_request out;
   out.native = nlohmann::json::object();
   for (const auto& [name, value] : in.items()) {
@@ -107,7 +106,7 @@ void send_openai_error(const std::shared_ptr<exchange>& ex, const api_error& err
 void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images) {
   server_state& state = ex->state();
   const auto& gateway_config = state.config.gateway;
-  state.admit_generation(ex->body().size());
+  state.admit_generation();
   openai_request translated = translate(ex->body(), state.config.model);
   generate_request request = parse_generate_request(translated.native.dump(),
                                                     state.generation_rules(), state.draw_seed());

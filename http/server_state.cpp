@@ -8,11 +8,8 @@
 
 namespace muse::http {
 
-void server_state::admit_generation(size_t body_bytes) const {
+void server_state::admit_generation() const {
   if (draining) throw api_error(503, "shutting_down", "the server is shutting down");
-  if (body_bytes > config.gateway.max_body_bytes)
-    throw api_error(413, "payload_too_large",
-                    "the body is over " + std::to_string(config.gateway.max_body_bytes) + " bytes");
   if (!gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
 }
 

@@ -34,9 +34,9 @@ class server_state {
   // for such threads to end: the HTTP threads live until after the gateway's shutdown.
   nlohmann::json gateway_stats() const;
 
-  // What every route that generates does before parsing: 503 while draining, 413 for a body over
-  // gateway.max_body_bytes, 503 while no worker is ready (the model's limits are unknown then).
-  void admit_generation(size_t body_bytes) const;
+  // What every route that generates does before parsing: 503 while draining, 503 while no worker
+  // is ready (the model's limits are unknown then). The body's size is checked before any route.
+  void admit_generation() const;
   // The rules a request is checked against: the served model's limits and the config.
   request_rules generation_rules() const;
   // A seed for a request that names none, leaving room for its n images above it.

@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "http/api_error.hpp"
+#include "http/json_body.hpp"
+
 namespace muse::http {
 namespace {
 
@@ -68,9 +71,12 @@ std::string form_escape(const std::string& text) {
 nlohmann::json api_result(const std::string& method, const reply& r) {
   if (r.status != 200)
     throw std::runtime_error(method + " answered HTTP " + std::to_string(r.status));
-  nlohmann::json result = nlohmann::json::parse(r.body, nullptr, false);
-  if (result.is_discarded() || !result.is_object())
-    throw std::runtime_error(method + " answered no JSON object");
+  nlohmann::json result;
+  try {
+    result = parse_json_object(r.body);
+  } catch (const api_error& error) {
+    throw std::runtime_error(method + " answered no JSON object: " + error.what());
+  }
   if (!result.value("ok", false))
     throw std::runtime_error(method + " failed: " + result.value("error", std::string("unknown")));
   return result;

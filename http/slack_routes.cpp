@@ -14,6 +14,7 @@
 
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
+#include "http/json_body.hpp"
 #include "http/random_ids.hpp"
 #include "http/slack_client.hpp"
 #include "http/slack_signature.hpp"
@@ -187,6 +188,12 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
   if (!problem.empty()) throw api_error(401, "unauthorized", problem);
 
   auto form = parse_form(ex->body());
+  // Every text goes out again as JSON (to the user, to Slack), which must be UTF-8.
+  for (const auto& [name, value] : form) {
+    if (invalid_utf8_offset(name) != std::string::npos)
+      throw api_error(400, "invalid_request", "a form field's name is not valid UTF-8");
+    require_utf8(value, name);
+  }
   command cmd{trim(form["text"]), form["response_url"], form["channel_id"], form["user_id"]};
   if (cmd.prompt.empty()) {
     ex->send_json(200, ephemeral("Usage: " + (form["command"].empty() ? std::string("/muse")

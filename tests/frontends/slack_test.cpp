@@ -177,3 +177,26 @@ TEST_CASE("upload mode: a refused upload is told to the user through response_ur
   CHECK(calls[3].path == "/response");
   CHECK_THAT(json::parse(calls[3].body)["text"].get<std::string>(), Catch::Contains("not_in_channel"));
 }
+
+TEST_CASE("a Slack command whose text is not UTF-8 is a 400 naming the field", "[slack]") {
+  fake_slack slack;
+  frontend_server s(slack_config(slack, "response_url"));
+  for (const char* bad : {"%FF", "%C0%AF", "%ED%A0%80", "%E2%82", "a+%E2%82+b"}) {
+    INFO(bad);
+    const std::string body = command_body(slack, bad);
+    auto answer =
+        http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s()));
+    CHECK(answer.status == 400);
+    json error = json::parse(answer.body)["error"];
+    CHECK(error["code"] == "invalid_request");
+    CHECK(error["field"] == "text");
+  }
+  const std::string valid = command_body(slack, "caf%C3%A9");
+  CHECK(http_request("POST", s.url("/slack/commands"), valid, signed_headers(valid, now_s()))
+            .status == 200);
+  // Only the valid one was submitted.
+  std::string id = s.gateway.wait_submitted(1);
+  REQUIRE_FALSE(id.empty());
+  CHECK(s.gateway.order(id).samples.at(0).prompt == "caf\xC3\xA9");
+  CHECK(s.gateway.wait_submitted(2, std::chrono::milliseconds(100)).empty());
+}

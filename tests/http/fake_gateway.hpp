@@ -3,6 +3,7 @@
 // The prompt steers it: "fail:<failure>" answers that failure, "hold" waits until released or
 // cancelled; anything else gets one image per sample whose PNG bytes spell the seed.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>

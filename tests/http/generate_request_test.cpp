@@ -149,8 +149,10 @@ TEST_CASE("prompt length counts characters, not bytes", "[generate_request]") {
   CHECK(rejection(R"({"prompt": "ééééééééééé"})") == "invalid_request:prompt");
 }
 
-TEST_CASE("invalid UTF-8 is invalid JSON", "[generate_request]") {
-  CHECK(rejection("{\"prompt\": \"\xff\xfe\"}") == "invalid_json:");
+TEST_CASE("invalid UTF-8 in a field is a 400 naming it; elsewhere it is invalid JSON",
+          "[generate_request]") {
+  CHECK(rejection("{\"prompt\": \"\xff\xfe\"}") == "invalid_request:prompt");
+  CHECK(rejection("{\"prompt\": \"x\", \"\xff\": 1}") == "invalid_json:");
 }
 
 TEST_CASE("a model without a scheduler list accepts only the configured one",

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -77,8 +78,16 @@ inline http_response http_request(const std::string& method, const std::string& 
 // A TCP connection to 127.0.0.1:port for hand-written bytes.
 class raw_connection {
  public:
-  explicit raw_connection(uint16_t port, int read_timeout_s = 5) {
+  // `source`: the client's own loopback address (any of 127.0.0.0/8), to look like another client.
+  explicit raw_connection(uint16_t port, int read_timeout_s = 5, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ >= 0 && source) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+        throw std::runtime_error(std::string("cannot bind to ") + source);
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
@@ -102,10 +111,13 @@ class raw_connection {
     char buffer[4096];
     for (;;) {
       ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (got == 0 || (got < 0 && errno == ECONNRESET)) peer_closed_ = true;
       if (got <= 0) return out;
       out.append(buffer, size_t(got));
     }
   }
+  // Whether the last read_all() ended because the peer closed (not because the timeout passed).
+  bool peer_closed() const { return peer_closed_; }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -113,6 +125,7 @@ class raw_connection {
 
  private:
   int fd_ = -1;
+  bool peer_closed_ = false;
 };
 
 }  // namespace muse::testing

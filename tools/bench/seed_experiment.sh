@@ -56,7 +56,8 @@ for batch in $batches; do
     cat >"$dir/config.json" <<JSON
 {
   "gateway": { "host": "127.0.0.1", "http_port": 0, "cluster_port": $(free_port),
-               "request_timeout_s": 600, "max_connections": 2048 },
+               "request_timeout_s": 600, "max_connections": 2048,
+               "max_connections_per_client": 2048 },
   "gpu_nodes": [ $nodes ],
   "model": { "path": "$model", "dtype": "$dtype", "intra_op_threads": $((cores / workers > 0 ? cores / workers : 1)) },
   "batching": { "max_batch_size": $batch, "max_wait_ms": 50, "max_queue": 5000, "step_level": true },

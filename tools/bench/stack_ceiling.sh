@@ -20,7 +20,8 @@ ulimit -n "$((connections * 2 + 1024))"
 cat >"$out/config.json" <<JSON
 {
   "gateway": { "host": "127.0.0.1", "http_port": 0, "http_threads": 2, "request_timeout_s": 60,
-               "max_connections": $((connections + 100)) },
+               "max_connections": $((connections + 100)),
+               "max_connections_per_client": $((connections + 100)) },
   "model": { "type": "benchmark_zero_compute", "path": "none", "width": 64, "height": 64 },
   "batching": { "max_batch_size": 64, "max_wait_ms": 0, "max_queue": 100000, "step_level": true },
   "autoscale": { "min_workers": 1, "max_workers": 1 }
