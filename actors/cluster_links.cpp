@@ -52,7 +52,9 @@ caf::expected<uint16_t> open_cluster_port(caf::actor_system& system,
 caf::expected<caf::node_id> connect_cluster_node(caf::actor_system& system,
                                                  const config::cluster_config& cluster,
                                                  const std::string& host, uint16_t port) {
-  if (!cluster.tls) return system.middleman().connect(host, port);
+  // Through the middleman actor with a timeout even without TLS: middleman::connect waits
+  // forever on a peer whose kernel accepts the connection but whose process does not answer (a
+  // stopped node), and the supervisor that connects would place no worker anywhere meanwhile.
   caf::scoped_actor self{system};
   caf::expected<caf::node_id> result{caf::sec::runtime_error};
   self->request(link_manager(system, cluster), link_timeout, caf::connect_atom::value, host, port)

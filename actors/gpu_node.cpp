@@ -3,8 +3,11 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <caf/io/all.hpp>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -18,24 +21,87 @@
 namespace muse::actors {
 namespace {
 
-// The workers the gateway spawned here, so that a signal can drain them.
-class spawned_workers {
+// The workers the gateway spawned here and have not exited, so that a signal can drain them.
+// A spawn names the workers the gateway still counts on this node; any other worker here is one
+// it gave up on (the link was lost while this process was stopped or cut off) and would run a
+// second time beside its replacement: it is stopped at once. Every change is logged with the
+// count, so a node's log shows it never holds more workers than the gateway asked for.
+class node_workers : public std::enable_shared_from_this<node_workers> {
  public:
-  void add(const worker_actor& worker) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    workers_.push_back(caf::actor_cast<caf::weak_actor_ptr>(worker));
+  node_workers(std::string node, size_t slots) : node_(std::move(node)), slots_(slots) {}
+
+  void add(const worker_actor& worker, const worker_options& options) {
+    std::vector<worker_actor> stale;
+    std::string held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& [actor, record] : workers_) {
+        bool counted = std::find(options.node_peers.begin(), options.node_peers.end(), actor) !=
+                       options.node_peers.end();
+        if (counted || record.stopping) continue;
+        if (auto strong = record.handle.lock()) {
+          record.stopping = true;
+          stale.push_back(caf::actor_cast<worker_actor>(strong));
+          log_warning("gpu-node", node_ + ": stopping worker " + record.id + " (actor " +
+                                      std::to_string(actor) + "): the gateway no longer counts it");
+        }
+      }
+      workers_[worker.id()] = held_worker{options.id, caf::actor_cast<caf::weak_actor_ptr>(worker)};
+      held = describe_held();
+    }
+    // Killed, not drained: the gateway has requeued what they held. Each stops at its next step.
+    for (auto& w : stale) caf::anon_send_exit(w, caf::exit_reason::kill);
+    auto actor = worker.id();
+    auto self = shared_from_this();
+    caf::actor_cast<caf::abstract_actor*>(worker)->attach_functor(
+        [self, actor](const caf::error&) { self->remove(actor); });
+    log_info("gpu-node", node_ + ": worker " + options.id + " (actor " + std::to_string(actor) +
+                             ") started; " + held);
   }
+
   std::vector<worker_actor> alive() {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<worker_actor> result;
-    for (auto& weak : workers_)
-      if (auto strong = weak.lock()) result.push_back(caf::actor_cast<worker_actor>(strong));
+    for (auto& [actor, record] : workers_)
+      if (auto strong = record.handle.lock())
+        result.push_back(caf::actor_cast<worker_actor>(strong));
     return result;
   }
 
  private:
+  struct held_worker {
+    std::string id;
+    caf::weak_actor_ptr handle;
+    bool stopping = false;
+  };
+
+  // "holds N workers, S slots" (+ "; K stopping"): the ones stopping have been told to and quit
+  // at their next step. Called with the mutex held.
+  std::string describe_held() const {
+    size_t stopping = 0;
+    for (auto& [actor, w] : workers_) stopping += w.stopping ? 1 : 0;
+    return "holds " + std::to_string(workers_.size()) + " workers, " + std::to_string(slots_) +
+           " slots" + (stopping > 0 ? "; " + std::to_string(stopping) + " stopping" : "");
+  }
+
+  void remove(caf::actor_id actor) {
+    std::string id, held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = workers_.find(actor);
+      if (it == workers_.end()) return;
+      id = it->second.id;
+      workers_.erase(it);
+      held = describe_held();
+    }
+    log_info("gpu-node",
+             node_ + ": worker " + id + " (actor " + std::to_string(actor) + ") exited; " + held);
+  }
+
+  std::string node_;
+  size_t slots_;
   std::mutex mutex_;
-  std::vector<caf::weak_actor_ptr> workers_;
+  std::map<caf::actor_id, held_worker> workers_;
 };
 
 }  // namespace
@@ -58,11 +124,15 @@ int run_gpu_node(const config::deployment_config& config, const std::string& nam
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto workers = std::make_shared<spawned_workers>();
+  auto workers = std::make_shared<node_workers>(
+      name, node->devices.size() * static_cast<size_t>(node->slots_per_device));
   caf::actor_system_config system_config;
   // add_message_types(), with a hook on "model_worker" that remembers every worker spawned here.
   system_config.add_message_types<caf::id_block::muse>();
-  add_model_worker_type(system_config, [workers](const worker_actor& w) { workers->add(w); });
+  add_model_worker_type(system_config,
+                        [workers](const worker_actor& w, const worker_options& options) {
+                          workers->add(w, options);
+                        });
   configure_actor_system(system_config, config.cluster);
   caf::actor_system system{system_config};
 
@@ -88,13 +158,13 @@ int run_gpu_node(const config::deployment_config& config, const std::string& nam
       self->send(worker, drain_atom::value);
     }
     for (size_t down = 0; down < alive.size();)
-      self->receive([&](caf::down_msg&) { ++down; },
-                    caf::after(std::chrono::milliseconds(
-                        config.gateway.request_timeout_s * 1000 + 1000)) >>
-                        [&] {
-                          log_warning("gpu-node", name + ": workers did not drain in time");
-                          down = alive.size();
-                        });
+      self->receive(
+          [&](caf::down_msg&) { ++down; },
+          caf::after(std::chrono::milliseconds(config.gateway.request_timeout_s * 1000 + 1000)) >>
+              [&] {
+                log_warning("gpu-node", name + ": workers did not drain in time");
+                down = alive.size();
+              });
   }
   log_info("gpu-node", name + ": stopped");
   return 0;

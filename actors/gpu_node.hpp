@@ -1,7 +1,9 @@
 #pragma once
 // One GPU node of a cluster (muse-node --role=gpu --node NAME): opens the node's CAF port from
-// the config and lets the gateway's supervisor remote_spawn "model_worker" there. SIGINT/SIGTERM
-// drain: the node's workers finish what they hold, then the process exits.
+// the config and lets the gateway's supervisor remote_spawn "model_worker" there. A spawn names
+// the workers the gateway still counts here; the node stops any other it holds (one the gateway
+// gave up on during a partition). SIGINT/SIGTERM drain: the node's workers finish what they
+// hold, then the process exits.
 
 #include <string>
 

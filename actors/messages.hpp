@@ -71,6 +71,10 @@ struct worker_options {
   bool cuda_graphs = true;
   int32_t max_batch_size = 8;
   bool step_level = true;
+  // The actor ids of the other workers the gateway counts on the same node (draining ones too).
+  // A GPU node stops every worker it holds that is not among them: one the gateway gave up on
+  // (in a partition) that would otherwise run beside its replacement.
+  std::vector<uint64_t> node_peers;
 };
 
 // A worker's answer to load: what it serves.
@@ -126,8 +130,9 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
-  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type, x.model_path, x.dtype,
-           x.scheduler, x.intra_op_threads, x.cuda_graphs, x.max_batch_size, x.step_level);
+  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type,
+           x.model_path, x.dtype, x.scheduler, x.intra_op_threads, x.cuda_graphs, x.max_batch_size,
+           x.step_level, x.node_peers);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {

@@ -295,6 +295,7 @@ struct worker_state {
   std::optional<worker_info> info;
   std::vector<caf::typed_response_promise<worker_info>> load_waiters;
   worker_client_actor client;
+  caf::actor_addr gateway;  // the first actor to ask for work: monitored, see watch_gateway
   std::string id;
 
   ~worker_state() {
@@ -319,16 +320,35 @@ void with_inbox(worker_pointer self, F change) {
   self->state.inbox->wake.notify_all();
 }
 
+// The worker serves the actor that loads it and sends it work (the gateway's balancer). If that
+// actor goes, or the link to its process does (a partition, a stopped or dead gateway), nobody
+// can take the worker's results any more and the gateway has requeued what it held: the worker
+// stops at the next step rather than compute for nobody (and, on a GPU, hold a model's memory)
+// beside its replacement.
+void watch_gateway(worker_pointer self) {
+  if (self->state.gateway) return;
+  auto sender = self->current_sender();
+  if (!sender) return;
+  self->state.gateway = caf::actor_cast<caf::actor_addr>(sender);
+  self->monitor(sender);
+}
+
 worker_actor::behavior_type model_worker(worker_pointer self, worker_options options,
                                          generator_factory factory) {
   auto who = "worker " + options.id;
   self->state.id = options.id;
+  self->set_down_handler([=](caf::down_msg& down) {
+    if (down.source != self->state.gateway) return;
+    log_warning(who, "lost the gateway (" + self->system().render(down.reason) + "); stopping");
+    self->quit(caf::exit_reason::remote_link_unreachable);
+  });
   log_info(who, "loading model on " + options.node + "/" + options.device);
   auto loop = std::make_shared<model_loop>(self->state.inbox, options, std::move(factory),
                                            caf::actor_cast<caf::weak_actor_ptr>(self));
   self->state.thread = std::thread([loop] { loop->run(); });
   return {
       [=](load_atom) -> caf::result<worker_info> {
+        watch_gateway(self);
         if (self->state.info) return *self->state.info;
         auto promise = self->make_response_promise<worker_info>();
         self->state.load_waiters.push_back(promise);
@@ -336,6 +356,7 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
       },
       [=](run_atom, batch& b) {
         self->state.client = caf::actor_cast<worker_client_actor>(self->current_sender());
+        watch_gateway(self);
         with_inbox(self, [&](worker_inbox& inbox) { inbox.batches.push_back(std::move(b)); });
       },
       [=](cancel_atom, std::vector<job_id>& ids) {
@@ -376,7 +397,6 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
   };
 }
 
-
 }  // namespace
 
 generator_factory production_generator_factory() {
@@ -398,14 +418,13 @@ worker_actor spawn_model_worker(caf::actor_system& system, worker_options option
   return system.spawn(model_worker, std::move(options), std::move(factory));
 }
 
-void add_model_worker_type(caf::actor_system_config& config,
-                           std::function<void(const worker_actor&)> on_spawn) {
-  config.add_actor_type("model_worker",
-                        [on_spawn](worker_pointer self, worker_options options) {
-                          if (on_spawn) on_spawn(caf::actor_cast<worker_actor>(self));
-                          return model_worker(self, std::move(options),
-                                              production_generator_factory());
-                        });
+void add_model_worker_type(
+    caf::actor_system_config& config,
+    std::function<void(const worker_actor&, const worker_options&)> on_spawn) {
+  config.add_actor_type("model_worker", [on_spawn](worker_pointer self, worker_options options) {
+    if (on_spawn) on_spawn(caf::actor_cast<worker_actor>(self), options);
+    return model_worker(self, std::move(options), production_generator_factory());
+  });
 }
 
 worker_options make_worker_options(const config::deployment_config& config, std::string id,

@@ -4,7 +4,8 @@
 // With step_level it keeps one running batch and lets newly assigned samples of the same batch
 // key join between denoising steps, up to max_batch_size; otherwise it runs each batch it was
 // given to completion before starting the next. Results and per-step progress go to the actor
-// that sent the batch.
+// that sent the batch. The worker monitors the first actor that loads it or sends it work (the
+// balancer): when that actor, or the link to its process, goes, the worker stops at its next step.
 
 #include <functional>
 #include <memory>
@@ -24,9 +25,11 @@ worker_actor spawn_model_worker(caf::actor_system& system, worker_options option
                                 generator_factory factory);
 
 // Registers the "model_worker" actor type (always the real model) for remote spawning;
-// `on_spawn`, when given, sees every worker spawned that way (a GPU node drains them on SIGTERM).
-void add_model_worker_type(caf::actor_system_config& config,
-                           std::function<void(const worker_actor&)> on_spawn = {});
+// `on_spawn`, when given, sees every worker spawned that way with its options (a GPU node stops
+// the workers the gateway no longer counts, and drains the rest on SIGTERM).
+void add_model_worker_type(
+    caf::actor_system_config& config,
+    std::function<void(const worker_actor&, const worker_options&)> on_spawn = {});
 
 // The options of one worker slot, from the deployment config.
 worker_options make_worker_options(const config::deployment_config& config, std::string id,

@@ -138,6 +138,8 @@ void reconcile(supervisor_pointer self) {
       return;
     }
     auto options = make_worker_options(st.config, free_id(st), node->name, device);
+    for (auto& [id, w] : st.workers)
+      if (w.options.node == node->name) options.node_peers.push_back(w.handle.id());
     auto placed = st.placement->place(self->system(), options);
     if (!placed) {
       ++node->failures_in_a_row;

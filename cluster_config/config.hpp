@@ -51,7 +51,7 @@ struct model_config {
   int width = 64;    // default size of a request that names none
   int height = 64;
   int max_images_per_request = 4;
-  int intra_op_threads = 0;  // libtorch CPU threads (process-wide); 0 = one per core
+  int intra_op_threads = 1;  // libtorch CPU threads (process-wide); 0 = one per core
   bool cuda_graphs = true;   // on CUDA devices, replay the UNet step as CUDA graphs
 };
 

@@ -11,8 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../support/child_output.hpp"
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/child_output.hpp"
 #include "http_client.hpp"
 #include "node_process.hpp"
 
@@ -83,6 +82,8 @@ class child_process {
   const std::string& address() const { return address_; }
   std::string log() const { return read_file(log_path_); }
 
+  // SIGSTOP / SIGCONT and the like: the process goes on (or stays stopped) afterwards.
+  void signal(int number) { ::kill(pid_, number); }
   void kill_hard() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
@@ -107,7 +108,6 @@ class child_process {
   std::string read_line_after(const std::string& marker, std::chrono::seconds limit) {
     return muse::testing::read_line_after(out_fd_, marker, limit, [this] { return log(); });
   }
-
 
   std::string log_path_;
   pid_t pid_ = -1;
