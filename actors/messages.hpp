@@ -68,6 +68,8 @@ struct worker_options {
   std::string dtype = "float32";
   std::string scheduler = "ddim";
   int32_t intra_op_threads = 0;
+  int64_t memory_budget_mb = 0;   // 0 = the default of the machine the worker runs on
+  int32_t workers_on_device = 1;  // the node's slots_per_device, sharing that default
   int32_t max_batch_size = 8;
   bool step_level = true;
 };
@@ -126,7 +128,8 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
   return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type, x.model_path, x.dtype,
-           x.scheduler, x.intra_op_threads, x.max_batch_size, x.step_level);
+           x.scheduler, x.intra_op_threads, x.memory_budget_mb, x.workers_on_device, x.max_batch_size,
+           x.step_level);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
@@ -154,7 +157,8 @@ typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {
   return f(caf::meta::type_name("model_limits"), x.min_size, x.max_size, x.size_multiple,
-           x.default_width, x.default_height, x.max_steps, x.schedulers);
+           x.default_width, x.default_height, x.max_pixels, x.memory_budget_mb, x.max_steps,
+           x.schedulers);
 }
 }  // namespace muse::model
 

@@ -37,7 +37,8 @@ TEST_CASE("every key of a full file is read", "[config]") {
                    { "name": "b", "host": "10.0.0.3", "devices": ["cuda"] } ],
     "model": { "path": "/models/sd15", "dtype": "float16", "scheduler": "euler_ancestral",
                "fast_steps": 10, "quality_steps": 30, "guidance_scale": 5, "width": 512,
-               "height": 768, "max_images_per_request": 2, "intra_op_threads": 4 },
+               "height": 768, "max_images_per_request": 2, "intra_op_threads": 4,
+               "memory_budget_mb": 20000 },
     "batching": { "max_batch_size": 12, "max_wait_ms": 2000, "max_queue": 10, "step_level": false },
     "balancer": { "policy": "round_robin" },
     "autoscale": { "interval_s": 5, "min_workers": 2, "max_workers": 20, "target_utilisation": 0.5,
@@ -67,6 +68,7 @@ TEST_CASE("every key of a full file is read", "[config]") {
   CHECK(config.model.width == 512);
   CHECK(config.model.height == 768);
   CHECK(config.model.intra_op_threads == 4);
+  CHECK(config.model.memory_budget_mb == 20000);
   CHECK(config.batching.max_wait_ms == 2000);
   CHECK_FALSE(config.batching.step_level);
   CHECK(config.balancer.policy == "round_robin");
