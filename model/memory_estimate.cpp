@@ -13,12 +13,14 @@ namespace muse::model {
 namespace {
 
 // Attention scores of one call: (rows x heads) x Lq x Lk float32, in chunks of at most
-// attention_score_budget_bytes (at least one query row), held as scores, their float32 softmax
-// and the weights at once.
-double score_bytes(double rows_heads, double query_length, double key_length) {
+// attention_score_budget_bytes (at least one query row). Two blocks live at once (the scores and
+// their scaled copy, then that and the softmax); a third in reduced precision (the float32 copy).
+double score_bytes(const memory_architecture& a, double rows_heads, double query_length,
+                   double key_length) {
   const double whole = rows_heads * query_length * key_length * 4;
   const double one_row = rows_heads * key_length * 4;
-  return 3 * std::min(whole, std::max(double(attention_score_budget_bytes), one_row));
+  const double blocks = a.dtype_bytes < 4 ? 3 : 2;
+  return blocks * std::min(whole, std::max(double(attention_score_budget_bytes), one_row));
 }
 
 // A resnet block's live tensors: its input and normalised input (cin), then conv, norm, conv,
@@ -43,8 +45,8 @@ double unet_step_bytes(const memory_architecture& a, double latent_pixels, doubl
       // Transformer block: norms, q/k/v, heads split and merged, the GEGLU feed-forward (8c).
       stage = std::max(stage, 20 * c * pixels);
       const double rows_heads = rows * levels[l].heads;
-      scores = std::max({scores, score_bytes(rows_heads, pixels, pixels),
-                         score_bytes(rows_heads, pixels, a.text_length)});
+      scores = std::max({scores, score_bytes(a, rows_heads, pixels, pixels),
+                         score_bytes(a, rows_heads, pixels, a.text_length)});
     }
   }
   return rows * a.dtype_bytes * (skips + stage) + scores;
@@ -58,7 +60,7 @@ double vae_decode_bytes(const memory_architecture& a, double latent_pixels, doub
   double scores = 0;
   if (a.vae_mid_attention) {
     stage = std::max(stage, 8 * channels[0] * latent_pixels);
-    scores = score_bytes(images, latent_pixels, latent_pixels);
+    scores = score_bytes(a, images, latent_pixels, latent_pixels);
   }
   for (size_t i = 0; i < n; ++i) {
     const double pixels = latent_pixels * std::pow(4.0, double(i));
