@@ -103,7 +103,7 @@ TEST_CASE("to_json gives every key, and its output parses back to the same confi
                               "cluster", "auth", "slack"})
     CHECK(effective.contains(section));
   CHECK(effective["gateway"].size() == 12);
-  CHECK(effective["model"].size() == 11);
+  CHECK(effective["model"].size() == 12);
   CHECK(effective["batching"]["max_queue"] == 1000);
   CHECK(effective["model"]["guidance_scale"].get<double>() == Approx(3.3));
   CHECK(effective["cluster"]["tls"]["ca_file"] == "ca.pem");
