@@ -69,6 +69,8 @@ struct worker_options {
   std::string scheduler = "ddim";
   int32_t intra_op_threads = 0;
   bool cuda_graphs = true;
+  int64_t memory_budget_mb = 0;   // 0 = the default of the machine the worker runs on
+  int32_t workers_on_device = 1;  // the node's slots_per_device, sharing that default
   int32_t max_batch_size = 8;
   bool step_level = true;
   // The actor ids of the other workers the gateway counts on the same node (draining ones too).
@@ -131,8 +133,8 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
   return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type,
-           x.model_path, x.dtype, x.scheduler, x.intra_op_threads, x.cuda_graphs, x.max_batch_size,
-           x.step_level, x.node_peers);
+           x.model_path, x.dtype, x.scheduler, x.intra_op_threads, x.cuda_graphs, x.memory_budget_mb,
+           x.workers_on_device, x.max_batch_size, x.step_level, x.node_peers);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
@@ -160,7 +162,8 @@ typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {
   return f(caf::meta::type_name("model_limits"), x.min_size, x.max_size, x.size_multiple,
-           x.default_width, x.default_height, x.max_steps, x.schedulers);
+           x.default_width, x.default_height, x.max_pixels, x.memory_budget_mb, x.max_steps,
+           x.schedulers);
 }
 }  // namespace muse::model
 

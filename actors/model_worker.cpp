@@ -409,6 +409,8 @@ generator_factory production_generator_factory() {
     generator_options.scheduler = options.scheduler;
     generator_options.intra_op_threads = options.intra_op_threads;
     generator_options.cuda.graphs = options.cuda_graphs;
+    generator_options.memory_budget_mb = options.memory_budget_mb;
+    generator_options.workers_on_device = options.workers_on_device;
     return model::load_generator(generator_options);
   };
 }
@@ -439,6 +441,9 @@ worker_options make_worker_options(const config::deployment_config& config, std:
   options.scheduler = config.model.scheduler;
   options.intra_op_threads = config.model.intra_op_threads;
   options.cuda_graphs = config.model.cuda_graphs;
+  options.memory_budget_mb = config.model.memory_budget_mb;
+  for (const auto& gpu_node : config.gpu_nodes)
+    if (gpu_node.name == options.node) options.workers_on_device = gpu_node.slots_per_device;
   options.max_batch_size = config.batching.max_batch_size;
   options.step_level = config.batching.step_level;
   return options;

@@ -41,6 +41,8 @@ json model_json(const shared_status& status) {
             {"size_multiple", l.size_multiple},
             {"default_width", l.default_width},
             {"default_height", l.default_height},
+            {"max_pixels", l.max_pixels},
+            {"memory_budget_mb", l.memory_budget_mb},
             {"max_steps", l.max_steps},
             {"schedulers", l.schedulers}}}};
 }

@@ -53,6 +53,9 @@ struct model_config {
   int max_images_per_request = 4;
   int intra_op_threads = 1;  // libtorch CPU threads (process-wide); 0 = one per core
   bool cuda_graphs = true;   // on CUDA devices, replay the UNet step as CUDA graphs
+  // Working memory a worker's UNet call or VAE decode may take (MB); 0 = half the node's
+  // physical memory shared by its slots. Sizes that would not fit are refused (400).
+  int memory_budget_mb = 0;
 };
 
 struct batching_config {

@@ -134,6 +134,7 @@ void read_model(problem_list& problems, const json* object, model_config& model)
   r.integer("max_images_per_request", model.max_images_per_request, 1, 16);
   r.integer("intra_op_threads", model.intra_op_threads, 0, 256);
   r.boolean("cuda_graphs", model.cuda_graphs);
+  r.integer("memory_budget_mb", model.memory_budget_mb, 0, 16 << 20);
   r.finish();
 }
 

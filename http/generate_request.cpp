@@ -76,6 +76,24 @@ int size_field(const json& value, const std::string& name, const model::model_li
   return size;
 }
 
+// The picture's area against the largest the worker's memory budget fits; names the field the
+// body gave (width when it gave both or neither).
+void check_area(const model::sample_request& sample, const json& fields, const model::model_limits& limits) {
+  if (int64_t(sample.width) * sample.height <= limits.max_pixels) return;
+  const bool height_only = !fields.contains("width") && fields.contains("height");
+  std::string budget;
+  if (limits.memory_budget_mb > 0)
+    budget = " under the worker's memory budget of " + std::to_string(limits.memory_budget_mb) + " MB";
+  const int64_t multiple = std::max(limits.size_multiple, 1);
+  int64_t side = int64_t(std::sqrt(double(limits.max_pixels))) / multiple * multiple;
+  while (side > 0 && side * side > limits.max_pixels) side -= multiple;
+  throw invalid_field(height_only ? "height" : "width",
+                      "width x height " + std::to_string(sample.width) + "x" + std::to_string(sample.height) +
+                          " is over this model's limit of " + std::to_string(limits.max_pixels) + " pixels" +
+                          budget + "; the largest square that fits is " + std::to_string(side) + "x" +
+                          std::to_string(side));
+}
+
 std::string scheduler_field(const json& value, const request_rules& rules) {
   if (!value.is_string()) throw invalid_field("scheduler", "scheduler must be a string");
   std::string name = value.get<std::string>();
@@ -155,6 +173,7 @@ generate_request parse_generate_request(const std::string& body, const request_r
     sample.guidance_scale = float(number_field(*v, "guidance_scale", 0, 30));
   if (auto v = present("width")) sample.width = size_field(*v, "width", rules.limits);
   if (auto v = present("height")) sample.height = size_field(*v, "height", rules.limits);
+  check_area(sample, fields, rules.limits);
   if (auto v = present("n")) n = int(integer_field(*v, "n", 1, rules.model.max_images_per_request));
   if (auto v = present("scheduler")) sample.scheduler = scheduler_field(*v, rules);
   if (auto v = present("seed")) {
@@ -184,6 +203,7 @@ generate_request parse_predict_request(const std::string& body, const request_ru
   sample.width = default_width(rules);
   sample.height = default_height(rules);
   sample.scheduler = rules.model.scheduler;
+  check_area(sample, fields, rules.limits);
   return expand(sample, std::min(drawn_seed, max_seed), 1);
 }
 

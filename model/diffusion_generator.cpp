@@ -8,6 +8,23 @@ namespace muse::model {
 
 namespace {
 
+// `samples` in runs whose call fits the pipeline's memory budget (memory_estimate.hpp), so a
+// full batch of large pictures runs as several calls instead of exhausting the memory.
+std::vector<std::vector<sample_state*>> runs_within_budget(
+    const pipeline& p, const std::vector<sample_state*>& samples, bool decoding) {
+  if (p.memory_budget() <= 0) return {samples};
+  std::vector<sample_shape> shapes;
+  for (const auto* s : samples)
+    shapes.push_back({int64_t(s->width) * s->height, s->uses_guidance()});
+  std::vector<std::vector<sample_state*>> runs;
+  auto next = samples.begin();
+  for (size_t size : memory_runs(p.architecture(), p.memory_budget(), shapes, decoding)) {
+    runs.emplace_back(next, next + static_cast<std::ptrdiff_t>(size));
+    next += static_cast<std::ptrdiff_t>(size);
+  }
+  return runs;
+}
+
 class pipeline_batch : public running_batch {
  public:
   explicit pipeline_batch(std::shared_ptr<pipeline> p) : pipeline_(std::move(p)) {}
@@ -27,7 +44,7 @@ class pipeline_batch : public running_batch {
     if (samples_.empty()) return reports;
     std::vector<sample_state*> all;
     for (auto& [tag, sample] : samples_) all.push_back(&sample);
-    pipeline_->step(all);
+    for (const auto& run : runs_within_budget(*pipeline_, all, false)) pipeline_->step(run);
     std::vector<sample_state*> done;
     std::vector<uint64_t> done_tags;
     for (auto& [tag, sample] : samples_) {
@@ -43,7 +60,9 @@ class pipeline_batch : public running_batch {
       reports.push_back(std::move(report));
     }
     if (!done.empty()) {
-      auto images = pipeline_->decode(done);
+      std::vector<rgb_image> images;
+      for (const auto& run : runs_within_budget(*pipeline_, done, true))
+        for (auto& image : pipeline_->decode(run)) images.push_back(std::move(image));
       size_t k = 0;
       for (auto& report : reports)
         if (report.finished) report.image = std::move(images[k++]);
@@ -76,9 +95,11 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
   if (options.model_path.empty()) throw model_error("no model path given");
   set_cpu_threads(options.intra_op_threads);
   try {
-    return std::make_unique<pipeline_generator>(
-        pipeline::load(options.model_path, options.device, options.dtype, options.scheduler, options.config_dir,
-                       options.cuda));
+    auto loaded = pipeline::load(options.model_path, options.device, options.dtype,
+                                 options.scheduler, options.config_dir, options.cuda);
+    loaded->set_memory_budget(
+        memory_budget_bytes(options.memory_budget_mb, options.device, options.workers_on_device));
+    return std::make_unique<pipeline_generator>(std::move(loaded));
   } catch (const model_error&) {
     throw;
   } catch (const std::exception& e) {

@@ -38,6 +38,11 @@ struct model_limits {
   int size_multiple = 8;  // width and height must be multiples of this (the VAE factor x UNet depth)
   int default_width = 64;
   int default_height = 64;
+  // width x height at most this: the largest picture whose estimated working memory fits the
+  // worker's memory budget (memory_estimate.hpp). Every size within min_size..max_size and
+  // max_pixels fits; max_size is the longest side that does (with the other side min_size).
+  int64_t max_pixels = int64_t(1024) * 1024;
+  int64_t memory_budget_mb = 0;  // the budget max_pixels comes from; 0 = none applied
   int max_steps = 150;
   std::vector<std::string> schedulers;  // names accepted in sample_request::scheduler
 };
@@ -65,6 +70,10 @@ struct generator_options {
   std::string scheduler = "ddim";  // default scheduler
   int intra_op_threads = 0;        // 0 = libtorch default
   cuda_engine_options cuda;
+  // Working memory one UNet call or VAE decode may take (MB); 0 = memory_budget_bytes' default,
+  // shared by the `workers_on_device` workers of the device.
+  int64_t memory_budget_mb = 0;
+  int workers_on_device = 1;
 };
 
 class model_error : public std::runtime_error {

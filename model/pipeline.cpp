@@ -77,6 +77,37 @@ void check_model_index(const nlohmann::json& index, const std::string& path) {
   }
 }
 
+// What the memory estimate needs of the architecture.
+memory_architecture describe_memory(const unet_config& unet, const vae_config& vae, int text_length,
+                                    torch::Dtype dtype) {
+  memory_architecture a;
+  a.vae_factor = 1 << (static_cast<int>(vae.block_out_channels.size()) - 1);
+  a.latent_channels = vae.latent_channels;
+  for (size_t i = 0; i < unet.block_out_channels.size(); ++i) {
+    memory_architecture::unet_level level;
+    level.channels = unet.block_out_channels[i];
+    level.layers = unet.layers_per_block[i];
+    level.attention = unet.down_block_types[i] == "CrossAttnDownBlock2D" ||
+                      unet.up_block_types[unet.up_block_types.size() - 1 - i] == "CrossAttnUpBlock2D";
+    level.heads = unet.attention_heads[i];
+    level.transformer_layers = unet.transformer_layers_per_block[i];
+    a.unet_levels.push_back(level);
+  }
+  a.text_length = text_length;
+  a.vae_channels = vae.block_out_channels;
+  a.vae_layers_per_block = vae.layers_per_block;
+  a.vae_mid_attention = vae.mid_block_add_attention;
+  a.dtype_bytes = static_cast<int>(torch::elementSize(dtype));
+  return a;
+}
+
+// The side of the largest square of `multiple`s within `pixels`.
+int64_t largest_square(int64_t pixels, int64_t multiple) {
+  auto side = int64_t(std::sqrt(double(pixels))) / multiple * multiple;
+  while (side * side > pixels) side -= multiple;
+  return side;
+}
+
 }  // namespace
 
 void set_cpu_threads(int requested) {
@@ -139,8 +170,10 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   const int native = unet.sample_size * factor;
   limits.default_width = limits.default_height = std::max(limits.size_multiple, native);
   limits.max_size = std::max(1024, 2 * native) / limits.size_multiple * limits.size_multiple;
+  limits.max_pixels = int64_t(limits.max_size) * limits.max_size;
   limits.max_steps = 150;
   limits.schedulers = p->schedulers_->names();
+  p->architecture_ = describe_memory(unet, p->vae_->config(), p->tokenizer_->max_length(), p->dtype_);
 
   p->run_unet_ = [unet = p->unet_](const torch::Tensor& sample, const torch::Tensor& timesteps,
                                   const torch::Tensor& context) mutable {
@@ -169,6 +202,28 @@ void pipeline::prepare_cuda(const cuda_engine_options& options) {
 #endif
 }
 
+void pipeline::set_memory_budget(int64_t budget_bytes) {
+  const int64_t structural = int64_t(limits_.max_size) * limits_.max_size;
+  const int64_t fitting = max_fitting_pixels(architecture_, budget_bytes, structural);
+  const int64_t smallest = int64_t(limits_.min_size) * limits_.min_size;
+  if (fitting < smallest)
+    throw model_error("a memory budget of " + std::to_string(bytes_to_mb(budget_bytes)) +
+                      " MB fits no image: the smallest, " + std::to_string(limits_.min_size) + "x" +
+                      std::to_string(limits_.min_size) + ", needs ~" +
+                      std::to_string(bytes_to_mb(sample_memory_bytes(architecture_, limits_.min_size, limits_.min_size))) +
+                      " MB");
+  memory_budget_ = budget_bytes;
+  limits_.memory_budget_mb = budget_bytes >> 20;
+  limits_.max_pixels = fitting;
+  const int multiple = limits_.size_multiple;
+  const auto longest = fitting / limits_.min_size / multiple * multiple;
+  limits_.max_size = int(std::min<int64_t>(limits_.max_size, longest));
+  // The default size shrinks to the largest square that fits.
+  if (int64_t(limits_.default_width) * limits_.default_height > fitting)
+    limits_.default_width = limits_.default_height =
+        int(std::max<int64_t>(largest_square(fitting, multiple), limits_.min_size));
+}
+
 void pipeline::validate(const sample_request& r) const {
   auto check_size = [&](int value, const char* what) {
     if (value < limits_.min_size || value > limits_.max_size || value % limits_.size_multiple != 0)
@@ -178,6 +233,12 @@ void pipeline::validate(const sample_request& r) const {
   };
   check_size(r.width, "width");
   check_size(r.height, "height");
+  if (int64_t(r.width) * r.height > limits_.max_pixels)
+    throw model_error("width x height " + std::to_string(r.width) + "x" + std::to_string(r.height) + " needs ~" +
+                      std::to_string(bytes_to_mb(sample_memory_bytes(architecture_, r.width, r.height))) +
+                      " MB, over the worker's memory budget of " + std::to_string(limits_.memory_budget_mb) +
+                      " MB; at most " + std::to_string(limits_.max_pixels) + " pixels fit (the largest square: " +
+                      std::to_string(largest_square(limits_.max_pixels, limits_.size_multiple)) + ")");
   if (r.steps < 1 || r.steps > limits_.max_steps)
     throw model_error("steps must be 1.." + std::to_string(limits_.max_steps) + ", got " + std::to_string(r.steps));
   if (!std::isfinite(r.guidance_scale) || r.guidance_scale < 0 || r.guidance_scale > 100)

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "model/generator.hpp"
+#include "model/memory_estimate.hpp"
 #include "model/scheduler.hpp"
 #include "model/text_encoder.hpp"
 #include "model/tokenizer.hpp"
@@ -78,6 +79,12 @@ class pipeline {
   // Throws model_error if `request` is outside limits().
   void validate(const sample_request& request) const;
 
+  // Limits sizes to what fits `budget_bytes` of working memory (max_pixels, max_size, the
+  // default size). Throws model_error when not even the smallest image fits.
+  void set_memory_budget(int64_t budget_bytes);
+  int64_t memory_budget() const { return memory_budget_; }  // 0 = none set
+  const memory_architecture& architecture() const { return architecture_; }
+
  private:
   pipeline(torch::Device device, torch::Dtype dtype) : device_(device), dtype_(dtype) {}
   // Layout, fused kernels and CUDA graphs for a CUDA device, as `options` say.
@@ -94,6 +101,8 @@ class pipeline {
   vae_model vae_{nullptr};
   std::unique_ptr<scheduler_factory> schedulers_;
   model_limits limits_;
+  memory_architecture architecture_;
+  int64_t memory_budget_ = 0;
   pipeline_timings timings_;
   bool fused_kernels_ = true;  // cuda_engine_options::fused_kernels
 };

@@ -189,6 +189,11 @@ int run(const arguments& a) {
     return v.size() > 1 ? std::accumulate(v.begin() + 1, v.end(), 0.0) / (v.size() - 1) : v.front();
   };
   const double total_ms = steady(totals);
+  // The working memory the estimate gives this run (model/README.md, "Memory").
+  int unet_rows = 0;
+  for (const auto& r : requests) unet_rows += r.guidance_scale > 1.0f ? 2 : 1;
+  const auto need = muse::model::estimate_memory(
+      pipe->architecture(), int64_t(requests[0].width) * requests[0].height, a.batch, unet_rows);
   if (a.json) {
     nlohmann::json line = {{"model", pipe->name()},     {"device", a.device},       {"dtype", a.dtype},
                            {"scheduler", a.scheduler},  {"steps", a.steps},         {"batch", a.batch},
@@ -197,7 +202,9 @@ int run(const arguments& a) {
                            {"unet_step_ms", median(unet_steps)}, {"decode_ms", steady(decodes)},
                            {"total_ms", total_ms},      {"images_per_s", a.batch * 1000.0 / total_ms},
                            {"cuda_graphs", a.cuda.graphs}, {"channels_last", a.cuda.channels_last},
-                           {"fused_kernels", a.cuda.fused_kernels}};
+                           {"fused_kernels", a.cuda.fused_kernels},
+                           {"estimated_unet_mb", muse::model::bytes_to_mb(need.unet_step_bytes)},
+                           {"estimated_decode_mb", muse::model::bytes_to_mb(need.vae_decode_bytes)}};
     std::cout << line.dump() << std::endl;
   } else {
     std::printf("total %.1f ms per batch, %.3f images/s\n", total_ms, a.batch * 1000.0 / total_ms);

@@ -275,7 +275,7 @@ TEST_CASE("the stats snapshot has every documented field", "[pipeline][stats]") 
   CHECK(stats["ready"] == true);
   CHECK(stats["model"]["name"] == "fake");
   for (auto key : {"min_size", "max_size", "size_multiple", "default_width", "default_height",
-                   "max_steps", "schedulers"})
+                   "max_pixels", "memory_budget_mb", "max_steps", "schedulers"})
     CHECK(stats["model"]["limits"].contains(key));
   CHECK(stats["queue"]["depth"] == 0);
   CHECK(stats["queue"]["max"] == 100);

@@ -73,6 +73,8 @@ TEST_CASE("values out of range are named with the range", "[config][errors]") {
              StartsWith("model.width: must be a multiple of 8, got 100"));
   CHECK_THAT(problems_of(R"({ "model": { "height": 4 } })"),
              StartsWith("model.height: must be 8..4096"));
+  CHECK_THAT(problems_of(R"({ "model": { "memory_budget_mb": -1 } })"),
+             StartsWith("model.memory_budget_mb: must be 0..16777216, got -1"));
 }
 
 TEST_CASE("bad enum strings list the allowed values", "[config][errors]") {

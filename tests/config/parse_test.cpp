@@ -38,7 +38,7 @@ TEST_CASE("every key of a full file is read", "[config]") {
     "model": { "path": "/models/sd15", "dtype": "float16", "scheduler": "euler_ancestral",
                "fast_steps": 10, "quality_steps": 30, "guidance_scale": 5, "width": 512,
                "height": 768, "max_images_per_request": 2, "intra_op_threads": 4,
-               "cuda_graphs": false },
+               "cuda_graphs": false, "memory_budget_mb": 20000 },
     "batching": { "max_batch_size": 12, "max_wait_ms": 2000, "max_queue": 10, "step_level": false },
     "balancer": { "policy": "round_robin" },
     "autoscale": { "interval_s": 5, "min_workers": 2, "max_workers": 20, "target_utilisation": 0.5,
@@ -69,6 +69,7 @@ TEST_CASE("every key of a full file is read", "[config]") {
   CHECK(config.model.height == 768);
   CHECK(config.model.intra_op_threads == 4);
   CHECK_FALSE(config.model.cuda_graphs);
+  CHECK(config.model.memory_budget_mb == 20000);
   CHECK(config.batching.max_wait_ms == 2000);
   CHECK_FALSE(config.batching.step_level);
   CHECK(config.balancer.policy == "round_robin");
@@ -103,7 +104,7 @@ TEST_CASE("to_json gives every key, and its output parses back to the same confi
                               "cluster", "auth", "slack"})
     CHECK(effective.contains(section));
   CHECK(effective["gateway"].size() == 14);
-  CHECK(effective["model"].size() == 11);
+  CHECK(effective["model"].size() == 13);
   CHECK(effective["batching"]["max_queue"] == 1000);
   CHECK(effective["model"]["guidance_scale"].get<double>() == Approx(3.3));
   CHECK(effective["cluster"]["tls"]["ca_file"] == "ca.pem");

@@ -195,3 +195,31 @@ TEST_CASE("bad predict bodies are rejected naming the field", "[predict_request]
   CHECK(field_of(R"({"prompt": ""})") == "invalid_request:prompt");
   CHECK(field_of(R"({"prompt": "x", "high_quality": "yes"})") == "invalid_request:high_quality");
 }
+
+TEST_CASE("a picture over the model's max_pixels is a 400 naming the limit") {
+  auto rules = test_rules();
+  rules.limits.max_pixels = 64 * 96;
+  rules.limits.memory_budget_mb = 300;
+  CHECK(parse_generate_request(R"({"prompt":"a","width":64,"height":96})", rules, 1).samples.size() == 1);
+  CHECK(parse_generate_request(R"({"prompt":"a","width":128,"height":48})", rules, 1).samples.size() == 1);
+  try {
+    parse_generate_request(R"({"prompt":"a","width":128,"height":128})", rules, 1);
+    FAIL("accepted");
+  } catch (const api_error& error) {
+    CHECK(error.status() == 400);
+    CHECK(error.field() == "width");
+    CHECK_THAT(error.what(), Catch::Contains("128x128") && Catch::Contains("6144 pixels") &&
+                                 Catch::Contains("memory budget of 300 MB") &&
+                                 Catch::Contains("largest square that fits is 64x64"));
+  }
+  // Only the height given: the height is named. The default size (64x48) is checked too.
+  try {
+    parse_generate_request(R"({"prompt":"a","height":128})", rules, 1);
+    FAIL("accepted");
+  } catch (const api_error& error) {
+    CHECK(error.field() == "height");
+  }
+  rules.limits.max_pixels = 32 * 32;
+  CHECK_THROWS_AS(parse_generate_request(R"({"prompt":"a"})", rules, 1), api_error);
+  CHECK_THROWS_AS(parse_predict_request(R"({"prompt":"a"})", rules, 1), api_error);
+}
