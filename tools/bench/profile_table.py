@@ -25,14 +25,18 @@ CLASSES = [
     ("attention", r"flash|fmha|attention|sdpa|mha_|_mha|pytorch_flash"),
     ("convolutions", r"conv|fprop|implicit|winograd|dgrad|wgrad|xmma_.*nhwc"),
     ("matrix products", r"gemm|cutlass|cublas|xmma|s1688|s16816|hmma|wgmma|sm90_|sm80_|ampere_|splitk"),
-    ("norms", r"norm|welford|triton_(red|per)_"),
-    ("pointwise", r"elementwise|vectorized|unrolled|triton_poi_|silu|gelu|geglu|cat|copy|fill|index|add|mul"),
+    ("norms", r"norm|welford"),
+    ("pointwise", r"elementwise|vectorized|unrolled|silu|gelu|geglu|cat|copy|fill|index|add|mul"),
 ]
 ORDER = [name for name, _ in CLASSES] + ["other", "gaps (GPU idle)"]
 
 
 def classify(name):
     lowered = name.lower()
+    # Inductor names its generated kernels after every op fused into them
+    # ("triton_poi_fused_convolution_native_group_norm_silu"): a fused norm is a norm.
+    if lowered.startswith("triton_"):
+        return "norms" if "norm" in lowered or lowered.startswith(("triton_red_", "triton_per_")) else "pointwise"
     for label, pattern in CLASSES:
         if re.search(pattern, lowered):
             return label
