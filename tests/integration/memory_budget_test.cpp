@@ -19,7 +19,7 @@ using nlohmann::json;
 namespace {
 
 // The tiny pipeline's 32x32 needs a few MB by the estimate, 256x256 hundreds.
-constexpr int budget_mb = 8;
+constexpr int budget_mb = 32;
 
 json budget_config() {
   json config = json::parse(R"({

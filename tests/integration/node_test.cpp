@@ -70,6 +70,17 @@ std::string first_png(const http_response& response) {
   return muse::testing::base64_decode(body["images"][0]["png_base64"].get<std::string>());
 }
 
+// The largest difference between two PNGs of the same size, in levels of 255.
+int max_pixel_difference(const std::string& a, const std::string& b) {
+  const auto x = muse::testing::decode_png(a), y = muse::testing::decode_png(b);
+  REQUIRE(x.width == y.width);
+  REQUIRE(x.height == y.height);
+  int worst = 0;
+  for (size_t i = 0; i < x.rgb.size(); ++i) worst = std::max(worst, std::abs(int(x.rgb[i]) - int(y.rgb[i])));
+  INFO("max pixel difference " << worst);
+  return worst;
+}
+
 // Signals the node and expects it to exit 0 within `limit`; shows its log otherwise.
 void expect_clean_exit(node_process& node, int signal,
                        std::chrono::seconds limit = std::chrono::seconds(30)) {
@@ -112,7 +123,7 @@ TEST_CASE("muse-node serves the tiny pipeline over HTTP", "[integration]") {
     CHECK(values.size() > 8);
   }
 
-  SECTION("the same seed gives the same bytes, alone or in a batch with others") {
+  SECTION("the same seed gives the same image, alone or in a batch with others") {
     json request = {{"prompt", "a blue square"}, {"seed", 1234}, {"steps", 4}};
     std::string alone = first_png(post(node, "/api/v1/generate", request));
     CHECK(first_png(post(node, "/api/v1/generate", request)) == alone);
@@ -128,7 +139,10 @@ TEST_CASE("muse-node serves the tiny pipeline over HTTP", "[integration]") {
     std::string batched = first_png(in_batch.get());
     std::set<std::string> others;
     for (auto& f : crowd) others.insert(first_png(f.get()));
-    CHECK(batched == alone);
+    // The same bytes where the CPU's BLAS and oneDNN kernels round a row the same whatever the
+    // batch; where they do not (libtorch 1.13 with OpenBLAS on AMD EPYC at one thread), at most
+    // one level of 255 apart (model/README.md, "Batches").
+    CHECK(max_pixel_difference(batched, alone) <= 1);
     CHECK(others.count(alone) == 0);
     CHECK(others.size() == 5);
 
@@ -150,8 +164,9 @@ TEST_CASE("muse-node serves the tiny pipeline over HTTP", "[integration]") {
     CHECK(body["images"][1]["seed"] == 51);
     std::string second =
         muse::testing::base64_decode(body["images"][1]["png_base64"].get<std::string>());
-    CHECK(first_png(post(node, "/api/v1/generate",
-                         {{"prompt", "stars"}, {"seed", 51}, {"steps", 3}})) == second);
+    CHECK(max_pixel_difference(
+              first_png(post(node, "/api/v1/generate", {{"prompt", "stars"}, {"seed", 51}, {"steps", 3}})),
+              second) <= 1);
   }
 
   SECTION("the seed's /api/predict answers a PNG data URL of the default size") {
