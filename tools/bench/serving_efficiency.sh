@@ -14,8 +14,8 @@
 # These override the config's model for both sides (e.g. the GPU figure in one command):
 #   MUSE_EFF_MODEL      model path             MUSE_EFF_DEVICE     cpu or cuda:N (every slot)
 #   MUSE_EFF_DTYPE      float32|float16|...    MUSE_EFF_SIZE       WxH of every image
-#   MUSE_EFF_SCHEDULER  scheduler name
-# e.g. MUSE_EFF_MODEL=/tmp/sd15 MUSE_EFF_DEVICE=cuda:0 MUSE_EFF_DTYPE=float16 MUSE_EFF_SIZE=512x512 \
+#   MUSE_EFF_SCHEDULER  scheduler name         MUSE_EFF_WORKERS    workers (slots on the first node)
+# e.g. MUSE_EFF_MODEL=/tmp/sd15 MUSE_EFF_DEVICE=cuda:0 MUSE_EFF_DTYPE=float16 MUSE_EFF_SIZE=512x512 MUSE_EFF_WORKERS=1 \
 #      tools/bench/serving_efficiency.sh cluster_config/local.json 32 30s
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,6 +38,11 @@ if os.environ.get("MUSE_EFF_SIZE"):
 if os.environ.get("MUSE_EFF_DEVICE"):
     for node in c["gpu_nodes"]:
         node["devices"] = [os.environ["MUSE_EFF_DEVICE"]]
+if os.environ.get("MUSE_EFF_WORKERS"):
+    workers = int(os.environ["MUSE_EFF_WORKERS"])
+    c["gpu_nodes"] = c["gpu_nodes"][:1]
+    c["gpu_nodes"][0]["slots_per_device"] = workers
+    c["autoscale"]["min_workers"] = c["autoscale"]["max_workers"] = workers
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 config="$effective"
