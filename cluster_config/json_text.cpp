@@ -102,6 +102,11 @@ json parse_json_with_comments(const std::string& text, const std::string& source
     size_t colon = column == std::string::npos ? std::string::npos : why.find(": ", column);
     if (colon != std::string::npos) why = why.substr(colon + 2);
     throw config_error(text_location(text, error.byte, source), "invalid JSON: " + why);
+  } catch (const json::out_of_range&) {
+    // nlohmann's 406: a number past a double's range. It tells no position, and its text quotes
+    // the whole number, so it is not passed on.
+    throw config_error(source.empty() ? std::string("<config>") : source,
+                       "invalid JSON: a number is too large");
   }
 }
 

@@ -3,12 +3,11 @@
 // every limit is checked by the same code; errors come back in OpenAI's shape.
 
 #include <chrono>
-#include <regex>
 
 #include "http/base64.hpp"
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
-#include "http/json_body.hpp"
+#include "http/openai_request.hpp"
 #include "http/random_ids.hpp"
 
 namespace muse::http {
@@ -30,56 +29,6 @@ std::string openai_param(const std::string& native) {
   if (native == "width" || native == "height") return "size";
   if (native == "steps") return "quality";
   return native;
-}
-
-struct openai_request {
-  nlohmann::json native;  // the body for parse_generate_request
-  bool as_url = false;
-};
-
-// Fields OpenAI defines that change nothing here; anything else is refused.
-bool ignored_field(const std::string& name) {
-  return name == "model" || name == "style" || name == "user" || name == "output_format" ||
-         name == "background" || name == "moderation" || name == "output_compression";
-}
-
-openai_request translate(const std::string& body, const config::model_config& model) {
-  nlohmann::json in = parse_json_object(body);
-  openai_request out;
-  out.native = nlohmann::json::object();
-  for (const auto& [name, value] : in.items()) {
-    if (value.is_null() || ignored_field(name)) continue;
-    if (name == "prompt" || name == "n") {
-      out.native[name] = value;
-    } else if (name == "size") {
-      static const std::regex size_pattern("([0-9]{1,5})x([0-9]{1,5})");
-      std::smatch m;
-      std::string text = value.is_string() ? value.get<std::string>() : "";
-      if (text == "auto") continue;
-      if (!std::regex_match(text, m, size_pattern))
-        throw invalid_field("size", "size must be \"WIDTHxHEIGHT\", e.g. \"" +
-                                        std::to_string(model.width) + "x" +
-                                        std::to_string(model.height) + "\"");
-      out.native["width"] = std::stoi(m[1]);
-      out.native["height"] = std::stoi(m[2]);
-    } else if (name == "quality") {
-      std::string q = value.is_string() ? value.get<std::string>() : "";
-      if (q == "standard" || q == "low" || q == "medium" || q == "auto")
-        out.native["quality"] = "fast";
-      else if (q == "hd" || q == "high")
-        out.native["quality"] = "quality";
-      else
-        throw invalid_field("quality", "quality must be \"standard\" or \"hd\"");
-    } else if (name == "response_format") {
-      std::string f = value.is_string() ? value.get<std::string>() : "";
-      if (f != "b64_json" && f != "url")
-        throw invalid_field("response_format", "response_format must be \"b64_json\" or \"url\"");
-      out.as_url = f == "url";
-    } else {
-      throw invalid_field(name, "unknown field " + name);
-    }
-  }
-  return out;
 }
 
 nlohmann::json data_shape(const actors::generate_outcome& outcome, bool as_url,
@@ -107,7 +56,7 @@ void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_s
   server_state& state = ex->state();
   const auto& gateway_config = state.config.gateway;
   state.admit_generation();
-  openai_request translated = translate(ex->body(), state.config.model);
+  openai_request translated = translate_openai_request(ex->body(), state.config.model);
   generate_request request = parse_generate_request(translated.native.dump(),
                                                     state.generation_rules(), state.draw_seed());
   actors::generate_order order = state.new_order(request);

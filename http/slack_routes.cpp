@@ -17,6 +17,7 @@
 #include "http/json_body.hpp"
 #include "http/random_ids.hpp"
 #include "http/slack_client.hpp"
+#include "http/slack_form.hpp"
 #include "http/slack_signature.hpp"
 
 namespace muse::http {
@@ -72,44 +73,6 @@ std::string env_value(const std::string& name) {
   if (name.empty()) return "";
   const char* value = std::getenv(name.c_str());
   return value ? value : "";
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string form_unescape(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-               hex_value(text[i + 2]) >= 0) {
-      out += char(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> parse_form(const std::string& body) {
-  std::map<std::string, std::string> fields;
-  size_t start = 0;
-  while (start < body.size()) {
-    size_t end = body.find('&', start);
-    if (end == std::string::npos) end = body.size();
-    std::string pair = body.substr(start, end - start);
-    size_t eq = pair.find('=');
-    if (eq != std::string::npos)
-      fields[form_unescape(pair.substr(0, eq))] = form_unescape(pair.substr(eq + 1));
-    start = end + 1;
-  }
-  return fields;
 }
 
 std::string trim(const std::string& text) {
@@ -187,13 +150,7 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
                                                 ex->body(), field(*ex, "X-Slack-Signature"), now_s);
   if (!problem.empty()) throw api_error(401, "unauthorized", problem);
 
-  auto form = parse_form(ex->body());
-  // Every text goes out again as JSON (to the user, to Slack), which must be UTF-8.
-  for (const auto& [name, value] : form) {
-    if (invalid_utf8_offset(name) != std::string::npos)
-      throw api_error(400, "invalid_request", "a form field's name is not valid UTF-8");
-    require_utf8(value, name);
-  }
+  auto form = parse_slack_form(ex->body());
   command cmd{trim(form["text"]), form["response_url"], form["channel_id"], form["user_id"]};
   if (cmd.prompt.empty()) {
     ex->send_json(200, ephemeral("Usage: " + (form["command"].empty() ? std::string("/muse")

@@ -181,6 +181,10 @@ TEST_CASE("invalid JSON is reported with line and column", "[config][errors]") {
              StartsWith("deploy.json:3:21: invalid JSON: syntax error"));
   CHECK_THAT(problems_of("{ \"model\": { \"path\": \"x\" }"), StartsWith("<config>:1:"));
   CHECK_THAT(problems_of(""), Contains("invalid JSON"));
+  // A number past a double's range is nlohmann's out_of_range, not a parse_error.
+  CHECK(problems_of("{ \"model\": { \"width\": 1" + std::string(400, '0') + " } }",
+                    "deploy.json") == "deploy.json: invalid JSON: a number is too large");
+  CHECK(problems_of(std::string(400, '9')) == "<config>: invalid JSON: a number is too large");
 }
 
 TEST_CASE("a key given twice is an error, not a silent override", "[config][errors]") {
