@@ -88,25 +88,6 @@ std::vector<sample_request> mixed_batch(const std::string& scheduler) {
   return out;
 }
 
-const nlohmann::json& e2e_metadata(const std::string& name) {
-  static const auto all = testing::metadata();
-  return all.at("pipelines").at(name).at("pipeline");
-}
-
-sample_request e2e_request(const std::string& name, const std::string& scheduler) {
-  const auto& m = e2e_metadata(name);
-  sample_request r;
-  r.prompt = m.at("prompt").get<std::string>();
-  r.negative_prompt = m.at("negative_prompt").get<std::string>();
-  r.guidance_scale = m.at("guidance_scale").get<float>();
-  r.steps = m.at("num_inference_steps").get<int>();
-  r.seed = m.at("seed").get<uint64_t>();
-  r.width = m.at("width").get<int>();
-  r.height = m.at("height").get<int>();
-  r.scheduler = scheduler;
-  return r;
-}
-
 }  // namespace
 
 TEST_CASE("the CUDA engine gives the eager result", "[gpu][engine]") {
@@ -153,7 +134,7 @@ TEST_CASE("the CUDA engine in float32 matches diffusers' CPU references", "[gpu]
     for (const auto& scheduler : scheduler_factory::all_names()) {
       if (!ref.contains(scheduler + ".final_latents")) continue;
       INFO(name << " " << scheduler);
-      const auto out = run(*fast, {e2e_request(name, scheduler)});
+      const auto out = run(*fast, {testing::pipeline_reference_request(name, scheduler)});
       const double latent_error =
           relative_error(out.latents[0], ref.get(scheduler + ".final_latents"));
       const int pixels = max_pixel_difference(out.images[0], ref.get(scheduler + ".image")[0]);
@@ -174,7 +155,7 @@ TEST_CASE("the CUDA engine in float16 matches diffusers' float16 outputs on the 
     for (const auto& scheduler : scheduler_factory::all_names()) {
       INFO(name << " " << scheduler);
       REQUIRE(ref.contains(scheduler + ".image"));
-      const auto out = run(*fast, {e2e_request(name, scheduler)});
+      const auto out = run(*fast, {testing::pipeline_reference_request(name, scheduler)});
       const double latent_error =
           relative_error(out.latents[0], ref.get(scheduler + ".final_latents"));
       const int pixels = max_pixel_difference(out.images[0], ref.get(scheduler + ".image")[0]);

@@ -17,20 +17,6 @@ const nlohmann::json& pipeline_metadata(const std::string& name) {
   return all.at("pipelines").at(name).at("pipeline");
 }
 
-sample_request reference_request(const std::string& name, const std::string& scheduler) {
-  const auto& m = pipeline_metadata(name);
-  sample_request r;
-  r.prompt = m.at("prompt").get<std::string>();
-  r.negative_prompt = m.at("negative_prompt").get<std::string>();
-  r.guidance_scale = m.at("guidance_scale").get<float>();
-  r.steps = m.at("num_inference_steps").get<int>();
-  r.seed = m.at("seed").get<uint64_t>();
-  r.width = m.at("width").get<int>();
-  r.height = m.at("height").get<int>();
-  r.scheduler = scheduler;
-  return r;
-}
-
 void check_pipeline(const std::string& name, const std::string& model_path, const std::string& config_dir = "",
                     const std::vector<std::string>& schedulers = scheduler_factory::all_names()) {
   const auto ref = testing::reference(name, "pipeline");
@@ -41,7 +27,7 @@ void check_pipeline(const std::string& name, const std::string& model_path, cons
   for (const auto& scheduler : schedulers) {
     if (!ref.contains(scheduler + ".final_latents")) continue;
     INFO(name << " " << scheduler);
-    auto samples = pipe->start({reference_request(name, scheduler)});
+    auto samples = pipe->start({testing::pipeline_reference_request(name, scheduler)});
     auto& s = samples.front();
     testing::check_close(s.latents, ref.get("init_latents") * s.schedule->init_noise_sigma(), "initial latents");
     testing::check_close(s.cond, ref.get("prompt_embeds"), "prompt embeddings");
@@ -60,7 +46,7 @@ void check_pipeline(const std::string& name, const std::string& model_path, cons
   }
 
   // Two samples, each with its own generator, in one batch.
-  auto a = reference_request(name, "ddim"), b = a;
+  auto a = testing::pipeline_reference_request(name, "ddim"), b = a;
   a.prompt = "a red sports car driving through the desert";
   a.negative_prompt = "low quality";
   b.prompt = "a castle on a cliff above a stormy sea";

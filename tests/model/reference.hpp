@@ -46,6 +46,23 @@ inline void check_close(const torch::Tensor& actual, const torch::Tensor& expect
   CHECK(error <= relative * scale);
 }
 
+// The settings of the `_pipeline` end-to-end references (metadata.json), for `scheduler`.
+inline sample_request pipeline_reference_request(const std::string& pipeline,
+                                                 const std::string& scheduler) {
+  static const auto all = metadata();
+  const auto& m = all.at("pipelines").at(pipeline).at("pipeline");
+  sample_request r;
+  r.prompt = m.at("prompt").get<std::string>();
+  r.negative_prompt = m.at("negative_prompt").get<std::string>();
+  r.guidance_scale = m.at("guidance_scale").get<float>();
+  r.steps = m.at("num_inference_steps").get<int>();
+  r.seed = m.at("seed").get<uint64_t>();
+  r.width = m.at("width").get<int>();
+  r.height = m.at("height").get<int>();
+  r.scheduler = scheduler;
+  return r;
+}
+
 // The reference image is diffusers' float output (H, W, 3) in [0, 1]; ours is its
 // (x * 255).round() as uint8. One level of difference is allowed: a float a rounding error away
 // from k + 0.5 rounds to either side.
