@@ -268,6 +268,8 @@ void server::start() {
 
 uint16_t server::port() const { return impl_->bound_port; }
 
+size_t server::open_connections() const { return impl_->connections->open(); }
+
 const std::string& server::host() const { return impl_->state->config.gateway.host; }
 
 void server::drain() { impl_->state->draining = true; }

@@ -26,6 +26,8 @@ class server {
   // The bound port: the one the OS chose when http_port is 0.
   uint16_t port() const;
   const std::string& host() const;
+  // Connections open now, as counted against gateway.max_connections.
+  size_t open_connections() const;
 
   // From now on new requests get 503 shutting_down and responses close their connection.
   void drain();
