@@ -2,11 +2,11 @@
 
 #include <deque>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "actors/balancer_policy.hpp"
 #include "actors/log.hpp"
+#include "actors/model_conversion.hpp"
 
 namespace muse::actors {
 namespace {
@@ -223,7 +223,7 @@ void on_register(balancer_pointer self, worker_actor worker, worker_options& opt
             if (w == nullptr || w->handle != worker || w->state != "loading") return;
             w->state = "ready";
             w->ready_since = clock::now();
-            self->state.status->set_model(served_model{info.model_name, info.limits});
+            self->state.status->set_model(served_model{info.model_name, from_model(info.limits)});
             publish_status(self);
             dispatch(self);
           },
@@ -300,37 +300,36 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
         self->send(self->state.ingress, progress_atom::value, std::move(progress));
       },
       [=](tick_atom) { on_tick(self); },
-      [=](snapshot_atom) -> std::string {
+      [=](snapshot_atom) -> worker_pool_figures {
         auto& st = self->state;
         auto now = clock::now();
-        auto list = nlohmann::json::array();
-        int ready = 0;
+        worker_pool_figures pool;
+        pool.total = st.workers.size();
+        pool.capacity_per_worker = st.capacity;
         for (auto& w : st.workers) {
-          ready += w.state == "ready" ? 1 : 0;
+          pool.ready += w.state == "ready" ? 1 : 0;
           double up_s = w.state == "ready" || w.state == "draining"
                             ? std::chrono::duration<double>(now - w.ready_since).count()
                             : 0.0;
           auto calls = w.counters.model_calls;
-          list.push_back({{"id", w.options.id},
-                          {"node", w.options.node},
-                          {"device", w.options.device},
-                          {"state", w.state},
-                          {"in_flight", w.in_flight},
-                          {"batches_done", w.batches_done},
-                          {"images_done", w.images_done},
-                          {"mean_batch_size",
-                           calls ? static_cast<double>(w.counters.sample_steps) / calls : 0.0},
-                          {"steps_done", w.counters.sample_steps},
-                          {"steps_saved", w.counters.steps_saved},
-                          {"model_calls", calls},
-                          {"starts", w.starts},
-                          {"images_per_s", up_s > 0 ? w.images_done / up_s : 0.0}});
+          worker_figures figures;
+          figures.id = w.options.id;
+          figures.node = w.options.node;
+          figures.device = w.options.device;
+          figures.state = w.state;
+          figures.in_flight = w.in_flight;
+          figures.batches_done = w.batches_done;
+          figures.images_done = w.images_done;
+          figures.mean_batch_size =
+              calls ? static_cast<double>(w.counters.sample_steps) / calls : 0.0;
+          figures.steps_done = w.counters.sample_steps;
+          figures.steps_saved = w.counters.steps_saved;
+          figures.model_calls = calls;
+          figures.starts = w.starts;
+          figures.images_per_s = up_s > 0 ? w.images_done / up_s : 0.0;
+          pool.list.push_back(std::move(figures));
         }
-        nlohmann::json workers = {{"ready", ready},
-                                  {"total", st.workers.size()},
-                                  {"capacity_per_worker", st.capacity},
-                                  {"list", list}};
-        return workers.dump();
+        return pool;
       },
   };
 }

@@ -1,7 +1,5 @@
 #include "actors/batcher.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "actors/batch_queues.hpp"
 #include "actors/log.hpp"
 #include "actors/rate_counter.hpp"
@@ -81,16 +79,17 @@ batcher_actor::behavior_type batcher(batcher_pointer self, config::batching_conf
         for (auto& due : st.queues.take_due(now)) hand_over(self, std::move(due));
         schedule_tick(self);
       },
-      [=](snapshot_atom) -> std::string {
+      [=](snapshot_atom) -> queue_figures {
         auto& st = self->state;
-        nlohmann::json queue = {{"depth", depth(st)},
-                                {"max", st.max_queue},
-                                {"keys", st.queues.keys()},
-                                {"arrivals_per_s", st.arrivals.per_second(clock::now())},
-                                {"arrivals_total", st.arrivals.total()},
-                                {"batcher_depth", st.queues.depth()},
-                                {"balancer_backlog", depth(st) - st.queues.depth()}};
-        return queue.dump();
+        queue_figures queue;
+        queue.depth = depth(st);
+        queue.max = st.max_queue;
+        queue.keys = st.queues.keys();
+        queue.arrivals_per_s = st.arrivals.per_second(clock::now());
+        queue.arrivals_total = st.arrivals.total();
+        queue.batcher_depth = st.queues.depth();
+        queue.balancer_backlog = queue.depth - queue.batcher_depth;
+        return queue;
       },
   };
 }

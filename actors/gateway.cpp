@@ -81,26 +81,30 @@ class actor_gateway final : public gateway {
 
   bool ready() const override { return status_->ready_workers > 0 && !status_->shutting_down; }
 
-  model::model_limits limits() const override {
+  model_limits limits() const override {
     auto model = status_->model();
-    return model ? model->limits : model::model_limits{};
+    return model ? model->limits : model_limits{};
   }
 
-  nlohmann::json stats() const override {
+  void stats(stats_callback done) const override {
     std::shared_lock<std::shared_mutex> lock(lifecycle_);
-    if (stopped_) return {{"ready", false}, {"error", "the gateway has shut down"}};
-    caf::scoped_actor self{*system_};
-    nlohmann::json snapshot;
-    self->request(stats_, snapshot_timeout, snapshot_atom::value)
-        .receive(
-            [&](std::string& text) {
-              snapshot = nlohmann::json::parse(text, nullptr, false);
-              if (snapshot.is_discarded()) snapshot = {{"error", "unreadable snapshot"}};
-            },
-            [&](caf::error& err) {
-              snapshot = {{"ready", ready()}, {"error", system_->render(err)}};
-            });
-    return snapshot;
+    if (stopped_) {
+      lock.unlock();
+      done(stats_reply{std::nullopt, false, "the gateway has shut down"});
+      return;
+    }
+    // A short-lived actor asks on the caller's behalf: the caller's thread never waits, and it
+    // never becomes a thread the actor system's teardown has to wait for.
+    system_->spawn([stats = stats_, status = status_, done = std::move(done)](
+                       caf::event_based_actor* self) mutable {
+      self->request(stats, snapshot_timeout, snapshot_atom::value)
+          .then(
+              [=](stats_snapshot& snapshot) { done(stats_reply{std::move(snapshot), false, {}}); },
+              [=](caf::error& err) {
+                bool ready = status->ready_workers > 0 && !status->shutting_down;
+                done(stats_reply{std::nullopt, ready, self->system().render(err)});
+              });
+    });
   }
 
   void shutdown(std::chrono::milliseconds grace) override {

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "actors/log.hpp"
+#include "actors/model_conversion.hpp"
 
 namespace muse::actors {
 namespace {
@@ -122,7 +123,7 @@ void submit(ingress_pointer self, order_ticket& ticket) {
     auto id = st.next_job++;
     open.jobs.push_back(id);
     st.job_owner[id] = {order.id, i};
-    jobs.push_back(sample_job{id, order.id, order.samples[i], 0});
+    jobs.push_back(sample_job{id, order.id, to_model(order.samples[i]), 0});
   }
   open.images.resize(order.samples.size());
   open.finished.assign(order.samples.size(), false);

@@ -22,9 +22,8 @@ double latency_tracker::percentile(double p) const {
   return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
 }
 
-nlohmann::json latency_tracker::summary() const {
-  return {
-      {"p50", percentile(50)}, {"p95", percentile(95)}, {"p99", percentile(99)}, {"count", count_}};
+latency_summary latency_tracker::summary() const {
+  return latency_summary{percentile(50), percentile(95), percentile(99), count_};
 }
 
 }  // namespace muse::actors

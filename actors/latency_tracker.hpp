@@ -3,8 +3,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <vector>
+
+#include "actors/stats_snapshot.hpp"
 
 namespace muse::actors {
 
@@ -16,8 +17,7 @@ class latency_tracker {
   // Nearest-rank percentile (p in 0..100) of the window; 0 when empty.
   double percentile(double p) const;
   uint64_t count() const { return count_; }
-  // {"p50", "p95", "p99", "count"}
-  nlohmann::json summary() const;
+  latency_summary summary() const;
 
  private:
   size_t window_;

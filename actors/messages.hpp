@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/gateway.hpp"
+#include "actors/order.hpp"
+#include "actors/stats_snapshot.hpp"
 #include "model/generator.hpp"
 
 namespace muse::actors {
@@ -151,6 +152,98 @@ typename Inspector::result_type inspect(Inspector& f, order_ticket& x) {
   return f(caf::meta::type_name("order_ticket"), x.order.id);
 }
 
+// The stats (stats_snapshot.hpp) stay in the gateway process, but every message type is
+// inspectable. std::optional as CAF 0.17 inspects its own optional: a flag, then the value.
+template <class T>
+struct optional_field {
+  bool& present;
+  T& value;
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, optional_field& x) {
+    return x.present ? f(x.value) : f();
+  }
+};
+template <class Inspector, class T>
+std::enable_if_t<Inspector::reads_state, typename Inspector::result_type> inspect(
+    Inspector& f, std::optional<T>& x) {
+  return x ? f(true, *x) : f(false);
+}
+template <class Inspector, class T>
+std::enable_if_t<Inspector::writes_state, typename Inspector::result_type> inspect(
+    Inspector& f, std::optional<T>& x) {
+  bool present = false;
+  T value{};
+  optional_field<T> field{present, value};
+  auto guard = caf::detail::make_scope_guard([&] {
+    if (present)
+      x = std::move(value);
+    else
+      x.reset();
+  });
+  return f(present, field);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_figures& x) {
+  return f(caf::meta::type_name("queue_figures"), x.depth, x.max, x.keys, x.arrivals_per_s,
+           x.arrivals_total, x.batcher_depth, x.balancer_backlog);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_figures& x) {
+  return f(caf::meta::type_name("worker_figures"), x.id, x.node, x.device, x.state, x.in_flight,
+           x.batches_done, x.images_done, x.mean_batch_size, x.steps_done, x.steps_saved,
+           x.model_calls, x.starts, x.images_per_s);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_pool_figures& x) {
+  return f(caf::meta::type_name("worker_pool_figures"), x.ready, x.total, x.capacity_per_worker,
+           x.list);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, latency_summary& x) {
+  return f(caf::meta::type_name("latency_summary"), x.p50, x.p95, x.p99, x.count);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_figures& x) {
+  return f(caf::meta::type_name("order_figures"), x.accepted, x.completed, x.failed, x.open);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_figures& x) {
+  return f(caf::meta::type_name("batch_figures"), x.done, x.images, x.mean_size,
+           x.size_histogram);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_latencies& x) {
+  return f(caf::meta::type_name("order_latencies"), x.queue, x.inference, x.total);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_limits& x) {
+  return f(caf::meta::type_name("gateway_model_limits"), x.min_size, x.max_size,
+           x.size_multiple, x.default_width, x.default_height, x.max_pixels, x.memory_budget_mb,
+           x.max_steps, x.schedulers);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, served_model& x) {
+  return f(caf::meta::type_name("served_model"), x.name, x.limits);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scaling_inputs& x) {
+  return f(caf::meta::type_name("scaling_inputs"), x.arrivals_per_s, x.queue_depth, x.in_flight,
+           x.workers, x.images_per_s_per_worker);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scaling_decision& x) {
+  return f(caf::meta::type_name("scaling_decision"), x.target, x.action, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scaling_record& x) {
+  return f(caf::meta::type_name("scaling_record"), x.decision, x.inputs, x.policy, x.at_s);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stats_snapshot& x) {
+  return f(caf::meta::type_name("stats_snapshot"), x.uptime_s, x.ready, x.model, x.queue,
+           x.orders, x.batches, x.latency_ms, x.workers, x.decisions);
+}
+
 }  // namespace muse::actors
 
 namespace muse::model {
@@ -218,7 +311,7 @@ using batcher_actor = caf::typed_actor<
     // From the balancer: samples that left its backlog so far (dispatched or dropped, less those
     // put back after a worker died).
     caf::reacts_to<backlog_atom, uint64_t>, caf::reacts_to<tick_atom>,
-    caf::replies_to<snapshot_atom>::with<std::string>>;
+    caf::replies_to<snapshot_atom>::with<queue_figures>>;
 
 using ingress_actor = caf::typed_actor<
     caf::reacts_to<submit_atom, order_ticket>, caf::reacts_to<cancel_atom, std::string>,
@@ -234,13 +327,13 @@ using balancer_actor = worker_client_actor::extend<
     caf::reacts_to<cancel_atom, std::vector<job_id>>,             // from the batcher
     caf::reacts_to<register_atom, worker_actor, worker_options>,  // from the supervisor
     caf::reacts_to<drain_atom, std::string>,  // from the supervisor: no new work for that worker
-    caf::reacts_to<tick_atom>, caf::replies_to<snapshot_atom>::with<std::string>>;
+    caf::reacts_to<tick_atom>, caf::replies_to<snapshot_atom>::with<worker_pool_figures>>;
 
 using stats_actor = caf::typed_actor<
     caf::reacts_to<register_atom, batcher_actor, balancer_actor>,  // wiring, once at start
     caf::reacts_to<accepted_atom>, caf::reacts_to<order_done_atom, order_record>,
-    caf::reacts_to<batch_done_atom, uint32_t>, caf::reacts_to<decision_atom, std::string>,
-    caf::replies_to<snapshot_atom>::with<std::string>>;
+    caf::reacts_to<batch_done_atom, uint32_t>, caf::reacts_to<decision_atom, scaling_record>,
+    caf::replies_to<snapshot_atom>::with<stats_snapshot>>;
 
 using supervisor_actor =
     caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,
@@ -266,6 +359,10 @@ CAF_ADD_TYPE_ID(muse, (muse::actors::worker_options))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_info))
 CAF_ADD_TYPE_ID(muse, (muse::actors::order_record))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_client_actor))
+CAF_ADD_TYPE_ID(muse, (muse::actors::queue_figures))
+CAF_ADD_TYPE_ID(muse, (muse::actors::worker_pool_figures))
+CAF_ADD_TYPE_ID(muse, (muse::actors::scaling_record))
+CAF_ADD_TYPE_ID(muse, (muse::actors::stats_snapshot))
 CAF_END_TYPE_ID_BLOCK(muse)
 
 namespace muse::actors {

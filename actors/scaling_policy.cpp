@@ -16,16 +16,16 @@ std::string figure(double value) {
 
 }  // namespace
 
-nlohmann::json scaling_decision::to_json(const scaling_inputs& inputs) const {
-  return {{"action", action},
-          {"target", target},
-          {"reason", reason},
-          {"inputs",
-           {{"arrivals_per_s", inputs.arrivals_per_s},
-            {"queue_depth", inputs.queue_depth},
-            {"in_flight", inputs.in_flight},
-            {"workers", inputs.workers},
-            {"images_per_s_per_worker", inputs.images_per_s_per_worker}}}};
+const char* to_string(scaling_action action) {
+  switch (action) {
+    case scaling_action::up:
+      return "up";
+    case scaling_action::down:
+      return "down";
+    case scaling_action::hold:
+      return "hold";
+  }
+  return "hold";
 }
 
 scaling_policy::scaling_policy(config::autoscale_config settings, int max_batch_size, int slots)
@@ -75,28 +75,28 @@ scaling_decision scaling_policy::decide(const scaling_inputs& inputs) {
            std::to_string(upper_) + ")";
   if (current < settings_.min_workers) {
     low_intervals_ = 0;
-    decision = {settings_.min_workers, "up", "below min_workers " +
+    decision = {settings_.min_workers, scaling_action::up, "below min_workers " +
                                                  std::to_string(settings_.min_workers)};
   } else if (current > upper_) {
     low_intervals_ = 0;
-    decision = {upper_, "down", "above the upper bound " + std::to_string(upper_)};
+    decision = {upper_, scaling_action::down, "above the upper bound " + std::to_string(upper_)};
   } else if (wanted_count > current) {
     low_intervals_ = 0;
-    decision = {wanted_count, "up", why};
+    decision = {wanted_count, scaling_action::up, why};
   } else if (wanted_count < current) {
     ++low_intervals_;
     if (low_intervals_ >= settings_.scale_down_after) {
       low_intervals_ = 0;
-      decision = {current - 1, "down", why + "; low for " +
+      decision = {current - 1, scaling_action::down, why + "; low for " +
                                            std::to_string(settings_.scale_down_after) +
                                            " intervals"};
     } else {
-      decision = {current, "hold", why + "; low for " + std::to_string(low_intervals_) + " of " +
+      decision = {current, scaling_action::hold, why + "; low for " + std::to_string(low_intervals_) + " of " +
                                        std::to_string(settings_.scale_down_after) + " intervals"};
     }
   } else {
     low_intervals_ = 0;
-    decision = {current, "hold", why};
+    decision = {current, scaling_action::hold, why};
   }
   return decision;
 }

@@ -5,28 +5,14 @@
 // intervals in a row, and one worker at a time, so a short lull does not drain a worker that the
 // next burst needs.
 
-#include <nlohmann/json.hpp>
 #include <string>
 
+#include "actors/stats_snapshot.hpp"
 #include "cluster_config/config.hpp"
 
 namespace muse::actors {
 
-struct scaling_inputs {
-  double arrivals_per_s = 0;      // samples into the batcher per second, last interval
-  uint64_t queue_depth = 0;       // samples waiting at the gateway (batcher + backlog)
-  uint64_t in_flight = 0;         // samples on workers
-  int workers = 0;                // running or starting, not draining
-  double images_per_s_per_worker = 0;  // measured throughput; 0 while unknown
-};
-
-struct scaling_decision {
-  int target = 0;
-  std::string action;  // "up", "down" or "hold"
-  std::string reason;
-  nlohmann::json to_json(const scaling_inputs& inputs) const;
-};
-
+// scaling_inputs and scaling_decision are in stats_snapshot.hpp: the stats keep every decision.
 class scaling_policy {
  public:
   // `slots`: the workers all nodes can hold; the target never exceeds it nor max_workers.

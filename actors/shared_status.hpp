@@ -9,14 +9,9 @@
 #include <optional>
 #include <string>
 
-#include "model/generator.hpp"
+#include "actors/stats_snapshot.hpp"
 
 namespace muse::actors {
-
-struct served_model {
-  std::string name;
-  model::model_limits limits;
-};
 
 class shared_status {
  public:

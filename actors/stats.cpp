@@ -1,14 +1,11 @@
 #include "actors/stats.hpp"
 
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "actors/latency_tracker.hpp"
 
 namespace muse::actors {
 namespace {
-
-using nlohmann::json;
 
 constexpr size_t max_decisions_kept = 50;
 constexpr auto part_timeout = std::chrono::seconds(2);
@@ -24,62 +21,30 @@ struct stats_state {
   uint64_t batch_images = 0;
   std::map<uint32_t, uint64_t> batch_sizes;
   latency_tracker queue_ms, inference_ms, total_ms;
-  std::vector<json> decisions;
+  std::vector<scaling_record> decisions;
   static inline const char* name = "stats";
 };
 
 using stats_pointer = stats_actor::stateful_pointer<stats_state>;
 
-json model_json(const shared_status& status) {
-  auto model = status.model();
-  if (!model) return nullptr;
-  const auto& l = model->limits;
-  return {{"name", model->name},
-          {"limits",
-           {{"min_size", l.min_size},
-            {"max_size", l.max_size},
-            {"size_multiple", l.size_multiple},
-            {"default_width", l.default_width},
-            {"default_height", l.default_height},
-            {"max_pixels", l.max_pixels},
-            {"memory_budget_mb", l.memory_budget_mb},
-            {"max_steps", l.max_steps},
-            {"schedulers", l.schedulers}}}};
-}
-
-json own_figures(stats_state& st) {
-  json failed = json::object();
-  for (int f = 0; f <= static_cast<int>(failure::internal); ++f) {
-    auto code = to_code(static_cast<failure>(f));
-    failed[to_string(static_cast<failure>(f))] = st.failed[code];
-  }
-  json histogram = json::object();
-  for (auto& [size, count] : st.batch_sizes) histogram[std::to_string(size)] = count;
-  auto uptime =
+// Everything but the batcher's and the balancer's parts, which are asked for.
+stats_snapshot own_figures(stats_state& st) {
+  stats_snapshot s;
+  s.uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - st.status->started).count();
-  return {{"uptime_s", uptime},
-          {"ready", st.status->ready_workers > 0},
-          {"model", model_json(*st.status)},
-          {"orders",
-           {{"accepted", st.accepted},
-            {"completed", st.completed},
-            {"failed", failed},
-            {"open", st.status->open_orders.load()}}},
-          {"batches",
-           {{"done", st.batches},
-            {"images", st.batch_images},
-            {"mean_size", st.batches ? static_cast<double>(st.batch_images) / st.batches : 0.0},
-            {"size_histogram", histogram}}},
-          {"latency_ms",
-           {{"queue", st.queue_ms.summary()},
-            {"inference", st.inference_ms.summary()},
-            {"total", st.total_ms.summary()}}},
-          {"scaling", {{"decisions", st.decisions}}}};
-}
-
-json parse_part(const std::string& text) {
-  auto part = json::parse(text, nullptr, false);
-  return part.is_discarded() ? json(nullptr) : part;
+  s.ready = st.status->ready_workers > 0;
+  s.model = st.status->model();
+  s.orders.accepted = st.accepted;
+  s.orders.completed = st.completed;
+  for (auto f : all_failures) s.orders.failed.at(static_cast<size_t>(f)) = st.failed[to_code(f)];
+  s.orders.open = st.status->open_orders.load();
+  s.batches.done = st.batches;
+  s.batches.images = st.batch_images;
+  s.batches.mean_size = st.batches ? static_cast<double>(st.batch_images) / st.batches : 0.0;
+  s.batches.size_histogram = st.batch_sizes;
+  s.latency_ms = {st.queue_ms.summary(), st.inference_ms.summary(), st.total_ms.summary()};
+  s.decisions = st.decisions;
+  return s;
 }
 
 stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_status> status) {
@@ -107,33 +72,31 @@ stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_stat
         st.batch_images += size;
         ++st.batch_sizes[size];
       },
-      [=](decision_atom, std::string& decision) {
+      [=](decision_atom, scaling_record& decision) {
         auto& list = self->state.decisions;
-        list.push_back(parse_part(decision));
+        list.push_back(std::move(decision));
         if (list.size() > max_decisions_kept) list.erase(list.begin());
       },
-      [=](snapshot_atom) -> caf::result<std::string> {
-        auto promise = self->make_response_promise<std::string>();
-        auto snapshot = std::make_shared<json>(own_figures(self->state));
-        auto finish = [=](json workers) mutable {
-          (*snapshot)["workers"] = std::move(workers);
-          promise.deliver(snapshot->dump());
-        };
+      [=](snapshot_atom) -> caf::result<stats_snapshot> {
+        auto promise = self->make_response_promise<stats_snapshot>();
+        auto snapshot = std::make_shared<stats_snapshot>(own_figures(self->state));
+        // A part that does not answer in time stays empty; the rest is still worth having.
         auto ask_balancer = [=]() mutable {
           self->request(self->state.balancer, part_timeout, snapshot_atom::value)
-              .then([=](std::string& text) mutable { finish(parse_part(text)); },
-                    [=](caf::error&) mutable { finish(nullptr); });
+              .then(
+                  [=](worker_pool_figures& workers) mutable {
+                    snapshot->workers = std::move(workers);
+                    promise.deliver(std::move(*snapshot));
+                  },
+                  [=](caf::error&) mutable { promise.deliver(std::move(*snapshot)); });
         };
         self->request(self->state.batcher, part_timeout, snapshot_atom::value)
             .then(
-                [=](std::string& text) mutable {
-                  (*snapshot)["queue"] = parse_part(text);
+                [=](queue_figures& queue) mutable {
+                  snapshot->queue = std::move(queue);
                   ask_balancer();
                 },
-                [=](caf::error&) mutable {
-                  (*snapshot)["queue"] = nullptr;
-                  ask_balancer();
-                });
+                [=](caf::error&) mutable { ask_balancer(); });
         return promise;
       },
   };

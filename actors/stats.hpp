@@ -1,8 +1,8 @@
 #pragma once
 // The stats actor: counts orders and batches, keeps latency percentiles and the scaling
-// decisions, and answers a snapshot (JSON text) that also holds the batcher's queue figures and
-// the balancer's per-worker figures, asked for at snapshot time. The snapshot's keys are listed
-// in README.md; keys are only ever added, never renamed.
+// decisions, and answers a typed snapshot (stats_snapshot.hpp) that also holds the batcher's
+// queue figures and the balancer's per-worker figures, asked for at snapshot time. http/ turns it
+// into JSON (the keys listed in README.md: only ever added, never renamed) and Prometheus text.
 
 #include <memory>
 

@@ -171,44 +171,37 @@ void reconcile(supervisor_pointer self) {
 }
 
 // The policy's inputs from a stats snapshot.
-scaling_inputs inputs_from(const nlohmann::json& stats, int workers) {
+scaling_inputs inputs_from(const stats_snapshot& stats, int workers) {
   scaling_inputs in;
   in.workers = workers;
-  auto number = [&](const nlohmann::json& at, const char* key) {
-    return at.is_object() && at.contains(key) && at[key].is_number() ? at[key].get<double>() : 0.0;
-  };
-  auto queue = stats.value("queue", nlohmann::json::object());
-  in.arrivals_per_s = number(queue, "arrivals_per_s");
-  in.queue_depth = static_cast<uint64_t>(number(queue, "depth"));
-  auto list = stats.contains("workers") && stats["workers"].is_object()
-                  ? stats["workers"].value("list", nlohmann::json::array())
-                  : nlohmann::json::array();
-  for (auto& w : list) in.in_flight += static_cast<uint64_t>(number(w, "in_flight"));
+  if (stats.queue) {
+    in.arrivals_per_s = stats.queue->arrivals_per_s;
+    in.queue_depth = stats.queue->depth;
+  }
+  if (stats.workers)
+    for (auto& w : stats.workers->list) in.in_flight += w.in_flight;
   // One worker's throughput: images per model pass over the time one sample spends in it. The
   // median inference time already includes the batch it rode in.
-  auto batches = stats.value("batches", nlohmann::json::object());
-  auto latency = stats.contains("latency_ms") && stats["latency_ms"].is_object()
-                     ? stats["latency_ms"].value("inference", nlohmann::json::object())
-                     : nlohmann::json::object();
-  double mean_batch = number(batches, "mean_size");
-  double inference_ms = number(latency, "p50");
+  double mean_batch = stats.batches.mean_size;
+  double inference_ms = stats.latency_ms.inference.p50;
   if (mean_batch > 0 && inference_ms > 0)
     in.images_per_s_per_worker = mean_batch * 1000 / inference_ms;
   return in;
 }
 
-void decide(supervisor_pointer self, const nlohmann::json& stats) {
+void decide(supervisor_pointer self, const stats_snapshot& stats) {
   auto& st = self->state;
   if (st.stopping) return;
-  auto inputs = inputs_from(stats, active_workers(st));
-  auto decision = st.policy->decide(inputs);
-  auto record = decision.to_json(inputs);
-  record["policy"] = st.config.autoscale.policy;
-  record["at_s"] = stats.value("uptime_s", 0.0);
-  log_info("supervisor", "scaling " + decision.action + " to " + std::to_string(decision.target) +
-                             ": " + decision.reason);
-  self->send(st.stats, decision_atom::value, record.dump());
+  scaling_record record;
+  record.inputs = inputs_from(stats, active_workers(st));
+  record.decision = st.policy->decide(record.inputs);
+  record.policy = st.config.autoscale.policy;
+  record.at_s = stats.uptime_s;
+  const auto& decision = record.decision;
+  log_info("supervisor", std::string("scaling ") + to_string(decision.action) + " to " +
+                             std::to_string(decision.target) + ": " + decision.reason);
   st.target = decision.target;
+  self->send(st.stats, decision_atom::value, std::move(record));
   reconcile(self);
 }
 
@@ -279,10 +272,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
         if (self->state.stopping) return;
         self->delayed_send(self, interval, tick_atom::value);
         self->request(self->state.stats, figures_timeout, snapshot_atom::value)
-            .then([=](std::string& text) {
-              auto figures = nlohmann::json::parse(text, nullptr, false);
-              if (!figures.is_discarded()) decide(self, figures);
-            });
+            .then([=](stats_snapshot& figures) { decide(self, figures); });
       },
       [=](shutdown_atom) -> caf::result<bool> {
         auto& st = self->state;

@@ -68,7 +68,7 @@ std::string required_prompt(const json& body, size_t max_chars) {
   return text_field(*prompt, "prompt", max_chars, true);
 }
 
-int size_field(const json& value, const std::string& name, const model::model_limits& limits) {
+int size_field(const json& value, const std::string& name, const actors::model_limits& limits) {
   int size = int(integer_field(value, name, limits.min_size, limits.max_size));
   if (limits.size_multiple > 1 && size % limits.size_multiple != 0)
     throw invalid_field(name,
@@ -78,7 +78,7 @@ int size_field(const json& value, const std::string& name, const model::model_li
 
 // The picture's area against the largest the worker's memory budget fits; names the field the
 // body gave (width when it gave both or neither).
-void check_area(const model::sample_request& sample, const json& fields, const model::model_limits& limits) {
+void check_area(const actors::sample_request& sample, const json& fields, const actors::model_limits& limits) {
   if (int64_t(sample.width) * sample.height <= limits.max_pixels) return;
   const bool height_only = !fields.contains("width") && fields.contains("height");
   std::string budget;
@@ -117,12 +117,12 @@ int default_height(const request_rules& rules) {
   return rules.model.height > 0 ? rules.model.height : rules.limits.default_height;
 }
 
-generate_request expand(const model::sample_request& first, uint64_t seed, int n) {
+generate_request expand(const actors::sample_request& first, uint64_t seed, int n) {
   generate_request request;
   request.seed = seed;
   request.steps = first.steps;
   for (int i = 0; i < n; ++i) {
-    model::sample_request sample = first;
+    actors::sample_request sample = first;
     sample.seed = seed + uint64_t(i);
     request.samples.push_back(std::move(sample));
   }
@@ -145,7 +145,7 @@ generate_request parse_generate_request(const std::string& body, const request_r
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
 
-  model::sample_request sample;
+  actors::sample_request sample;
   sample.prompt = required_prompt(fields, rules.max_prompt_chars);
   sample.steps = rules.model.fast_steps;
   sample.guidance_scale = rules.model.guidance_scale;
@@ -189,7 +189,7 @@ generate_request parse_generate_request(const std::string& body, const request_r
 generate_request parse_predict_request(const std::string& body, const request_rules& rules,
                                        uint64_t drawn_seed) {
   json fields = parse_json_object(body);
-  model::sample_request sample;
+  actors::sample_request sample;
   sample.prompt = required_prompt(fields, rules.max_prompt_chars);
   bool high_quality = false;
   auto flag = fields.find("high_quality");

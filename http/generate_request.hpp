@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cluster_config/config.hpp"
-#include "model/generator.hpp"
+#include "actors/order.hpp"
 
 namespace muse::http {
 
@@ -17,13 +17,13 @@ namespace muse::http {
 constexpr uint64_t max_seed = (uint64_t(1) << 53) - 1;
 
 struct request_rules {
-  model::model_limits limits;
+  actors::model_limits limits;
   config::model_config model;
   size_t max_prompt_chars = 1000;
 };
 
 struct generate_request {
-  std::vector<model::sample_request> samples;  // image i has seed + i
+  std::vector<actors::sample_request> samples;  // image i has seed + i
   uint64_t seed = 0;
   int steps = 0;
 };

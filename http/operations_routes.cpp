@@ -2,8 +2,25 @@
 
 #include "http/prometheus_text.hpp"
 #include "http/routes.hpp"
+#include "http/stats_json.hpp"
 
 namespace muse::http {
+namespace {
+
+// Asks the gateway for its stats and answers with `render` of them, from the thread the stats
+// arrive on (the gateway calls back; nothing here waits for it).
+template <class Render>
+void answer_with_stats(const std::shared_ptr<exchange>& ex, Render render) {
+  ex->state().gateway.stats([ex, render](actors::stats_reply stats) {
+    try {
+      render(*ex, stats);
+    } catch (const std::exception& e) {
+      ex->send_error(api_error(500, "internal", std::string("stats: ") + e.what()));
+    }
+  });
+}
+
+}  // namespace
 
 void add_operations_routes(route_table& table) {
   table.add("GET", "/healthz", [](const std::shared_ptr<exchange>& ex) {
@@ -19,17 +36,18 @@ void add_operations_routes(route_table& table) {
   });
 
   table.add("GET", "/metrics", [](const std::shared_ptr<exchange>& ex) {
-    server_state& state = ex->state();
-    ex->send_text(200, prometheus_content_type,
-                  render_prometheus(state.gateway_stats(), state.metrics.read()));
+    answer_with_stats(ex, [](exchange& ex, const actors::stats_reply& stats) {
+      ex.send_text(200, prometheus_content_type,
+                   render_prometheus(stats, ex.state().metrics.read()));
+    });
   });
 
   table.add("GET", "/api/v1/stats", [](const std::shared_ptr<exchange>& ex) {
-    server_state& state = ex->state();
-    nlohmann::json stats = state.gateway_stats();
-    if (!stats.is_object()) stats = nlohmann::json::object();
-    stats["http"] = state.metrics.to_json();
-    ex->send_json(200, stats);
+    answer_with_stats(ex, [](exchange& ex, const actors::stats_reply& stats) {
+      nlohmann::json body = stats_json(stats);
+      body["http"] = ex.state().metrics.to_json();
+      ex.send_json(200, body);
+    });
   });
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -11,7 +12,6 @@
 namespace muse::http {
 namespace {
 
-using nlohmann::json;
 using labels = std::vector<std::pair<std::string, std::string>>;
 
 std::string escape_label(const std::string& value) {
@@ -62,33 +62,10 @@ class writer {
   std::ostringstream out_;
 };
 
-// The value at a "/"-separated path of objects, or nullptr.
-const json* at(const json& root, const std::string& path) {
-  const json* node = &root;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    if (!node->is_object()) return nullptr;
-    auto it = node->find(path.substr(start, end - start));
-    if (it == node->end()) return nullptr;
-    node = &*it;
-    start = end + 1;
-  }
-  return node;
-}
-
-double as_number(const json& value) {
-  if (value.is_boolean()) return value.get<bool>() ? 1 : 0;
-  return value.is_number() ? value.get<double>() : std::nan("");
-}
-
-void single(writer& w, const json& stats, const std::string& path, const std::string& name,
-            const char* type, const std::string& help) {
-  const json* value = at(stats, path);
-  if (!value || !(value->is_number() || value->is_boolean())) return;
+void single(writer& w, const std::string& name, const char* type, const std::string& help,
+            double value) {
   w.family(name, type, help);
-  w.sample(name, {}, as_number(*value));
+  w.sample(name, {}, value);
 }
 
 void http_families(writer& w, const http_metrics::snapshot& http) {
@@ -115,57 +92,48 @@ void http_families(writer& w, const http_metrics::snapshot& http) {
   }
 }
 
-void order_families(writer& w, const json& stats) {
-  single(w, stats, "uptime_s", "muse_uptime_seconds", "gauge",
-         "Seconds since the gateway started.");
-  single(w, stats, "ready", "muse_ready", "gauge", "1 when at least one worker is ready.");
-  single(w, stats, "queue/depth", "muse_queue_depth", "gauge", "Samples waiting in the batcher.");
-  single(w, stats, "queue/max", "muse_queue_max", "gauge", "Bound of the batcher's queue.");
-  single(w, stats, "queue/keys", "muse_queue_keys", "gauge", "Distinct batch keys waiting.");
-  single(w, stats, "queue/arrivals_per_s", "muse_queue_arrivals_per_second", "gauge",
-         "Recent arrival rate into the batcher.");
-  single(w, stats, "orders/accepted", "muse_orders_accepted_total", "counter", "Orders accepted.");
-  single(w, stats, "orders/completed", "muse_orders_completed_total", "counter",
-         "Orders answered with images.");
-  if (const json* failed = at(stats, "orders/failed"); failed && failed->is_object()) {
-    w.family("muse_orders_failed_total", "counter", "Orders answered without images, by reason.");
-    for (const auto& [reason, count] : failed->items())
-      if (count.is_number())
-        w.sample("muse_orders_failed_total", {{"reason", reason}}, as_number(count));
+void order_families(writer& w, const actors::stats_snapshot& stats) {
+  single(w, "muse_uptime_seconds", "gauge", "Seconds since the gateway started.", stats.uptime_s);
+  single(w, "muse_ready", "gauge", "1 when at least one worker is ready.", stats.ready ? 1 : 0);
+  if (stats.queue) {
+    const auto& q = *stats.queue;
+    single(w, "muse_queue_depth", "gauge", "Samples waiting in the batcher.", double(q.depth));
+    single(w, "muse_queue_max", "gauge", "Bound of the batcher's queue.", double(q.max));
+    single(w, "muse_queue_keys", "gauge", "Distinct batch keys waiting.", double(q.keys));
+    single(w, "muse_queue_arrivals_per_second", "gauge", "Recent arrival rate into the batcher.",
+           q.arrivals_per_s);
   }
-  if (const json* latency = at(stats, "latency_ms"); latency && latency->is_object()) {
-    w.family("muse_order_latency_seconds", "gauge",
-             "Recent order latency quantiles by phase (queue, inference, total).");
-    for (const auto& [phase, q] : latency->items()) {
-      if (!q.is_object()) continue;
-      for (const char* p : {"p50", "p95", "p99"}) {
-        auto it = q.find(p);
-        if (it == q.end() || !it->is_number()) continue;
-        std::string quantile = std::string(p) == "p50"   ? "0.5"
-                               : std::string(p) == "p95" ? "0.95"
-                                                         : "0.99";
-        w.sample("muse_order_latency_seconds", {{"phase", phase}, {"quantile", quantile}},
-                 as_number(*it) / 1000.0);
-      }
-    }
+  single(w, "muse_orders_accepted_total", "counter", "Orders accepted.",
+         double(stats.orders.accepted));
+  single(w, "muse_orders_completed_total", "counter", "Orders answered with images.",
+         double(stats.orders.completed));
+  w.family("muse_orders_failed_total", "counter", "Orders answered without images, by reason.");
+  std::map<std::string, uint64_t> by_reason;  // by name, as the JSON lists them
+  for (auto f : actors::all_failures) by_reason[actors::to_string(f)] = stats.orders.failed_count(f);
+  for (const auto& [reason, count] : by_reason)
+    w.sample("muse_orders_failed_total", {{"reason", reason}}, double(count));
+  w.family("muse_order_latency_seconds", "gauge",
+           "Recent order latency quantiles by phase (queue, inference, total).");
+  const std::pair<const char*, const actors::latency_summary*> phases[] = {
+      {"inference", &stats.latency_ms.inference},
+      {"queue", &stats.latency_ms.queue},
+      {"total", &stats.latency_ms.total}};
+  for (const auto& [phase, q] : phases) {
+    const std::pair<const char*, double> quantiles[] = {
+        {"0.5", q->p50}, {"0.95", q->p95}, {"0.99", q->p99}};
+    for (const auto& [quantile, ms] : quantiles)
+      w.sample("muse_order_latency_seconds", {{"phase", phase}, {"quantile", quantile}},
+               ms / 1000.0);
   }
 }
 
-void batch_families(writer& w, const json& stats) {
-  single(w, stats, "batches/done", "muse_batches_total", "counter", "Batches run by the workers.");
-  const json* histogram = at(stats, "batches/size_histogram");
-  if (!histogram || !histogram->is_object()) return;
-  std::map<long, double> by_size;
-  for (const auto& [size, count] : histogram->items()) {
-    char* end = nullptr;
-    long s = std::strtol(size.c_str(), &end, 10);
-    if (end && *end == '\0' && count.is_number()) by_size[s] += as_number(count);
-  }
+void batch_families(writer& w, const actors::batch_figures& batches) {
+  single(w, "muse_batches_total", "counter", "Batches run by the workers.", double(batches.done));
   w.family("muse_batch_size", "histogram", "Samples per batch run.");
   double cumulative = 0, sum = 0;
-  for (const auto& [size, count] : by_size) {
-    cumulative += count;
-    sum += double(size) * count;
+  for (const auto& [size, count] : batches.size_histogram) {
+    cumulative += double(count);
+    sum += double(size) * double(count);
     w.sample("muse_batch_size_bucket", {{"le", std::to_string(size)}}, cumulative);
   }
   w.sample("muse_batch_size_bucket", {{"le", "+Inf"}}, cumulative);
@@ -173,64 +141,59 @@ void batch_families(writer& w, const json& stats) {
   w.sample("muse_batch_size_count", {}, cumulative);
 }
 
-void worker_families(writer& w, const json& stats) {
-  single(w, stats, "workers/ready", "muse_workers_ready", "gauge", "Workers with a loaded model.");
-  single(w, stats, "workers/total", "muse_workers_total", "gauge",
-         "Workers known to the supervisor.");
-  const json* list = at(stats, "workers/list");
-  if (!list || !list->is_array()) return;
+void worker_families(writer& w, const actors::worker_pool_figures& pool) {
+  single(w, "muse_workers_ready", "gauge", "Workers with a loaded model.", double(pool.ready));
+  single(w, "muse_workers_total", "gauge", "Workers known to the supervisor.", double(pool.total));
+  using figures = actors::worker_figures;
   struct per_worker {
-    const char* key;
+    double (*value)(const figures&);
     const char* name;
     const char* type;
     const char* help;
   };
   static const per_worker families[] = {
-      {"in_flight", "muse_worker_in_flight", "gauge", "Samples the worker is running."},
-      {"batches_done", "muse_worker_batches_total", "counter", "Batches the worker ran."},
-      {"images_done", "muse_worker_images_total", "counter", "Images the worker made."},
-      {"steps_done", "muse_worker_steps_total", "counter", "Denoising steps the worker ran."},
-      {"steps_saved", "muse_worker_steps_saved_total", "counter",
-       "Steps not run thanks to cancellation."},
-      {"images_per_s", "muse_worker_images_per_second", "gauge",
+      {[](const figures& f) { return double(f.in_flight); }, "muse_worker_in_flight", "gauge",
+       "Samples the worker is running."},
+      {[](const figures& f) { return double(f.batches_done); }, "muse_worker_batches_total",
+       "counter", "Batches the worker ran."},
+      {[](const figures& f) { return double(f.images_done); }, "muse_worker_images_total",
+       "counter", "Images the worker made."},
+      {[](const figures& f) { return double(f.steps_done); }, "muse_worker_steps_total", "counter",
+       "Denoising steps the worker ran."},
+      {[](const figures& f) { return double(f.steps_saved); }, "muse_worker_steps_saved_total",
+       "counter", "Steps not run thanks to cancellation."},
+      {[](const figures& f) { return f.images_per_s; }, "muse_worker_images_per_second", "gauge",
        "Recent throughput of the worker."},
   };
-  auto identity = [](const json& worker) {
-    labels l;
-    for (const char* key : {"id", "node", "device"}) {
-      auto it = worker.find(key);
-      l.emplace_back(std::string(key) == "id" ? "worker" : key,
-                     it != worker.end() && it->is_string() ? it->get<std::string>() : "");
-    }
-    return l;
+  auto identity = [](const figures& worker) {
+    return labels{{"worker", worker.id}, {"node", worker.node}, {"device", worker.device}};
   };
   for (const auto& f : families) {
     w.family(f.name, f.type, f.help);
-    for (const auto& worker : *list) {
-      if (!worker.is_object()) continue;
-      auto it = worker.find(f.key);
-      if (it != worker.end() && it->is_number()) w.sample(f.name, identity(worker), as_number(*it));
-    }
+    for (const auto& worker : pool.list) w.sample(f.name, identity(worker), f.value(worker));
   }
   w.family("muse_worker_state", "gauge", "1 for the state each worker is in.");
-  for (const auto& worker : *list) {
-    if (!worker.is_object()) continue;
-    auto it = worker.find("state");
-    if (it == worker.end() || !it->is_string()) continue;
+  for (const auto& worker : pool.list) {
     labels l = identity(worker);
-    l.emplace_back("state", it->get<std::string>());
+    l.emplace_back("state", worker.state);
     w.sample("muse_worker_state", l, 1);
   }
 }
 
 }  // namespace
 
-std::string render_prometheus(const json& stats, const http_metrics::snapshot& http) {
+std::string render_prometheus(const actors::stats_reply& stats,
+                              const http_metrics::snapshot& http) {
   writer w;
   http_families(w, http);
-  order_families(w, stats);
-  batch_families(w, stats);
-  worker_families(w, stats);
+  if (stats.snapshot) {
+    order_families(w, *stats.snapshot);
+    batch_families(w, stats.snapshot->batches);
+    if (stats.snapshot->workers) worker_families(w, *stats.snapshot->workers);
+  } else {
+    // No snapshot (the gateway shut down or did not answer): readiness is still known.
+    single(w, "muse_ready", "gauge", "1 when at least one worker is ready.", stats.ready ? 1 : 0);
+  }
   return w.text();
 }
 

@@ -3,7 +3,6 @@
 #include "http/api_error.hpp"
 #include "http/random_ids.hpp"
 
-#include <future>
 #include <vector>
 
 namespace muse::http {
@@ -28,10 +27,6 @@ actors::generate_order server_state::new_order(const generate_request& request) 
   order.deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(config.gateway.request_timeout_s);
   return order;
-}
-
-nlohmann::json server_state::gateway_stats() const {
-  return std::async(std::launch::async, [this] { return gateway.stats(); }).get();
 }
 
 void server_state::order_started(uint64_t connection_id, const std::string& order_id) {

@@ -29,11 +29,6 @@ class server_state {
   http_metrics metrics;
   std::atomic<bool> draining{false};
 
-  // gateway.stats() asked from a thread of its own that ends with the call. The actor system keeps
-  // per-thread state for a thread that talked to it through a scoped actor, and its teardown waits
-  // for such threads to end: the HTTP threads live until after the gateway's shutdown.
-  nlohmann::json gateway_stats() const;
-
   // What every route that generates does before parsing: 503 while draining, 503 while no worker
   // is ready (the model's limits are unknown then). The body's size is checked before any route.
   void admit_generation() const;

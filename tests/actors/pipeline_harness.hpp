@@ -3,10 +3,12 @@
 // each order was answered.
 
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "actors/model_conversion.hpp"
 #include "actors/pipeline.hpp"
 #include "fake_generator.hpp"
 
@@ -22,6 +24,7 @@ struct pipeline_settings {
   std::chrono::milliseconds step_time{5};
   std::chrono::milliseconds load_time{0};
   bool fail_load = false;
+  int autoscale_interval_s = 30;
 };
 
 inline config::deployment_config make_config(const pipeline_settings& s) {
@@ -32,6 +35,7 @@ inline config::deployment_config make_config(const pipeline_settings& s) {
   node.slots_per_device = 1;
   config.gpu_nodes = {node};
   config.autoscale.min_workers = s.workers;
+  config.autoscale.interval_s = s.autoscale_interval_s;
   config.batching.max_batch_size = s.max_batch_size;
   config.batching.max_wait_ms = s.max_wait_ms;
   config.batching.max_queue = s.max_queue;
@@ -70,9 +74,9 @@ class outcomes {
   std::map<std::string, std::vector<generate_outcome>> answers_;
 };
 
-inline model::sample_request sample(uint64_t seed, int steps = 4, int width = 16,
-                                    std::string prompt = "a lighthouse") {
-  model::sample_request r;
+inline sample_request sample(uint64_t seed, int steps = 4, int width = 16,
+                             std::string prompt = "a lighthouse") {
+  sample_request r;
   r.prompt = std::move(prompt);
   r.seed = seed;
   r.steps = steps;
@@ -82,7 +86,11 @@ inline model::sample_request sample(uint64_t seed, int steps = 4, int width = 16
   return r;
 }
 
-inline generate_order make_order(std::string id, std::vector<model::sample_request> samples,
+inline model::rgb_image expected_image(const sample_request& request) {
+  return expected_image(to_model(request));
+}
+
+inline generate_order make_order(std::string id, std::vector<sample_request> samples,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   generate_order order;
   order.id = std::move(id);
@@ -110,12 +118,27 @@ struct pipeline {
   }
   ~pipeline() { gw->shutdown(std::chrono::milliseconds(0)); }
 
+  // The gateway's stats, waited for (a test may block; the gateway's callers may not). Empty
+  // when the gateway answered none.
+  stats_snapshot stats() {
+    auto promise = std::make_shared<std::promise<stats_reply>>();
+    auto answer = promise->get_future();
+    gw->stats([promise](stats_reply reply) { promise->set_value(std::move(reply)); });
+    auto reply = answer.get();  // bounded: the gateway answers within its snapshot timeout
+    return reply.snapshot.value_or(stats_snapshot{});
+  }
+  // The balancer's figures of worker `index` (defaults when it has none).
+  worker_figures worker_stats(size_t index = 0) {
+    auto snapshot = stats();
+    if (!snapshot.workers || snapshot.workers->list.size() <= index) return {};
+    return snapshot.workers->list[index];
+  }
+  int ready_workers() {
+    auto snapshot = stats();
+    return snapshot.workers ? snapshot.workers->ready : 0;
+  }
   bool wait_ready(int workers = 1) {
-    return eventually([&] {
-      auto snapshot = gw->stats();
-      return snapshot.contains("workers") && snapshot["workers"].is_object() &&
-             snapshot["workers"]["ready"].get<int>() >= workers;
-    });
+    return eventually([&] { return ready_workers() >= workers; });
   }
   void submit(generate_order order, progress_callback progress = {}) {
     gw->submit(std::move(order), results.callback(), std::move(progress));

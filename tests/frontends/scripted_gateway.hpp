@@ -105,8 +105,8 @@ class scripted_gateway : public actors::gateway {
   }
 
   bool ready() const override { return true; }
-  model::model_limits limits() const override {
-    model::model_limits limits;
+  actors::model_limits limits() const override {
+    actors::model_limits limits;
     limits.min_size = 32;
     limits.max_size = 128;
     limits.size_multiple = 16;
@@ -114,7 +114,9 @@ class scripted_gateway : public actors::gateway {
     limits.schedulers = {"ddim"};
     return limits;
   }
-  nlohmann::json stats() const override { return {{"scripted", true}}; }
+  void stats(actors::stats_callback done) const override {
+    done(actors::stats_reply{actors::stats_snapshot{}, true, {}});
+  }
   void shutdown(std::chrono::milliseconds) override {
     std::map<std::string, pending> left;
     {

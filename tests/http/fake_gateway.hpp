@@ -95,8 +95,8 @@ class fake_gateway : public actors::gateway {
   }
 
   bool ready() const override { return ready_; }
-  model::model_limits limits() const override {
-    model::model_limits limits;
+  actors::model_limits limits() const override {
+    actors::model_limits limits;
     limits.min_size = 32;
     limits.max_size = 128;
     limits.size_multiple = 16;
@@ -104,8 +104,23 @@ class fake_gateway : public actors::gateway {
     limits.schedulers = {"ddim"};
     return limits;
   }
-  nlohmann::json stats() const override {
-    return {{"ready", ready_.load()}, {"queue", {{"depth", 0}, {"max", 10}}}, {"fake", true}};
+  // A snapshot with a few figures set, answered from a thread of its own as the actors do; a
+  // "no_snapshot" reply once no_snapshot_ is set.
+  void stats(actors::stats_callback done) const override {
+    actors::stats_reply reply;
+    if (no_snapshot_) {
+      reply.ready = ready_;
+      reply.error = "fake: no snapshot";
+    } else {
+      actors::stats_snapshot snapshot;
+      snapshot.ready = ready_;
+      snapshot.queue = actors::queue_figures{};
+      snapshot.queue->max = 10;
+      snapshot.orders.accepted = 7;
+      reply.snapshot = snapshot;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads_.emplace_back([reply = std::move(reply), done = std::move(done)] { done(reply); });
   }
   void shutdown(std::chrono::milliseconds) override {
     std::vector<std::thread> threads;
@@ -124,6 +139,7 @@ class fake_gateway : public actors::gateway {
   }
 
   std::atomic<bool> ready_{true};
+  std::atomic<bool> no_snapshot_{false};
 
  private:
   static actors::generate_outcome failed(const std::string& id, actors::failure f) {
@@ -160,7 +176,7 @@ class fake_gateway : public actors::gateway {
   std::vector<actors::generate_order> submitted_;
   std::vector<std::string> cancelled_;
   std::map<std::string, actors::outcome_callback> held_;
-  std::vector<std::thread> threads_;
+  mutable std::vector<std::thread> threads_;
   bool shutting_down_ = false;
 };
 

@@ -4,30 +4,51 @@
 
 #include "prometheus_check.hpp"
 
-using nlohmann::json;
+using namespace muse::actors;
 
 namespace {
 
-json sample_stats() {
-  return json::parse(R"({
-    "uptime_s": 12.5, "ready": true,
-    "queue": {"depth": 3, "max": 1000, "keys": 1, "arrivals_per_s": 0.5},
-    "orders": {"accepted": 10, "completed": 9,
-               "failed": {"queue_full": 1, "no_worker": 0, "timeout": 0, "cancelled": 0,
-                          "invalid_request": 0, "shutting_down": 0, "internal": 0}},
-    "batches": {"done": 5, "images": 9, "mean_size": 1.8, "size_histogram": {"1": 2, "2": 2, "10": 1}},
-    "latency_ms": {"queue": {"p50": 1.0, "p95": 2.0, "p99": 3.0, "count": 9},
-                   "inference": {"p50": 100, "p95": 200, "p99": 300, "count": 9},
-                   "total": {"p50": 101, "p95": 202, "p99": 303, "count": 9}},
-    "workers": {"ready": 1, "total": 2, "list": [
-      {"id": "w1", "node": "local", "device": "cpu", "state": "ready", "in_flight": 2,
-       "batches_done": 3, "images_done": 5, "mean_batch_size": 1.6, "steps_done": 100,
-       "steps_saved": 4, "images_per_s": 1.2},
-      {"id": "w\"2", "node": "local", "device": "cpu", "state": "loading", "in_flight": 0,
-       "batches_done": 0, "images_done": 0, "mean_batch_size": 0, "steps_done": 0,
-       "steps_saved": 0, "images_per_s": 0}]},
-    "scaling": {"decisions": []}
-  })");
+worker_figures worker(std::string id, std::string state, uint64_t in_flight, uint64_t batches,
+                      uint64_t images, uint64_t steps, uint64_t saved, double per_s) {
+  worker_figures w;
+  w.id = std::move(id);
+  w.node = "local";
+  w.device = "cpu";
+  w.state = std::move(state);
+  w.in_flight = in_flight;
+  w.batches_done = batches;
+  w.images_done = images;
+  w.steps_done = steps;
+  w.steps_saved = saved;
+  w.images_per_s = per_s;
+  return w;
+}
+
+stats_reply sample_stats() {
+  stats_snapshot s;
+  s.uptime_s = 12.5;
+  s.ready = true;
+  s.queue = queue_figures{};
+  s.queue->depth = 3;
+  s.queue->max = 1000;
+  s.queue->keys = 1;
+  s.queue->arrivals_per_s = 0.5;
+  s.orders.accepted = 10;
+  s.orders.completed = 9;
+  s.orders.failed.at(static_cast<size_t>(failure::queue_full)) = 1;
+  s.batches.done = 5;
+  s.batches.images = 9;
+  s.batches.mean_size = 1.8;
+  s.batches.size_histogram = {{1, 2}, {2, 2}, {10, 1}};
+  s.latency_ms.queue = {1.0, 2.0, 3.0, 9};
+  s.latency_ms.inference = {100, 200, 300, 9};
+  s.latency_ms.total = {101, 202, 303, 9};
+  s.workers = worker_pool_figures{};
+  s.workers->ready = 1;
+  s.workers->total = 2;
+  s.workers->list = {worker("w1", "ready", 2, 3, 5, 100, 4, 1.2),
+                     worker("w\"2", "loading", 0, 0, 0, 0, 0, 0)};
+  return stats_reply{s, true, {}};
 }
 
 }  // namespace
@@ -79,13 +100,30 @@ TEST_CASE("metrics render as valid Prometheus text with every figure", "[prometh
   CHECK(s.at(R"(muse_worker_state{worker="w\"2",node="local",device="cpu",state="loading"})") == 1);
 }
 
-TEST_CASE("metrics of an empty snapshot are still valid text", "[prometheus]") {
+TEST_CASE("metrics without a snapshot are still valid text", "[prometheus]") {
   muse::http::http_metrics http;
-  auto parsed =
-      muse::testing::parse_prometheus(muse::http::render_prometheus(json::object(), http.read()));
+  stats_reply none{std::nullopt, false, "the gateway has shut down"};
+  auto parsed = muse::testing::parse_prometheus(muse::http::render_prometheus(none, http.read()));
   CHECK(parsed.problems.empty());
   CHECK(parsed.samples.at("muse_http_requests_in_flight") == 0);
+  CHECK(parsed.samples.at("muse_ready") == 0);
   CHECK(parsed.samples.count("muse_queue_depth") == 0);
+  CHECK(parsed.samples.count("muse_uptime_seconds") == 0);
+}
+
+TEST_CASE("a snapshot whose batcher and balancer did not answer skips their figures",
+          "[prometheus]") {
+  muse::http::http_metrics http;
+  auto partial = sample_stats();
+  partial.snapshot->queue.reset();
+  partial.snapshot->workers.reset();
+  auto parsed =
+      muse::testing::parse_prometheus(muse::http::render_prometheus(partial, http.read()));
+  CHECK(parsed.problems.empty());
+  CHECK(parsed.samples.at("muse_uptime_seconds") == 12.5);
+  CHECK(parsed.samples.at("muse_orders_accepted_total") == 10);
+  CHECK(parsed.samples.count("muse_queue_depth") == 0);
+  CHECK(parsed.samples.count("muse_workers_ready") == 0);
 }
 
 TEST_CASE("the checker itself rejects text that is not Prometheus", "[prometheus]") {

@@ -194,7 +194,8 @@ TEST_CASE("stats and metrics carry the gateway's figures and the HTTP counters",
   auto stats = s.get("/api/v1/stats");
   REQUIRE(stats.status == 200);
   json body = json::parse(stats.body);
-  CHECK(body["fake"] == true);
+  CHECK(body["orders"]["accepted"] == 7);  // the gateway's figures, as JSON
+  CHECK(body["queue"]["max"] == 10);
   CHECK(body["http"]["requests"]["/healthz"]["200"] == 1);
   CHECK(body["http"]["requests"]["unmatched"]["404"] == 1);
 
@@ -206,6 +207,26 @@ TEST_CASE("stats and metrics carry the gateway's figures and the HTTP counters",
   CHECK(parsed.samples.at(R"(muse_http_requests_total{route="/healthz",status="200"})") == 1);
   CHECK(parsed.samples.at(R"(muse_http_requests_total{route="/api/v1/stats",status="200"})") == 1);
   CHECK(parsed.samples.at("muse_queue_depth") == 0);
+  CHECK(parsed.samples.at("muse_queue_max") == 10);
+  CHECK(parsed.samples.at("muse_orders_accepted_total") == 7);
+}
+
+TEST_CASE("stats without a snapshot answer readiness and why", "[server]") {
+  running_server s;
+  s.gateway.no_snapshot_ = true;
+  s.gateway.ready_ = false;
+  auto stats = s.get("/api/v1/stats");
+  REQUIRE(stats.status == 200);
+  json body = json::parse(stats.body);
+  CHECK(body["ready"] == false);
+  CHECK(body["error"] == "fake: no snapshot");
+  CHECK(body["http"].is_object());
+  auto metrics = s.get("/metrics");
+  REQUIRE(metrics.status == 200);
+  auto parsed = muse::testing::parse_prometheus(metrics.body);
+  CHECK(parsed.problems.empty());
+  CHECK(parsed.samples.at("muse_ready") == 0);
+  CHECK(parsed.samples.count("muse_queue_depth") == 0);
 }
 
 TEST_CASE("a client that hangs up cancels its order", "[server]") {

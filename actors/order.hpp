@@ -1,0 +1,83 @@
+#pragma once
+// What crosses the gateway's face with an order: the images asked for, the served model's limits
+// they are checked against, and the outcome. Plain C++: no CAF, nothing of model/ (the actors
+// convert to model/'s types in model_conversion.hpp), so http/ builds against this alone.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace muse::actors {
+
+// One image to make. Seeds follow diffusers: the same prompt, seed, steps, size and scheduler
+// give the same image, whatever batch the sample rides in.
+struct sample_request {
+  std::string prompt;
+  std::string negative_prompt;
+  int steps = 25;
+  float guidance_scale = 7.5f;
+  uint64_t seed = 0;
+  int width = 64;
+  int height = 64;
+  std::string scheduler;  // "" = the model's default
+};
+
+// What a request may ask of the served model; http/ validates against it.
+struct model_limits {
+  int min_size = 8;
+  int max_size = 1024;
+  int size_multiple = 8;  // width and height must be multiples of this
+  int default_width = 64;
+  int default_height = 64;
+  // width x height at most this: the largest picture that fits the worker's memory budget.
+  int64_t max_pixels = int64_t(1024) * 1024;
+  int64_t memory_budget_mb = 0;  // the budget max_pixels comes from; 0 = none applied
+  int max_steps = 150;
+  std::vector<std::string> schedulers;  // names accepted in sample_request::scheduler
+};
+
+// Why an order got no images. http/ maps each to its status code.
+enum class failure {
+  invalid_request,  // 400: the model refused the input
+  queue_full,       // 429 + Retry-After
+  no_worker,        // 503: no worker is ready
+  timeout,          // 504: the deadline passed
+  cancelled,        // the client cancelled or went away
+  shutting_down,    // 503: the gateway is draining
+  internal,         // 500
+};
+const char* to_string(failure f);
+constexpr failure all_failures[] = {
+    failure::invalid_request, failure::queue_full,    failure::no_worker, failure::timeout,
+    failure::cancelled,       failure::shutting_down, failure::internal};
+
+struct generate_order {
+  std::string id;                       // unique; assigned by http/
+  std::vector<sample_request> samples;  // one per image (n); each rides the batcher alone
+  std::chrono::steady_clock::time_point deadline;
+};
+
+struct generated_image {
+  std::string png;  // PNG bytes
+  uint64_t seed = 0;
+};
+
+struct generate_outcome {
+  std::string id;
+  std::vector<generated_image> images;  // empty on failure
+  int steps = 0;
+  double queue_ms = 0;      // arrival to start of inference (the slowest sample)
+  double inference_ms = 0;  // start of inference to images (the slowest sample)
+  double total_ms = 0;
+  std::optional<failure> error;
+  std::string message;  // human-readable, set with error
+};
+
+// Progress of one order: `step` of `total` denoising steps done (the slowest of its samples).
+using progress_callback = std::function<void(int step, int total)>;
+using outcome_callback = std::function<void(generate_outcome)>;
+
+}  // namespace muse::actors

@@ -1,0 +1,112 @@
+#include "http/stats_json.hpp"
+
+#include <string>
+
+namespace muse::http {
+namespace {
+
+using nlohmann::json;
+
+json limits_json(const actors::model_limits& l) {
+  return {{"min_size", l.min_size},
+          {"max_size", l.max_size},
+          {"size_multiple", l.size_multiple},
+          {"default_width", l.default_width},
+          {"default_height", l.default_height},
+          {"max_pixels", l.max_pixels},
+          {"memory_budget_mb", l.memory_budget_mb},
+          {"max_steps", l.max_steps},
+          {"schedulers", l.schedulers}};
+}
+
+json latency_json(const actors::latency_summary& l) {
+  return {{"p50", l.p50}, {"p95", l.p95}, {"p99", l.p99}, {"count", l.count}};
+}
+
+json queue_json(const actors::queue_figures& q) {
+  return {{"depth", q.depth},
+          {"max", q.max},
+          {"keys", q.keys},
+          {"arrivals_per_s", q.arrivals_per_s},
+          {"arrivals_total", q.arrivals_total},
+          {"batcher_depth", q.batcher_depth},
+          {"balancer_backlog", q.balancer_backlog}};
+}
+
+json workers_json(const actors::worker_pool_figures& pool) {
+  json list = json::array();
+  for (const auto& w : pool.list)
+    list.push_back({{"id", w.id},
+                    {"node", w.node},
+                    {"device", w.device},
+                    {"state", w.state},
+                    {"in_flight", w.in_flight},
+                    {"batches_done", w.batches_done},
+                    {"images_done", w.images_done},
+                    {"mean_batch_size", w.mean_batch_size},
+                    {"steps_done", w.steps_done},
+                    {"steps_saved", w.steps_saved},
+                    {"model_calls", w.model_calls},
+                    {"starts", w.starts},
+                    {"images_per_s", w.images_per_s}});
+  return {{"ready", pool.ready},
+          {"total", pool.total},
+          {"capacity_per_worker", pool.capacity_per_worker},
+          {"list", list}};
+}
+
+json decision_json(const actors::scaling_record& r) {
+  const auto& in = r.inputs;
+  return {{"action", actors::to_string(r.decision.action)},
+          {"target", r.decision.target},
+          {"reason", r.decision.reason},
+          {"policy", r.policy},
+          {"at_s", r.at_s},
+          {"inputs",
+           {{"arrivals_per_s", in.arrivals_per_s},
+            {"queue_depth", in.queue_depth},
+            {"in_flight", in.in_flight},
+            {"workers", in.workers},
+            {"images_per_s_per_worker", in.images_per_s_per_worker}}}};
+}
+
+}  // namespace
+
+json stats_json(const actors::stats_snapshot& s) {
+  json failed = json::object();
+  for (auto f : actors::all_failures) failed[actors::to_string(f)] = s.orders.failed_count(f);
+  json histogram = json::object();
+  for (const auto& [size, count] : s.batches.size_histogram)
+    histogram[std::to_string(size)] = count;
+  json decisions = json::array();
+  for (const auto& record : s.decisions) decisions.push_back(decision_json(record));
+  json model = nullptr;
+  if (s.model) model = {{"name", s.model->name}, {"limits", limits_json(s.model->limits)}};
+  return {{"uptime_s", s.uptime_s},
+          {"ready", s.ready},
+          {"model", model},
+          {"queue", s.queue ? queue_json(*s.queue) : json(nullptr)},
+          {"orders",
+           {{"accepted", s.orders.accepted},
+            {"completed", s.orders.completed},
+            {"failed", failed},
+            {"open", s.orders.open}}},
+          {"batches",
+           {{"done", s.batches.done},
+            {"images", s.batches.images},
+            {"mean_size", s.batches.mean_size},
+            {"size_histogram", histogram}}},
+          {"latency_ms",
+           {{"queue", latency_json(s.latency_ms.queue)},
+            {"inference", latency_json(s.latency_ms.inference)},
+            {"total", latency_json(s.latency_ms.total)}}},
+          {"workers", s.workers ? workers_json(*s.workers) : json(nullptr)},
+          {"scaling", {{"decisions", decisions}}}};
+}
+
+json stats_json(const actors::stats_reply& reply) {
+  if (reply.snapshot) return stats_json(*reply.snapshot);
+  return {{"ready", reply.ready}, {"error", reply.error}};
+}
+
+}  // namespace muse::http

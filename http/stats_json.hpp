@@ -1,0 +1,16 @@
+#pragma once
+// GET /api/v1/stats: the gateway's typed stats as JSON, the one place they become JSON. The keys
+// are listed in actors/README.md ("Stats snapshot"); they are only ever added, never renamed:
+// actor-stats, the web page and operators' scripts read them.
+
+#include <nlohmann/json.hpp>
+
+#include "actors/stats_snapshot.hpp"
+
+namespace muse::http {
+
+// {"ready", "error"} when the reply holds no snapshot.
+nlohmann::json stats_json(const actors::stats_reply& reply);
+nlohmann::json stats_json(const actors::stats_snapshot& snapshot);
+
+}  // namespace muse::http
