@@ -21,7 +21,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr auto snapshot_timeout = std::chrono::seconds(5);
 constexpr auto worker_stop_timeout = std::chrono::seconds(10);
 
 // Polls `done` every few milliseconds until it holds or `limit` passes.
@@ -34,6 +33,29 @@ bool wait_for(Predicate done, std::chrono::milliseconds limit) {
   }
   return true;
 }
+
+// Calls a stats callback exactly once: with the answer, or, if none came before the last
+// reference went (the stats actor stopped with the request in its mailbox), with why.
+class answer_once {
+ public:
+  explicit answer_once(stats_callback done) : done_(std::move(done)) {}
+  ~answer_once() {
+    if (!done_) return;
+    try {
+      done_(stats_reply{std::nullopt, false, "the gateway has shut down"});
+    } catch (...) {
+      log_warning("gateway", "stats callback threw");
+    }
+  }
+  void answer(stats_reply reply) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done) done(std::move(reply));
+  }
+
+ private:
+  stats_callback done_;
+};
 
 class actor_gateway final : public gateway {
  public:
@@ -93,18 +115,12 @@ class actor_gateway final : public gateway {
       done(stats_reply{std::nullopt, false, "the gateway has shut down"});
       return;
     }
-    // A short-lived actor asks on the caller's behalf: the caller's thread never waits, and it
-    // never becomes a thread the actor system's teardown has to wait for.
-    system_->spawn([stats = stats_, status = status_, done = std::move(done)](
-                       caf::event_based_actor* self) mutable {
-      self->request(stats, snapshot_timeout, snapshot_atom::value)
-          .then(
-              [=](stats_snapshot& snapshot) { done(stats_reply{std::move(snapshot), false, {}}); },
-              [=](caf::error& err) {
-                bool ready = status->ready_workers > 0 && !status->shutting_down;
-                done(stats_reply{std::nullopt, ready, self->system().render(err)});
-              });
-    });
+    // Sent like an order, never waited for: a thread that waits on the actors through a scoped
+    // actor (or spawns one) is one the actor system's teardown waits for. The request is answered
+    // once; if the stats actor stops first (shutdown), the last copy of the callback answers.
+    auto once = std::make_shared<answer_once>(std::move(done));
+    caf::anon_send(stats_, snapshot_atom::value,
+                   stats_ticket{[once](stats_reply reply) { once->answer(std::move(reply)); }});
   }
 
   void shutdown(std::chrono::milliseconds grace) override {

@@ -16,8 +16,6 @@
 
 namespace muse::actors {
 
-using stats_callback = std::function<void(stats_reply)>;
-
 class gateway {
  public:
   virtual ~gateway() = default;

@@ -109,6 +109,11 @@ struct order_ticket {
   progress_callback progress;
 };
 
+// A stats request with the callback that answers it; stays inside the gateway process.
+struct stats_ticket {
+  stats_callback done;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_job& x) {
   return f(caf::meta::type_name("sample_job"), x.id, x.order_id, x.request, x.attempts);
@@ -150,6 +155,11 @@ typename Inspector::result_type inspect(Inspector& f, order_record& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_ticket& x) {
   return f(caf::meta::type_name("order_ticket"), x.order.id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stats_ticket&) {
+  return f(caf::meta::type_name("stats_ticket"));
 }
 
 // The stats (stats_snapshot.hpp) stay in the gateway process, but every message type is
@@ -333,7 +343,8 @@ using stats_actor = caf::typed_actor<
     caf::reacts_to<register_atom, batcher_actor, balancer_actor>,  // wiring, once at start
     caf::reacts_to<accepted_atom>, caf::reacts_to<order_done_atom, order_record>,
     caf::reacts_to<batch_done_atom, uint32_t>, caf::reacts_to<decision_atom, scaling_record>,
-    caf::replies_to<snapshot_atom>::with<stats_snapshot>>;
+    caf::replies_to<snapshot_atom>::with<stats_snapshot>,  // the supervisor's
+    caf::reacts_to<snapshot_atom, stats_ticket>>;           // the facade's: answered by callback
 
 using supervisor_actor =
     caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,
@@ -343,6 +354,7 @@ using supervisor_actor =
 }  // namespace muse::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muse::actors::order_ticket)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muse::actors::stats_ticket)
 
 CAF_BEGIN_TYPE_ID_BLOCK(muse, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(muse, (muse::model::sample_request))

@@ -47,6 +47,29 @@ stats_snapshot own_figures(stats_state& st) {
   return s;
 }
 
+// Asks the batcher and the balancer for their parts and hands the whole snapshot to `deliver`. A
+// part that does not answer in time stays empty; the rest is still worth having.
+template <class Deliver>
+void assemble(stats_pointer self, Deliver deliver) {
+  auto snapshot = std::make_shared<stats_snapshot>(own_figures(self->state));
+  auto ask_balancer = [=]() mutable {
+    self->request(self->state.balancer, part_timeout, snapshot_atom::value)
+        .then(
+            [=](worker_pool_figures& workers) mutable {
+              snapshot->workers = std::move(workers);
+              deliver(std::move(*snapshot));
+            },
+            [=](caf::error&) mutable { deliver(std::move(*snapshot)); });
+  };
+  self->request(self->state.batcher, part_timeout, snapshot_atom::value)
+      .then(
+          [=](queue_figures& queue) mutable {
+            snapshot->queue = std::move(queue);
+            ask_balancer();
+          },
+          [=](caf::error&) mutable { ask_balancer(); });
+}
+
 stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_status> status) {
   self->state.status = std::move(status);
   return {
@@ -79,25 +102,13 @@ stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_stat
       },
       [=](snapshot_atom) -> caf::result<stats_snapshot> {
         auto promise = self->make_response_promise<stats_snapshot>();
-        auto snapshot = std::make_shared<stats_snapshot>(own_figures(self->state));
-        // A part that does not answer in time stays empty; the rest is still worth having.
-        auto ask_balancer = [=]() mutable {
-          self->request(self->state.balancer, part_timeout, snapshot_atom::value)
-              .then(
-                  [=](worker_pool_figures& workers) mutable {
-                    snapshot->workers = std::move(workers);
-                    promise.deliver(std::move(*snapshot));
-                  },
-                  [=](caf::error&) mutable { promise.deliver(std::move(*snapshot)); });
-        };
-        self->request(self->state.batcher, part_timeout, snapshot_atom::value)
-            .then(
-                [=](queue_figures& queue) mutable {
-                  snapshot->queue = std::move(queue);
-                  ask_balancer();
-                },
-                [=](caf::error&) mutable { ask_balancer(); });
+        assemble(self, [=](stats_snapshot snapshot) mutable { promise.deliver(std::move(snapshot)); });
         return promise;
+      },
+      [=](snapshot_atom, stats_ticket& ticket) {
+        assemble(self, [done = std::move(ticket.done)](stats_snapshot snapshot) {
+          done(stats_reply{std::move(snapshot), false, {}});
+        });
       },
   };
 }

@@ -6,6 +6,7 @@
 // overloads are in messages.hpp.
 
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -129,5 +130,6 @@ struct stats_reply {
   bool ready = false;  // set when there is no snapshot
   std::string error;   // why there is none
 };
+using stats_callback = std::function<void(stats_reply)>;
 
 }  // namespace muse::actors

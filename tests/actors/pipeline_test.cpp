@@ -331,3 +331,21 @@ TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline
   CHECK(record.inputs.queue_depth == 0);
   CHECK(record.inputs.in_flight == 0);
 }
+
+TEST_CASE("every stats request is answered exactly once, shutdown or not", "[pipeline][stats]") {
+  pipeline p;
+  REQUIRE(p.wait_ready());
+  std::atomic<int> answers{0}, snapshots{0};
+  auto count = [&](stats_reply reply) {
+    ++answers;
+    if (reply.snapshot) ++snapshots;
+  };
+  for (int i = 0; i < 20; ++i) p.gw->stats(count);
+  p.gw->shutdown(0ms);  // returns once the actor system is gone: nothing is left to answer later
+  CHECK(answers == 20);
+  CHECK(snapshots <= 20);
+  stats_reply after;
+  p.gw->stats([&](stats_reply reply) { after = std::move(reply); });
+  CHECK_FALSE(after.snapshot);
+  CHECK(after.error == "the gateway has shut down");
+}
