@@ -29,8 +29,9 @@ class gateway {
   virtual bool ready() const = 0;            // at least one worker has loaded its model
   virtual model_limits limits() const = 0;   // of the served model (valid once ready)
   // Thread-safe, never blocks. `done` is called exactly once with the snapshot (queue, batches,
-  // workers, latencies, scaling decisions) or why there is none: from an actor thread, or from
-  // the caller's once the gateway has shut down. It must not block.
+  // workers, latencies, scaling decisions) or why there is none: from an actor thread, from the
+  // thread in shutdown() when the request was still open, or from the caller's once the gateway
+  // has shut down. It must not block.
   virtual void stats(stats_callback done) const = 0;
   // Stops accepting (submit answers shutting_down), waits until every order in flight is answered
   // or `grace` passes, then stops the workers.
