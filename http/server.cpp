@@ -180,6 +180,9 @@ struct server::impl {
   std::shared_ptr<server_state> state;
   route_table routes;
   std::shared_ptr<connection_limits> connections;
+  // The HTTP threads' io_context, ours so that outcomes can be posted to it
+  // (server_state::run_on_http_thread); it outlives `running`.
+  std::unique_ptr<restinio::asio_ns::io_context> io;
   running_server running;
   std::atomic<uint16_t> bound_port{0};
 };
@@ -258,8 +261,13 @@ void server::start() {
             return dispatch(*routes, *access, state, request);
           });
 
+  impl_->io = std::make_unique<restinio::asio_ns::io_context>();
   try {
-    impl_->running = restinio::run_async(restinio::own_io_context(), std::move(settings), threads);
+    impl_->running = restinio::run_async(restinio::external_io_context(*impl_->io),
+                                         std::move(settings), threads);
+    restinio::asio_ns::io_context* io = impl_->io.get();
+    state->use_http_threads(
+        [io](std::function<void()> task) { restinio::asio_ns::post(*io, std::move(task)); });
   } catch (const std::exception& error) {
     throw std::runtime_error("cannot listen on " + gateway_config.host + ":" +
                              std::to_string(gateway_config.http_port) + ": " + error.what());
@@ -278,6 +286,8 @@ void server::stop(std::chrono::milliseconds grace) {
   drain();
   if (!impl_->running) return;
   impl_->state->wait_responses_written(grace);
+  // Outcomes from now on are answered on the gateway's thread; queued ones here.
+  impl_->state->release_http_threads();
   impl_->running->stop();
   impl_->running->wait();
   impl_->running.reset();
