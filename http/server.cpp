@@ -10,7 +10,6 @@
 #include "actors/log.hpp"
 #include "http/access.hpp"
 #include "http/connection_limits.hpp"
-#include "http/frontend_routes.hpp"
 #include "http/routes.hpp"
 
 namespace muse::http {
@@ -115,11 +114,12 @@ void serve(const route_table& table, const access_policy& access,
     ex->send_text(204, "text/plain", "", access.preflight_headers(origin));
     return;
   }
-  route_match match = table.paths.match(method, path);
+  route_match match = table.match(method, path);
   std::string route = match.result == route_match::kind::not_found ? "unmatched" : match.pattern;
+  const bool open_route = table.open(match);
   ex = std::make_shared<exchange>(request, route, std::move(match.params), state);
   ex->add_response_headers(access.cors_headers(origin));
-  if (auto refused = access.check(path, fields.get_field_or("Authorization", ""),
+  if (auto refused = access.check(open_route, fields.get_field_or("Authorization", ""),
                                   fields.get_field_or("X-API-Key", ""))) {
     ex->send_error(*refused, {{"WWW-Authenticate", "Bearer"}});
     return;
@@ -133,7 +133,7 @@ void serve(const route_table& table, const access_policy& access,
           {{"Allow", match.allow}});
       break;
     case route_match::kind::found:
-      table.handlers[match.index](ex);
+      table.at(match.index).handler(ex);
       break;
   }
 }
@@ -192,9 +192,7 @@ server::server(const config::deployment_config& config, actors::gateway& gateway
   impl_->state = std::make_shared<server_state>(config, gateway);
   impl_->connections = std::make_shared<connection_limits>(
       config.gateway.max_connections, config.gateway.max_connections_per_client);
-  add_generate_routes(impl_->routes);
-  add_operations_routes(impl_->routes);
-  add_frontend_routes(impl_->routes, config);
+  add_all_routes(impl_->routes, config);
 }
 
 server::~server() {

@@ -198,9 +198,10 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
 
 void add_slack_routes(route_table& table, std::shared_ptr<image_store> images) {
   auto poster = std::make_shared<slack_poster>();
-  table.add("POST", "/slack/commands", [images, poster](const std::shared_ptr<exchange>& ex) {
-    slash_command(ex, images, poster);
-  });
+  table.add(
+      "POST", "/slack/commands",
+      [images, poster](const std::shared_ptr<exchange>& ex) { slash_command(ex, images, poster); },
+      route_access::open);
 }
 
 }  // namespace muse::http
