@@ -1,10 +1,9 @@
 #pragma once
 // Who may call the API: optional API keys and CORS. Keys come from the environment variable the
 // config names (comma-separated), presented as "Authorization: Bearer KEY" or "X-API-Key: KEY"
-// and compared in constant time. Some paths stay open: health checks, the Slack route (Slack
-// signs its requests), image URLs (their unguessable token is the credential) and the web page's
-// static files (the page asks for a key when the API wants one). CORS is off unless the config
-// lists origins; only a listed Origin is ever echoed back. Knows nothing of RESTinio.
+// and compared in constant time. Which routes stay open is said where they are added
+// (route_access in routes.hpp). CORS is off unless the config lists origins; only a listed
+// Origin is ever echoed back. Knows nothing of RESTinio.
 
 #include <optional>
 #include <string>
@@ -25,9 +24,9 @@ class access_policy {
   explicit access_policy(const config::auth_config& auth);
 
   bool keys_required() const { return !keys_.empty(); }
-  static bool open_path(const std::string& path);
-  // nullopt when the request may go on; else the 401 to answer.
-  std::optional<api_error> check(const std::string& path, const std::string& authorization,
+  // nullopt when the request may go on; else the 401 to answer. `open_route`: the request's
+  // route needs no key.
+  std::optional<api_error> check(bool open_route, const std::string& authorization,
                                  const std::string& api_key_header) const;
 
   // Headers for a response to a request from `origin` ("" when it sent none).

@@ -34,6 +34,7 @@ class exchange {
   const std::map<std::string, std::string>& params() const { return params_; }
   uint64_t connection_id() const { return request_->connection_id(); }
   server_state& state() const { return *state_; }
+  const std::shared_ptr<server_state>& shared_state() const { return state_; }
 
   void send_json(int status, const nlohmann::json& body, const header_list& headers = {});
   void send_text(int status, const std::string& content_type, std::string body,

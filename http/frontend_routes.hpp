@@ -1,7 +1,7 @@
 #pragma once
 // The routes where users meet the gateway: async jobs with server-sent events, the OpenAI Images
 // API, the web page, Slack, and the expiring image URLs the last two hand out. They share a job
-// store and an image store, made here once per server.
+// store and an image store, made once per server by add_all_routes (routes.hpp).
 
 #include <memory>
 
@@ -22,8 +22,5 @@ void add_openai_routes(route_table& table, std::shared_ptr<image_store> images);
 void add_web_routes(route_table& table);
 // POST /slack/commands.
 void add_slack_routes(route_table& table, std::shared_ptr<image_store> images);
-
-// All of the above, with stores sized by `config`.
-void add_frontend_routes(route_table& table, const config::deployment_config& config);
 
 }  // namespace muse::http

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -13,45 +14,26 @@ namespace {
 
 using nlohmann::json;
 
-// Integral JSON numbers (25 or 25.0) within [low, high].
-int64_t integer_field(const json& value, const std::string& name, int64_t low, int64_t high) {
-  const std::string range = std::to_string(low) + ".." + std::to_string(high);
-  if (value.is_number_unsigned()) {
-    uint64_t v = value.get<uint64_t>();
-    if (v > uint64_t(high) || (low > 0 && v < uint64_t(low)))
-      throw invalid_field(name, name + " must be " + range);
-    return int64_t(v);
-  }
-  if (value.is_number_integer()) {
-    int64_t v = value.get<int64_t>();
-    if (v < low || v > high) throw invalid_field(name, name + " must be " + range);
-    return v;
-  }
-  if (value.is_number_float()) {
-    double v = value.get<double>();
-    if (!std::isfinite(v) || v != std::floor(v))
-      throw invalid_field(name, name + " must be an integer");
-    if (v < double(low) || v > double(high)) throw invalid_field(name, name + " must be " + range);
-    return int64_t(v);
-  }
-  throw invalid_field(name, name + " must be an integer");
+std::string range_text(int64_t low, int64_t high) {
+  return std::to_string(low) + ".." + std::to_string(high);
 }
 
-double number_field(const json& value, const std::string& name, double low, double high) {
-  if (!value.is_number()) throw invalid_field(name, name + " must be a number");
-  double v = value.get<double>();
-  if (!(v >= low && v <= high)) {
+int64_t in_range(int64_t value, const std::string& name, int64_t low, int64_t high) {
+  if (value < low || value > high) throw invalid_field(name, name + " must be " + range_text(low, high));
+  return value;
+}
+
+double number_in_range(double value, const std::string& name, double low, double high) {
+  if (!(value >= low && value <= high)) {
     char range[64];
     std::snprintf(range, sizeof range, "%g..%g", low, high);
     throw invalid_field(name, name + " must be " + range);
   }
-  return v;
+  return value;
 }
 
-std::string text_field(const json& value, const std::string& name, size_t max_chars,
-                       bool required_non_empty) {
-  if (!value.is_string()) throw invalid_field(name, name + " must be a string");
-  std::string text = value.get<std::string>();
+std::string checked_text(const std::string& text, const std::string& name, size_t max_chars,
+                         bool required_non_empty) {
   bool blank = std::all_of(text.begin(), text.end(),
                            [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
   if (required_non_empty && blank) throw invalid_field(name, name + " must not be empty");
@@ -61,15 +43,8 @@ std::string text_field(const json& value, const std::string& name, size_t max_ch
   return text;
 }
 
-std::string required_prompt(const json& body, size_t max_chars) {
-  auto prompt = body.find("prompt");
-  if (prompt == body.end() || prompt->is_null())
-    throw invalid_field("prompt", "prompt is required");
-  return text_field(*prompt, "prompt", max_chars, true);
-}
-
-int size_field(const json& value, const std::string& name, const actors::model_limits& limits) {
-  int size = int(integer_field(value, name, limits.min_size, limits.max_size));
+int checked_size(int64_t value, const std::string& name, const actors::model_limits& limits) {
+  int size = int(in_range(value, name, limits.min_size, limits.max_size));
   if (limits.size_multiple > 1 && size % limits.size_multiple != 0)
     throw invalid_field(name,
                         name + " must be a multiple of " + std::to_string(limits.size_multiple));
@@ -77,10 +52,11 @@ int size_field(const json& value, const std::string& name, const actors::model_l
 }
 
 // The picture's area against the largest the worker's memory budget fits; names the field the
-// body gave (width when it gave both or neither).
-void check_area(const actors::sample_request& sample, const json& fields, const actors::model_limits& limits) {
+// request gave (width when it gave both or neither).
+void check_area(const actors::sample_request& sample, const generate_fields& fields,
+                const actors::model_limits& limits) {
   if (int64_t(sample.width) * sample.height <= limits.max_pixels) return;
-  const bool height_only = !fields.contains("width") && fields.contains("height");
+  const bool height_only = !fields.width && fields.height;
   std::string budget;
   if (limits.memory_budget_mb > 0)
     budget = " under the worker's memory budget of " + std::to_string(limits.memory_budget_mb) + " MB";
@@ -94,9 +70,7 @@ void check_area(const actors::sample_request& sample, const json& fields, const 
                           std::to_string(side));
 }
 
-std::string scheduler_field(const json& value, const request_rules& rules) {
-  if (!value.is_string()) throw invalid_field("scheduler", "scheduler must be a string");
-  std::string name = value.get<std::string>();
+std::string checked_scheduler(const std::string& name, const request_rules& rules) {
   const auto& known = rules.limits.schedulers;
   bool accepted = known.empty() ? name == rules.model.scheduler
                                 : std::find(known.begin(), known.end(), name) != known.end();
@@ -129,6 +103,12 @@ generate_request expand(const actors::sample_request& first, uint64_t seed, int 
   return request;
 }
 
+// `null` counts as absent, as JavaScript clients often send it for unset options.
+const json* present(const json& fields, const char* name) {
+  auto it = fields.find(name);
+  return it == fields.end() || it->is_null() ? nullptr : &*it;
+}
+
 }  // namespace
 
 size_t utf8_length(const std::string& text) {
@@ -136,8 +116,38 @@ size_t utf8_length(const std::string& text) {
       std::count_if(text.begin(), text.end(), [](char c) { return (uint8_t(c) & 0xC0) != 0x80; }));
 }
 
-generate_request parse_generate_request(const std::string& body, const request_rules& rules,
-                                        uint64_t drawn_seed) {
+// Integral JSON numbers (25 or 25.0).
+int64_t read_integer(const json& value, const std::string& name) {
+  constexpr int64_t lowest = std::numeric_limits<int64_t>::min();
+  constexpr int64_t highest = std::numeric_limits<int64_t>::max();
+  if (value.is_number_unsigned()) {
+    uint64_t v = value.get<uint64_t>();
+    return v > uint64_t(highest) ? highest : int64_t(v);
+  }
+  if (value.is_number_integer()) return value.get<int64_t>();
+  if (value.is_number_float()) {
+    double v = value.get<double>();
+    if (!std::isfinite(v) || v != std::floor(v))
+      throw invalid_field(name, name + " must be an integer");
+    if (v < -9.2e18) return lowest;
+    if (v > 9.2e18) return highest;
+    return int64_t(v);
+  }
+  throw invalid_field(name, name + " must be an integer");
+}
+
+std::string read_text(const json& value, const std::string& name) {
+  if (!value.is_string()) throw invalid_field(name, name + " must be a string");
+  return value.get<std::string>();
+}
+
+std::string read_prompt(const json& body) {
+  auto prompt = present(body, "prompt");
+  if (!prompt) throw invalid_field("prompt", "prompt is required");
+  return read_text(*prompt, "prompt");
+}
+
+generate_fields read_generate_body(const std::string& body) {
   static const std::set<std::string> known_fields = {
       "prompt", "negative_prompt", "quality", "steps", "guidance_scale",
       "seed",   "width",           "height",  "n",     "scheduler"};
@@ -145,39 +155,61 @@ generate_request parse_generate_request(const std::string& body, const request_r
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
 
-  actors::sample_request sample;
-  sample.prompt = required_prompt(fields, rules.max_prompt_chars);
-  sample.steps = rules.model.fast_steps;
-  sample.guidance_scale = rules.model.guidance_scale;
-  sample.width = default_width(rules);
-  sample.height = default_height(rules);
-  sample.scheduler = rules.model.scheduler;
-  int n = 1;
-  uint64_t seed = std::min(drawn_seed, max_seed);
-
-  // `null` counts as absent, as JavaScript clients often send it for unset options.
-  auto present = [&](const char* name) -> const json* {
-    auto it = fields.find(name);
-    return it == fields.end() || it->is_null() ? nullptr : &*it;
-  };
-  if (auto v = present("negative_prompt"))
-    sample.negative_prompt = text_field(*v, "negative_prompt", rules.max_prompt_chars, false);
-  if (auto v = present("quality")) {
+  generate_fields out;
+  out.prompt = read_prompt(fields);
+  if (auto v = present(fields, "negative_prompt"))
+    out.negative_prompt = read_text(*v, "negative_prompt");
+  if (auto v = present(fields, "quality")) {
     if (!v->is_string() || (*v != "fast" && *v != "quality"))
       throw invalid_field("quality", "quality must be \"fast\" or \"quality\"");
-    sample.steps = *v == "fast" ? rules.model.fast_steps : rules.model.quality_steps;
+    out.quality_steps = *v == "quality";
   }
-  if (auto v = present("steps"))
-    sample.steps = int(integer_field(*v, "steps", 1, rules.limits.max_steps));
-  if (auto v = present("guidance_scale"))
-    sample.guidance_scale = float(number_field(*v, "guidance_scale", 0, 30));
-  if (auto v = present("width")) sample.width = size_field(*v, "width", rules.limits);
-  if (auto v = present("height")) sample.height = size_field(*v, "height", rules.limits);
+  if (auto v = present(fields, "steps")) out.steps = read_integer(*v, "steps");
+  if (auto v = present(fields, "guidance_scale")) {
+    if (!v->is_number()) throw invalid_field("guidance_scale", "guidance_scale must be a number");
+    out.guidance_scale = v->get<double>();
+  }
+  if (auto v = present(fields, "width")) out.width = read_integer(*v, "width");
+  if (auto v = present(fields, "height")) out.height = read_integer(*v, "height");
+  if (auto v = present(fields, "n")) out.n = read_integer(*v, "n");
+  if (auto v = present(fields, "scheduler")) out.scheduler = read_text(*v, "scheduler");
+  if (auto v = present(fields, "seed")) out.seed = read_integer(*v, "seed");
+  return out;
+}
+
+generate_fields read_predict_body(const std::string& body) {
+  json fields = parse_json_object(body);
+  generate_fields out;
+  out.prompt = read_prompt(fields);
+  if (auto flag = present(fields, "high_quality")) {
+    if (!flag->is_boolean())
+      throw invalid_field("high_quality", "high_quality must be true or false");
+    out.quality_steps = flag->get<bool>();
+  }
+  return out;
+}
+
+generate_request validate_generate_fields(const generate_fields& fields, const request_rules& rules,
+                                          uint64_t drawn_seed) {
+  actors::sample_request sample;
+  sample.prompt = checked_text(fields.prompt, "prompt", rules.max_prompt_chars, true);
+  if (fields.negative_prompt)
+    sample.negative_prompt =
+        checked_text(*fields.negative_prompt, "negative_prompt", rules.max_prompt_chars, false);
+  sample.steps = fields.quality_steps ? rules.model.quality_steps : rules.model.fast_steps;
+  if (fields.steps) sample.steps = int(in_range(*fields.steps, "steps", 1, rules.limits.max_steps));
+  sample.guidance_scale = rules.model.guidance_scale;
+  if (fields.guidance_scale)
+    sample.guidance_scale = float(number_in_range(*fields.guidance_scale, "guidance_scale", 0, 30));
+  sample.width = fields.width ? checked_size(*fields.width, "width", rules.limits) : default_width(rules);
+  sample.height =
+      fields.height ? checked_size(*fields.height, "height", rules.limits) : default_height(rules);
   check_area(sample, fields, rules.limits);
-  if (auto v = present("n")) n = int(integer_field(*v, "n", 1, rules.model.max_images_per_request));
-  if (auto v = present("scheduler")) sample.scheduler = scheduler_field(*v, rules);
-  if (auto v = present("seed")) {
-    seed = uint64_t(integer_field(*v, "seed", 0, int64_t(max_seed)));
+  const int n = fields.n ? int(in_range(*fields.n, "n", 1, rules.model.max_images_per_request)) : 1;
+  sample.scheduler = fields.scheduler ? checked_scheduler(*fields.scheduler, rules) : rules.model.scheduler;
+  uint64_t seed = std::min(drawn_seed, max_seed);
+  if (fields.seed) {
+    seed = uint64_t(in_range(*fields.seed, "seed", 0, int64_t(max_seed)));
     if (seed + uint64_t(n - 1) > max_seed)
       throw invalid_field("seed", "seed + n - 1 must be at most " + std::to_string(max_seed));
   } else {
@@ -186,25 +218,14 @@ generate_request parse_generate_request(const std::string& body, const request_r
   return expand(sample, seed, n);
 }
 
+generate_request parse_generate_request(const std::string& body, const request_rules& rules,
+                                        uint64_t drawn_seed) {
+  return validate_generate_fields(read_generate_body(body), rules, drawn_seed);
+}
+
 generate_request parse_predict_request(const std::string& body, const request_rules& rules,
                                        uint64_t drawn_seed) {
-  json fields = parse_json_object(body);
-  actors::sample_request sample;
-  sample.prompt = required_prompt(fields, rules.max_prompt_chars);
-  bool high_quality = false;
-  auto flag = fields.find("high_quality");
-  if (flag != fields.end() && !flag->is_null()) {
-    if (!flag->is_boolean())
-      throw invalid_field("high_quality", "high_quality must be true or false");
-    high_quality = flag->get<bool>();
-  }
-  sample.steps = high_quality ? rules.model.quality_steps : rules.model.fast_steps;
-  sample.guidance_scale = rules.model.guidance_scale;
-  sample.width = default_width(rules);
-  sample.height = default_height(rules);
-  sample.scheduler = rules.model.scheduler;
-  check_area(sample, fields, rules.limits);
-  return expand(sample, std::min(drawn_seed, max_seed), 1);
+  return validate_generate_fields(read_predict_body(body), rules, drawn_seed);
 }
 
 }  // namespace muse::http

@@ -1,9 +1,14 @@
 #pragma once
-// Turns the JSON body of POST /api/v1/generate (and the seed's POST /api/predict) into the samples
-// of one order, checking every field against the config and the served model's limits. Throws
-// api_error (400 naming the field) for anything wrong.
+// What a request to generate asks for, read once and validated once. Each front end (the native
+// JSON body, the seed's predict body, OpenAI's body, a Slack command) reads its input into one
+// `generate_fields`, checking only that each value has the right type; validate_generate_fields
+// then checks every value against the config and the served model's limits, the same way for
+// all of them, and expands it into the samples of one order. Both throw api_error (400 naming the
+// field) for anything wrong.
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,20 +27,54 @@ struct request_rules {
   size_t max_prompt_chars = 1000;
 };
 
+// A request in the native API's terms, before any limit is checked. Absent fields take the
+// config's defaults. Integers out of int64's range are held as its nearest end, which every
+// range refuses the same way.
+struct generate_fields {
+  std::string prompt;
+  std::optional<std::string> negative_prompt;
+  bool quality_steps = false;  // model.quality_steps rather than fast_steps
+  std::optional<int64_t> steps;  // overrides quality_steps
+  std::optional<double> guidance_scale;
+  std::optional<int64_t> width;
+  std::optional<int64_t> height;
+  std::optional<int64_t> n;
+  std::optional<std::string> scheduler;
+  std::optional<int64_t> seed;
+};
+
 struct generate_request {
   std::vector<actors::sample_request> samples;  // image i has seed + i
   uint64_t seed = 0;
   int steps = 0;
 };
 
-// `drawn_seed` is used when the body names no seed (the caller draws it at random).
+// The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are
+// refused; `null` counts as absent.
+generate_fields read_generate_body(const std::string& body);
+// {prompt, high_quality?}, the seed's POST /api/predict: other fields are ignored, as the seed's
+// server did, so the bodies its web UI sent are accepted as they are.
+generate_fields read_predict_body(const std::string& body);
+
+// Every value against `rules`; `drawn_seed` is used when the fields name no seed (the caller
+// draws it at random).
+generate_request validate_generate_fields(const generate_fields& fields, const request_rules& rules,
+                                          uint64_t drawn_seed);
+
+// read_generate_body, then validate_generate_fields.
 generate_request parse_generate_request(const std::string& body, const request_rules& rules,
                                         uint64_t drawn_seed);
-
-// {prompt, high_quality?}: fast or quality steps, one image of the default size. Other fields
-// are ignored, as the seed's server did, so the bodies its web UI sent are accepted as they are.
+// read_predict_body, then validate_generate_fields: fast or quality steps, one image of the
+// default size.
 generate_request parse_predict_request(const std::string& body, const request_rules& rules,
                                        uint64_t drawn_seed);
+
+// The readers' checks of one JSON value, for front ends that read their own bodies; `name` is
+// the field named in the error. A value out of int64's range is held as its nearest end.
+int64_t read_integer(const nlohmann::json& value, const std::string& name);
+std::string read_text(const nlohmann::json& value, const std::string& name);
+// The prompt of a JSON object: required, a string.
+std::string read_prompt(const nlohmann::json& body);
 
 // Number of Unicode code points in valid UTF-8 text.
 size_t utf8_length(const std::string& text);

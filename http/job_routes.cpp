@@ -1,12 +1,14 @@
 // Asynchronous jobs: POST answers 202 at once; the order runs on, its progress and outcome kept
 // in the job store, to be polled (GET), followed as server-sent events, or cancelled (DELETE).
-// A job is not tied to the connection that created it.
+// A job is not tied to the connection that created it. Its order takes the one order path
+// (order.hpp): the store takes the outcome as the gateway delivers it (so a GET right after sees it),
+// and the events' PNGs are encoded on an HTTP thread.
 
 #include <chrono>
 
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
-#include "http/random_ids.hpp"
+#include "http/order.hpp"
 #include "http/sse_stream.hpp"
 
 namespace muse::http {
@@ -24,23 +26,22 @@ nlohmann::json created_shape(const std::string& id, int steps) {
 void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_store>& jobs) {
   server_state& state = ex->state();
   state.admit_generation();
-  generate_request request =
-      parse_generate_request(ex->body(), state.generation_rules(), state.draw_seed());
+  generate_request request = validate_order(state, read_generate_body(ex->body()));
   actors::generate_order order = state.new_order(request);
   const std::string id = order.id;
   if (!jobs->create(id, request.steps))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");
 
   std::weak_ptr<job_store> weak = jobs;
+  order_handling handling;  // not tied to the connection: the job outlives it
+  handling.ended = [weak, id](const actors::generate_outcome& outcome) {
+    if (auto store = weak.lock()) store->finish(id, outcome);
+  };
+  handling.progress = [weak, id](int step, int total) {
+    if (auto store = weak.lock()) store->progress(id, step, total);
+  };
   try {
-    state.gateway.submit(
-        std::move(order),
-        [weak, id](actors::generate_outcome outcome) {
-          if (auto store = weak.lock()) store->finish(id, outcome);
-        },
-        [weak, id](int step, int total) {
-          if (auto store = weak.lock()) store->progress(id, step, total);
-        });
+    submit_order(ex->shared_state(), std::move(order), std::move(handling));
   } catch (const std::exception& error) {
     // Never submitted: the job must not wait forever.
     actors::generate_outcome failed;
@@ -83,12 +84,16 @@ void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
                                              start.headers);
   auto finished = std::make_shared<std::atomic<bool>>(false);
   auto first = std::make_shared<std::atomic<bool>>(true);
-  bool known = jobs.subscribe(job.id, [stream, finished, first](const job_snapshot& snapshot) {
+  auto state = ex->shared_state();
+  bool known = jobs.subscribe(job.id, [stream, finished, first, state](const job_snapshot& snapshot) {
     if (finished->load()) return;
     if (snapshot.finished()) {
       if (finished->exchange(true)) return;
-      stream->send(to_string(snapshot.status), snapshot.to_json(true).dump());
-      stream->close();
+      // The images' base64 is built on an HTTP thread, not on the gateway's that finished the job.
+      state->run_on_http_thread([stream, snapshot] {
+        stream->send(to_string(snapshot.status), snapshot.to_json(true).dump());
+        stream->close();
+      });
       return;
     }
     if (first->exchange(false))

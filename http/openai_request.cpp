@@ -1,5 +1,6 @@
 #include "http/openai_request.hpp"
 
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "http/api_error.hpp"
@@ -20,11 +21,13 @@ openai_request translate_openai_request(const std::string& body,
                                         const config::model_config& model) {
   nlohmann::json in = parse_json_object(body);
   openai_request out;
-  out.native = nlohmann::json::object();
+  const nlohmann::json* n = nullptr;
   for (const auto& [name, value] : in.items()) {
     if (value.is_null() || ignored_field(name)) continue;
-    if (name == "prompt" || name == "n") {
-      out.native[name] = value;
+    if (name == "prompt") {
+      // Read below, after the fields only OpenAI defines.
+    } else if (name == "n") {
+      n = &value;
     } else if (name == "size") {
       static const std::regex size_pattern("([0-9]{1,5})x([0-9]{1,5})");
       std::smatch m;
@@ -34,14 +37,14 @@ openai_request translate_openai_request(const std::string& body,
         throw invalid_field("size", "size must be \"WIDTHxHEIGHT\", e.g. \"" +
                                         std::to_string(model.width) + "x" +
                                         std::to_string(model.height) + "\"");
-      out.native["width"] = std::stoi(m[1]);
-      out.native["height"] = std::stoi(m[2]);
+      out.fields.width = std::stoi(m[1]);
+      out.fields.height = std::stoi(m[2]);
     } else if (name == "quality") {
       std::string q = value.is_string() ? value.get<std::string>() : "";
       if (q == "standard" || q == "low" || q == "medium" || q == "auto")
-        out.native["quality"] = "fast";
+        out.fields.quality_steps = false;
       else if (q == "hd" || q == "high")
-        out.native["quality"] = "quality";
+        out.fields.quality_steps = true;
       else
         throw invalid_field("quality", "quality must be \"standard\" or \"hd\"");
     } else if (name == "response_format") {
@@ -53,6 +56,8 @@ openai_request translate_openai_request(const std::string& body,
       throw invalid_field(name, "unknown field " + name);
     }
   }
+  out.fields.prompt = read_prompt(in);
+  if (n) out.fields.n = read_integer(*n, "n");
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The OpenAI Images API (POST /v1/images/generations), so OpenAI's client libraries and the tools
-// built on them work against the gateway. The body is translated into the native request, so
-// every limit is checked by the same code; errors come back in OpenAI's shape.
+// built on them work against the gateway. The body is translated into the native request's fields
+// and takes the one order path (order.hpp), so every limit is checked by the same code; answers
+// and errors come back in OpenAI's shape.
 
 #include <chrono>
 
@@ -8,7 +9,7 @@
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
 #include "http/openai_request.hpp"
-#include "http/random_ids.hpp"
+#include "http/order.hpp"
 
 namespace muse::http {
 namespace {
@@ -46,47 +47,28 @@ nlohmann::json data_shape(const actors::generate_outcome& outcome, bool as_url,
           {"data", std::move(data)}};
 }
 
-void send_openai_error(const std::shared_ptr<exchange>& ex, const api_error& error,
-                       header_list headers = {}) {
-  if (error.status() == 429) headers.emplace_back("Retry-After", "1");
-  ex->send_json(error.status(), openai_error(error, openai_param(error.field())), headers);
+void send_openai_error(exchange& ex, const api_error& error, header_list headers = {}) {
+  bool has_retry_after = false;
+  for (const auto& header : headers) has_retry_after |= header.first == "Retry-After";
+  if (error.status() == 429 && !has_retry_after) headers.emplace_back("Retry-After", "1");
+  ex.send_json(error.status(), openai_error(error, openai_param(error.field())), headers);
 }
 
 void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images) {
   server_state& state = ex->state();
-  const auto& gateway_config = state.config.gateway;
   state.admit_generation();
   openai_request translated = translate_openai_request(ex->body(), state.config.model);
-  generate_request request = parse_generate_request(translated.native.dump(),
-                                                    state.generation_rules(), state.draw_seed());
-  actors::generate_order order = state.new_order(request);
-  const uint64_t connection = ex->connection_id();
-  const std::string id = order.id;
-  std::string public_url = gateway_config.public_url;
+  std::string public_url = state.config.gateway.public_url;
   while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
-  const bool as_url = translated.as_url;
-  const size_t expected = request.samples.size();
-  state.order_started(connection, id);
-  try {
-    state.gateway.submit(std::move(order), [ex, connection, id, as_url, expected, images,
-                                            public_url](actors::generate_outcome outcome) {
-      ex->state().order_finished(connection, id);
-      header_list headers = {{"X-Request-Id", id}};
-      if (outcome.error) {
-        std::string message =
-            outcome.message.empty() ? actors::to_string(*outcome.error) : outcome.message;
-        send_openai_error(ex, error_for(*outcome.error, message), headers);
-      } else if (outcome.images.size() != expected) {
-        send_openai_error(ex, api_error(500, "internal", "the gateway returned too few images"),
-                          headers);
-      } else {
-        ex->send_json(200, data_shape(outcome, as_url, *images, public_url), headers);
-      }
-    });
-  } catch (...) {
-    state.order_finished(connection, id);
-    throw;
-  }
+  response_shape shape;
+  shape.body = [as_url = translated.as_url, images, public_url](
+                   const actors::generate_outcome& outcome, const generate_request&) {
+    return data_shape(outcome, as_url, *images, public_url);
+  };
+  shape.send_error = [](exchange& ex, const api_error& error, const header_list& headers) {
+    send_openai_error(ex, error, headers);
+  };
+  answer_order(ex, translated.fields, std::move(shape));
 }
 
 }  // namespace
@@ -96,7 +78,7 @@ void add_openai_routes(route_table& table, std::shared_ptr<image_store> images) 
     try {
       generate(ex, images);
     } catch (const api_error& error) {
-      send_openai_error(ex, error);
+      send_openai_error(*ex, error);
     }
   });
 }

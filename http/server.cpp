@@ -10,7 +10,6 @@
 #include "actors/log.hpp"
 #include "http/access.hpp"
 #include "http/connection_limits.hpp"
-#include "http/frontend_routes.hpp"
 #include "http/routes.hpp"
 
 namespace muse::http {
@@ -115,11 +114,12 @@ void serve(const route_table& table, const access_policy& access,
     ex->send_text(204, "text/plain", "", access.preflight_headers(origin));
     return;
   }
-  route_match match = table.paths.match(method, path);
+  route_match match = table.match(method, path);
   std::string route = match.result == route_match::kind::not_found ? "unmatched" : match.pattern;
+  const bool open_route = table.open(match);
   ex = std::make_shared<exchange>(request, route, std::move(match.params), state);
   ex->add_response_headers(access.cors_headers(origin));
-  if (auto refused = access.check(path, fields.get_field_or("Authorization", ""),
+  if (auto refused = access.check(open_route, fields.get_field_or("Authorization", ""),
                                   fields.get_field_or("X-API-Key", ""))) {
     ex->send_error(*refused, {{"WWW-Authenticate", "Bearer"}});
     return;
@@ -133,7 +133,7 @@ void serve(const route_table& table, const access_policy& access,
           {{"Allow", match.allow}});
       break;
     case route_match::kind::found:
-      table.handlers[match.index](ex);
+      table.at(match.index).handler(ex);
       break;
   }
 }
@@ -180,6 +180,9 @@ struct server::impl {
   std::shared_ptr<server_state> state;
   route_table routes;
   std::shared_ptr<connection_limits> connections;
+  // The HTTP threads' io_context, ours so that outcomes can be posted to it
+  // (server_state::run_on_http_thread); it outlives `running`.
+  std::unique_ptr<restinio::asio_ns::io_context> io;
   running_server running;
   std::atomic<uint16_t> bound_port{0};
 };
@@ -189,9 +192,7 @@ server::server(const config::deployment_config& config, actors::gateway& gateway
   impl_->state = std::make_shared<server_state>(config, gateway);
   impl_->connections = std::make_shared<connection_limits>(
       config.gateway.max_connections, config.gateway.max_connections_per_client);
-  add_generate_routes(impl_->routes);
-  add_operations_routes(impl_->routes);
-  add_frontend_routes(impl_->routes, config);
+  add_all_routes(impl_->routes, config);
 }
 
 server::~server() {
@@ -258,8 +259,13 @@ void server::start() {
             return dispatch(*routes, *access, state, request);
           });
 
+  impl_->io = std::make_unique<restinio::asio_ns::io_context>();
   try {
-    impl_->running = restinio::run_async(restinio::own_io_context(), std::move(settings), threads);
+    impl_->running = restinio::run_async(restinio::external_io_context(*impl_->io),
+                                         std::move(settings), threads);
+    restinio::asio_ns::io_context* io = impl_->io.get();
+    state->use_http_threads(
+        [io](std::function<void()> task) { restinio::asio_ns::post(*io, std::move(task)); });
   } catch (const std::exception& error) {
     throw std::runtime_error("cannot listen on " + gateway_config.host + ":" +
                              std::to_string(gateway_config.http_port) + ": " + error.what());
@@ -278,6 +284,8 @@ void server::stop(std::chrono::milliseconds grace) {
   drain();
   if (!impl_->running) return;
   impl_->state->wait_responses_written(grace);
+  // Outcomes from now on are answered on the gateway's thread; queued ones here.
+  impl_->state->release_http_threads();
   impl_->running->stop();
   impl_->running->wait();
   impl_->running.reset();

@@ -1,5 +1,6 @@
 #include "http/server_state.hpp"
 
+#include "actors/log.hpp"
 #include "http/api_error.hpp"
 #include "http/random_ids.hpp"
 
@@ -56,6 +57,58 @@ void server_state::connection_closed(uint64_t connection_id) noexcept {
       gateway.cancel(id);
     } catch (...) {
       // The order is answered anyway (exactly once, by the gateway); nobody is left to tell.
+    }
+  }
+}
+
+void server_state::run_on_http_thread(std::function<void()> task) {
+  std::unique_lock<std::mutex> lock(threads_mutex_);
+  if (!post_) {
+    lock.unlock();
+    task();
+    return;
+  }
+  // The queue, not the io_context, holds the task: on release it runs rather than being
+  // dropped with the io_context's unrun handlers.
+  queued_.push_back(std::move(task));
+  post_([this] { run_queued_task(); });
+}
+
+void server_state::run_queued_task() noexcept {
+  std::function<void()> task;
+  {
+    std::lock_guard<std::mutex> lock(threads_mutex_);
+    if (queued_.empty()) return;  // run on release
+    task = std::move(queued_.front());
+    queued_.pop_front();
+  }
+  try {
+    task();
+  } catch (const std::exception& error) {
+    // Its exchange, dropped unanswered, answers 500 itself.
+    actors::log_warning("http", std::string("answering an order: ") + error.what());
+  } catch (...) {
+    actors::log_warning("http", "answering an order: an exception of unknown type");
+  }
+}
+
+void server_state::use_http_threads(std::function<void(std::function<void()>)> post) {
+  std::lock_guard<std::mutex> lock(threads_mutex_);
+  post_ = std::move(post);
+}
+
+void server_state::release_http_threads() {
+  std::deque<std::function<void()>> left;
+  {
+    std::lock_guard<std::mutex> lock(threads_mutex_);
+    post_ = nullptr;
+    left.swap(queued_);
+  }
+  for (auto& task : left) {
+    try {
+      task();
+    } catch (...) {
+      actors::log_warning("http", "answering an order while stopping failed");
     }
   }
 }

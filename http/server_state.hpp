@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -45,6 +47,15 @@ class server_state {
   // The connection closed: cancels every order it still has in flight.
   void connection_closed(uint64_t connection_id) noexcept;
 
+  // Runs `task` on one of the HTTP server's threads: where outcomes become responses (base64 and
+  // JSON of large PNGs), so the gateway's actor thread that delivered them is free at once.
+  // Before the server starts and once it stops, on the caller's thread.
+  void run_on_http_thread(std::function<void()> task);
+  // The server lends its threads while it runs: `post` queues a call on one of them. On release,
+  // tasks still queued run on the caller's thread.
+  void use_http_threads(std::function<void(std::function<void()>)> post);
+  void release_http_threads();
+
   // Responses accepted and not yet written (or failed to write).
   void response_pending();
   void response_written();
@@ -56,6 +67,11 @@ class server_state {
   std::condition_variable written_;
   std::map<uint64_t, std::set<std::string>> orders_by_connection_;
   int64_t pending_responses_ = 0;
+
+  void run_queued_task() noexcept;
+  std::mutex threads_mutex_;
+  std::function<void(std::function<void()>)> post_;
+  std::deque<std::function<void()>> queued_;
 };
 
 }  // namespace muse::http

@@ -15,7 +15,7 @@
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
 #include "http/json_body.hpp"
-#include "http/random_ids.hpp"
+#include "http/order.hpp"
 #include "http/slack_client.hpp"
 #include "http/slack_form.hpp"
 #include "http/slack_signature.hpp"
@@ -23,8 +23,8 @@
 namespace muse::http {
 namespace {
 
-// Runs Slack calls one after another on its own thread, off the actor threads that deliver
-// outcomes. Tasks queued when it is destroyed still run (each call is bounded by its timeout).
+// Runs Slack calls one after another on its own thread, off the HTTP threads that outcomes are
+// handed to. Tasks queued when it is destroyed still run (each call is bounded by its timeout).
 class slack_poster {
  public:
   slack_poster() : thread_([this] { run(); }) {}
@@ -170,25 +170,27 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
   }
   generate_request request;
   try {
-    request = parse_generate_request(nlohmann::json{{"prompt", cmd.prompt}}.dump(),
-                                     state.generation_rules(), state.draw_seed());
+    generate_fields fields;
+    fields.prompt = cmd.prompt;
+    request = validate_order(state, fields);
   } catch (const api_error& error) {
     ex->send_json(200, ephemeral(std::string("Sorry, that prompt cannot be drawn: ") + error.what()));
     return;
   }
 
-  actors::generate_order order = state.new_order(request);
   std::weak_ptr<slack_poster> weak_poster = poster;
   std::weak_ptr<image_store> weak_images = images;
   auto shared_config = std::make_shared<config::deployment_config>(config);
-  state.gateway.submit(std::move(order), [weak_poster, weak_images, shared_config,
-                                          cmd](actors::generate_outcome outcome) {
+  order_handling handling;  // not tied to the connection: Slack has its answer already
+  handling.finished = [weak_poster, weak_images, shared_config,
+                       cmd](const actors::generate_outcome& outcome) {
     auto poster = weak_poster.lock();
     if (!poster) return;
-    poster->post([weak_images, shared_config, cmd, outcome = std::move(outcome)] {
+    poster->post([weak_images, shared_config, cmd, outcome] {
       if (auto images = weak_images.lock()) post_result(*shared_config, *images, cmd, outcome);
     });
-  });
+  };
+  submit_order(ex->shared_state(), state.new_order(request), std::move(handling));
   ex->send_json(200, ephemeral("Generating \"" + cmd.prompt + "\"..."));
 }
 
@@ -196,9 +198,10 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
 
 void add_slack_routes(route_table& table, std::shared_ptr<image_store> images) {
   auto poster = std::make_shared<slack_poster>();
-  table.add("POST", "/slack/commands", [images, poster](const std::shared_ptr<exchange>& ex) {
-    slash_command(ex, images, poster);
-  });
+  table.add(
+      "POST", "/slack/commands",
+      [images, poster](const std::shared_ptr<exchange>& ex) { slash_command(ex, images, poster); },
+      route_access::open);
 }
 
 }  // namespace muse::http

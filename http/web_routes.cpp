@@ -10,8 +10,8 @@ void add_web_routes(route_table& table) {
     auto serve = [&asset](const std::shared_ptr<exchange>& ex) {
       ex->send_text(200, asset.content_type, asset.body);
     };
-    table.add("GET", asset.path, serve);
-    if (asset.path == "/index.html") table.add("GET", "/", serve);
+    table.add("GET", asset.path, serve, route_access::open);
+    if (asset.path == "/index.html") table.add("GET", "/", serve, route_access::open);
   }
 }
 

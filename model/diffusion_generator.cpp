@@ -98,7 +98,7 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
     auto loaded = pipeline::load(options.model_path, options.device, options.dtype,
                                  options.scheduler, options.config_dir, options.cuda);
     loaded->set_memory_budget(
-        memory_budget_bytes(options.memory_budget_mb, options.device, options.workers_on_device));
+        memory_budget_bytes(options.memory_budget_mb, loaded->memory(), options.workers_on_device));
     return std::make_unique<pipeline_generator>(std::move(loaded));
   } catch (const model_error&) {
     throw;

@@ -139,13 +139,17 @@ std::vector<size_t> memory_runs(const memory_architecture& architecture, int64_t
   return runs;
 }
 
-int64_t memory_budget_bytes(int64_t budget_mb, const std::string& device, int workers_on_device) {
-  if (budget_mb > 0) return budget_mb << 20;
-  (void)device;  // CUDA devices: their own total memory belongs here once it is read.
+int64_t host_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
-  const int64_t physical =
-      pages > 0 && page_size > 0 ? int64_t(pages) * page_size : int64_t(8) << 30;
-  return physical / 2 / std::max(workers_on_device, 1);
+  return pages > 0 && page_size > 0 ? int64_t(pages) * page_size : int64_t(8) << 30;
+}
+
+int64_t memory_budget_bytes(int64_t budget_mb, const device_memory& memory, int workers_on_device) {
+  if (budget_mb > 0) return budget_mb << 20;
+  const int64_t workers = std::max(workers_on_device, 1);
+  const int64_t share = memory.host ? memory.total_bytes / 2 / workers
+                                    : memory.total_bytes / 10 * 9 / workers - memory.weights_bytes;
+  return std::max(share, int64_t(1) << 20);
 }
 
 int64_t bytes_to_mb(int64_t bytes) { return (bytes + (int64_t(1) << 20) - 1) >> 20; }

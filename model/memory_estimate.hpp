@@ -71,10 +71,22 @@ struct sample_shape {
 std::vector<size_t> memory_runs(const memory_architecture& architecture, int64_t budget_bytes,
                                 const std::vector<sample_shape>& samples, bool decoding);
 
-// A worker's memory budget: `budget_mb` when > 0, else the default for `device`, shared by the
-// `workers_on_device` workers that may run on it at once. The default is half of the machine's
-// physical memory (on CUDA too, for now: the device's own total belongs here once read).
-int64_t memory_budget_bytes(int64_t budget_mb, const std::string& device, int workers_on_device);
+// The memory a worker's device offers.
+struct device_memory {
+  bool host = true;           // the CPU: the machine's RAM, shared with everything else on it
+  int64_t total_bytes = 0;    // the RAM, or the GPU's own memory
+  int64_t weights_bytes = 0;  // one worker's loaded model (on a GPU, in that memory)
+};
+
+// The machine's physical memory (8 GiB when it cannot be read).
+int64_t host_memory_bytes();
+
+// A worker's memory budget: `budget_mb` when > 0, else a share of its device for each of the
+// `workers_on_device` workers that may run on it at once: on the CPU half the RAM (the weights
+// and the rest of the machine live in the other half); on a GPU 90% of its memory less every
+// worker's weights (the rest is the CUDA context, cuBLAS workspaces and allocator slack).
+// At least 1 MB: a budget too small for any image is refused by the pipeline, naming it.
+int64_t memory_budget_bytes(int64_t budget_mb, const device_memory& memory, int workers_on_device);
 
 // Bytes as whole MB (2^20), rounded up: how messages name them.
 int64_t bytes_to_mb(int64_t bytes);

@@ -14,6 +14,7 @@
 #include "model/single_file.hpp"
 
 #if MUSE_WITH_CUDA
+#include "model/cuda/device_memory.hpp"
 #include "model/cuda/unet_graphs.hpp"
 #endif
 
@@ -200,6 +201,26 @@ void pipeline::prepare_cuda(const cuda_engine_options& options) {
 #else
   if (options.graphs) throw model_error("CUDA graphs need a build against a CUDA libtorch");
 #endif
+}
+
+device_memory pipeline::memory() const {
+  device_memory memory;
+  for (const torch::nn::Module* module :
+       {static_cast<const torch::nn::Module*>(text_encoder_.get()),
+        static_cast<const torch::nn::Module*>(unet_.get()),
+        static_cast<const torch::nn::Module*>(vae_.get())}) {
+    for (const auto& tensor : module->parameters()) memory.weights_bytes += tensor.nbytes();
+    for (const auto& tensor : module->buffers()) memory.weights_bytes += tensor.nbytes();
+  }
+  memory.host = device_.is_cpu();
+#if MUSE_WITH_CUDA
+  if (device_.is_cuda()) {
+    memory.total_bytes = cuda::total_memory_bytes(device_.has_index() ? device_.index() : 0);
+    return memory;
+  }
+#endif
+  memory.total_bytes = host_memory_bytes();
+  return memory;
 }
 
 void pipeline::set_memory_budget(int64_t budget_bytes) {

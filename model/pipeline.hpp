@@ -83,6 +83,9 @@ class pipeline {
   // default size). Throws model_error when not even the smallest image fits.
   void set_memory_budget(int64_t budget_bytes);
   int64_t memory_budget() const { return memory_budget_; }  // 0 = none set
+  // The device's memory and the bytes of the loaded weights in it: what memory_budget_bytes
+  // shares out by default.
+  device_memory memory() const;
   const memory_architecture& architecture() const { return architecture_; }
 
  private:

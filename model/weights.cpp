@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/generator.hpp"
+#include "model/safetensors_header.hpp"
 
 namespace muse::model {
 
@@ -27,18 +28,21 @@ struct weight_map::mapping {
 
 namespace {
 
-torch::Dtype safetensors_dtype(const std::string& name, const std::string& key, const std::string& path) {
-  static const std::map<std::string, torch::Dtype> dtypes = {
-      {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
-      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},  {"I32", torch::kInt32},
-      {"I16", torch::kInt16},     {"I8", torch::kInt8},     {"U8", torch::kUInt8},
-      {"BOOL", torch::kBool}};
-  auto it = dtypes.find(name);
-  if (it == dtypes.end())
-    throw model_error(path + ": tensor '" + key + "' has unsupported dtype " + name);
-  return it->second;
+torch::Dtype torch_dtype(element_type type) {
+  switch (type) {
+    case element_type::f64: return torch::kFloat64;
+    case element_type::f32: return torch::kFloat32;
+    case element_type::f16: return torch::kFloat16;
+    case element_type::bf16: return torch::kBFloat16;
+    case element_type::i64: return torch::kInt64;
+    case element_type::i32: return torch::kInt32;
+    case element_type::i16: return torch::kInt16;
+    case element_type::i8: return torch::kInt8;
+    case element_type::u8: return torch::kUInt8;
+    case element_type::boolean: return torch::kBool;
+  }
+  return torch::kFloat32;
 }
-
 
 }  // namespace
 
@@ -67,45 +71,17 @@ weight_map weight_map::open_many(const std::vector<std::string>& paths) {
     ::close(fd);
     if (map->data == MAP_FAILED) throw model_error("cannot map " + path + ": " + std::strerror(errno));
 
-    const auto* bytes = static_cast<const uint8_t*>(map->data);
-    uint64_t header_size = 0;
-    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];
-    if (header_size > map->size - 8) throw model_error(path + ": header size exceeds the file");
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_size);
-    } catch (const std::exception& e) {
-      throw model_error(path + ": bad safetensors header: " + e.what());
-    }
-    if (!header.is_object()) throw model_error(path + ": safetensors header is not an object");
-    uint8_t* data_start = static_cast<uint8_t*>(map->data) + 8 + header_size;
-    const size_t data_size = map->size - 8 - header_size;
-    for (const auto& [key, info] : header.items()) {
-      if (key == "__metadata__") continue;
-      try {
-        auto dtype = safetensors_dtype(info.at("dtype").get<std::string>(), key, path);
-        auto shape = info.at("shape").get<std::vector<int64_t>>();
-        auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-        if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
-          throw model_error(path + ": tensor '" + key + "' has bad data_offsets");
-        int64_t numel = 1;
-        for (auto d : shape) {
-          if (d < 0) throw model_error(path + ": tensor '" + key + "' has a negative dimension");
-          numel *= d;
-        }
-        const auto expected = static_cast<uint64_t>(numel) * torch::elementSize(dtype);
-        if (offsets[1] - offsets[0] != expected)
-          throw model_error(path + ": tensor '" + key + "' byte size does not match its shape");
-        auto keep = map;
-        auto tensor = torch::from_blob(
-            data_start + offsets[0], shape, [keep](void*) mutable { keep.reset(); },
-            torch::TensorOptions().dtype(dtype));
-        if (result.tensors_.count(key))
-          throw model_error("tensor '" + key + "' appears in more than one weights file");
-        result.tensors_.emplace(key, std::move(tensor));
-      } catch (const nlohmann::json::exception& e) {
-        throw model_error(path + ": bad header entry for '" + key + "': " + e.what());
-      }
+    const auto header =
+        read_safetensors_header(static_cast<const uint8_t*>(map->data), map->size, path);
+    uint8_t* data_start = static_cast<uint8_t*>(map->data) + header.data_offset;
+    for (const auto& [key, extent] : header.tensors) {
+      if (result.tensors_.count(key))
+        throw model_error("tensor '" + key + "' appears in more than one weights file");
+      auto keep = map;
+      result.tensors_.emplace(
+          key, torch::from_blob(data_start + extent.begin, extent.shape,
+                                [keep](void*) mutable { keep.reset(); },
+                                torch::TensorOptions().dtype(torch_dtype(extent.type))));
     }
     result.mappings_.push_back(map);
   }

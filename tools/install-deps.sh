@@ -14,6 +14,8 @@ packages=(
   libpng-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy
   curl
+  # The fuzz targets (tools/fuzz.sh): clang with libFuzzer and the sanitizer runtimes.
+  clang libclang-rt-14-dev
 )
 
 missing=()

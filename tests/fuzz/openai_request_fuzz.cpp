@@ -1,5 +1,6 @@
-// The body of POST /v1/images/generations as its route reads it: translated to the native body,
-// dumped, and parsed by parse_generate_request. api_error is the only error either step may throw.
+// The body of POST /v1/images/generations as its route reads it: translated to the native fields
+// and validated by validate_generate_fields. api_error is the only error either step may throw; an
+// accepted request is within the limits it was checked against.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,7 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
   try {
     muse::http::openai_request translated = muse::http::translate_openai_request(body, rules.model);
-    muse::http::parse_generate_request(translated.native.dump(), rules, 7);
+    auto request = muse::http::validate_generate_fields(translated.fields, rules, 7);
+    for (const auto& sample : request.samples)
+      if (sample.width < rules.limits.min_size || sample.width > rules.limits.max_size ||
+          sample.height < rules.limits.min_size || sample.height > rules.limits.max_size ||
+          sample.steps < 1 || sample.prompt.empty())
+        __builtin_trap();
   } catch (const muse::http::api_error&) {
   }
   return 0;

@@ -4,6 +4,7 @@
 // tools/reference/build_cuda_references.py made with diffusers on a GPU.
 // libtorch's CUDA builds log through glog, whose CHECK macro would shadow Catch2's: torch first.
 #include <torch/torch.h>
+#include <ATen/cuda/CUDAContext.h>
 #undef CHECK
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -164,4 +165,18 @@ TEST_CASE("the CUDA engine in float16 matches diffusers' float16 outputs on the 
       CHECK(pixels <= 3);
     }
   }
+}
+
+TEST_CASE("a CUDA worker's default memory budget is its share of the GPU's memory", "[gpu][memory]") {
+  auto pipe = load("tiny-sd", "float16", all_on);
+  const device_memory memory = pipe->memory();
+  const int64_t total = int64_t(at::cuda::getDeviceProperties(0)->totalGlobalMem);
+  CHECK_FALSE(memory.host);
+  CHECK(memory.total_bytes == total);
+  CHECK(memory.weights_bytes > 0);
+  CHECK(memory.weights_bytes < (int64_t(64) << 20));  // tiny-sd in float16
+  const int64_t budget = memory_budget_bytes(0, memory, 2);
+  CHECK(budget == total / 10 * 9 / 2 - memory.weights_bytes);
+  pipe->set_memory_budget(budget);
+  CHECK(pipe->limits().memory_budget_mb == budget >> 20);
 }

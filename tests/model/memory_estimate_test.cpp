@@ -87,14 +87,21 @@ TEST_CASE("the largest fitting picture is the boundary of the estimate", "[memor
   CHECK(max_fitting_pixels(a, 1, 1024 * 1024) == 0);
 }
 
-TEST_CASE("a worker's memory budget: the configured value, or half the machine shared by its slots",
+TEST_CASE("a worker's memory budget: the configured value, or its share of the device",
           "[memory]") {
-  CHECK(memory_budget_bytes(300, "cpu", 1) == 300 * mib);
-  CHECK(memory_budget_bytes(300, "cpu", 4) == 300 * mib);
-  const int64_t whole = memory_budget_bytes(0, "cpu", 1);
-  CHECK(whole > 0);
-  CHECK(memory_budget_bytes(0, "cpu", 2) == whole / 2);
-  CHECK(memory_budget_bytes(0, "cpu", 0) == whole);
+  const device_memory cpu{true, 64 * 1024 * mib, 500 * mib};
+  CHECK(memory_budget_bytes(300, cpu, 1) == 300 * mib);
+  CHECK(memory_budget_bytes(300, cpu, 4) == 300 * mib);
+  // The CPU: half the RAM, shared by the slots.
+  CHECK(memory_budget_bytes(0, cpu, 1) == 32 * 1024 * mib);
+  CHECK(memory_budget_bytes(0, cpu, 2) == 16 * 1024 * mib);
+  CHECK(memory_budget_bytes(0, cpu, 0) == 32 * 1024 * mib);
+  // A GPU: 90% of its memory, less each worker's weights.
+  const device_memory gpu{false, 10000 * mib, 1000 * mib};
+  CHECK(memory_budget_bytes(0, gpu, 1) == 8000 * mib);
+  CHECK(memory_budget_bytes(0, gpu, 3) == 2000 * mib);
+  CHECK(memory_budget_bytes(0, gpu, 9) == mib);  // nothing left: refused by the pipeline
+  CHECK(host_memory_bytes() > 0);
   CHECK(bytes_to_mb(mib) == 1);
   CHECK(bytes_to_mb(mib + 1) == 2);
 }
