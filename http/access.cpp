@@ -1,7 +1,6 @@
 #include "http/access.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace muse::http {
@@ -17,33 +16,8 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-namespace {
-
-std::string trim(const std::string& text) {
-  const char* space = " \t\r\n";
-  size_t first = text.find_first_not_of(space);
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(space) - first + 1);
-}
-
-}  // namespace
-
-access_policy::access_policy(const config::auth_config& auth) : origins_(auth.cors_origins) {
-  if (auth.api_keys_env.empty()) return;
-  const char* value = std::getenv(auth.api_keys_env.c_str());
-  std::string list = value ? value : "";
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    std::string key = trim(list.substr(start, comma - start));
-    if (!key.empty()) keys_.push_back(key);
-    start = comma + 1;
-  }
-  if (keys_.empty())
-    throw std::runtime_error("auth.api_keys_env names " + auth.api_keys_env +
-                             ", which is unset or holds no key");
-}
+access_policy::access_policy(const config::auth_config& auth)
+    : keys_(config::api_keys_from_env(auth)), origins_(auth.cors_origins) {}
 
 bool access_policy::open_path(const std::string& path) {
   static const std::vector<std::string> open = {"/healthz", "/readyz", "/slack/commands", "/",

@@ -62,8 +62,7 @@ void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_s
   actors::generate_order order = state.new_order(request);
   const uint64_t connection = ex->connection_id();
   const std::string id = order.id;
-  std::string public_url = gateway_config.public_url;
-  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  const std::string public_url = gateway_config.public_url;
   const bool as_url = translated.as_url;
   const size_t expected = request.samples.size();
   state.order_started(connection, id);
