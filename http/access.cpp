@@ -16,6 +16,17 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+namespace {
+
+std::string trim(const std::string& text) {
+  const char* space = " \t\r\n";
+  size_t first = text.find_first_not_of(space);
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(space) - first + 1);
+}
+
+}  // namespace
+
 access_policy::access_policy(const config::auth_config& auth)
     : keys_(config::api_keys_from_env(auth)), origins_(auth.cors_origins) {}
 
