@@ -64,14 +64,8 @@ struct worker_options {
   std::string id;  // "w1", stable across restarts of the same slot
   std::string node = "local";
   std::string device = "cpu";
-  std::string model_type = "diffusion";
-  std::string model_path;
-  std::string dtype = "float32";
-  std::string scheduler = "ddim";
-  int32_t intra_op_threads = 0;
-  bool cuda_graphs = true;
-  int64_t memory_budget_mb = 0;   // 0 = the default of the machine the worker runs on
-  int32_t workers_on_device = 1;  // the node's slots_per_device, sharing that default
+  model::model_settings model;    // the config's model section, as it is
+  int32_t workers_on_device = 1;  // the node's slots_per_device, sharing the memory budget
   int32_t max_batch_size = 8;
   bool step_level = true;
   // The actor ids of the other workers the gateway counts on the same node (draining ones too).
@@ -138,8 +132,7 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
-  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_type,
-           x.model_path, x.dtype, x.scheduler, x.intra_op_threads, x.cuda_graphs, x.memory_budget_mb,
+  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model,
            x.workers_on_device, x.max_batch_size, x.step_level, x.node_peers);
 }
 template <class Inspector>

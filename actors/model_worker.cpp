@@ -401,17 +401,8 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
 
 generator_factory production_generator_factory() {
   return [](const worker_options& options) {
-    model::generator_options generator_options;
-    generator_options.type = options.model_type;
-    generator_options.model_path = options.model_path;
-    generator_options.device = options.device;
-    generator_options.dtype = options.dtype;
-    generator_options.scheduler = options.scheduler;
-    generator_options.intra_op_threads = options.intra_op_threads;
-    generator_options.cuda.graphs = options.cuda_graphs;
-    generator_options.memory_budget_mb = options.memory_budget_mb;
-    generator_options.workers_on_device = options.workers_on_device;
-    return model::load_generator(generator_options);
+    return model::load_generator(
+        model::generator_options{options.model, options.device, options.workers_on_device});
   };
 }
 
@@ -435,13 +426,7 @@ worker_options make_worker_options(const config::deployment_config& config, std:
   options.id = std::move(id);
   options.node = std::move(node);
   options.device = std::move(device);
-  options.model_type = config.model.type;
-  options.model_path = config.model.path;
-  options.dtype = config.model.dtype;
-  options.scheduler = config.model.scheduler;
-  options.intra_op_threads = config.model.intra_op_threads;
-  options.cuda_graphs = config.model.cuda_graphs;
-  options.memory_budget_mb = config.model.memory_budget_mb;
+  options.model = config.model;  // the settings part; the request defaults stay with the gateway
   for (const auto& gpu_node : config.gpu_nodes)
     if (gpu_node.name == options.node) options.workers_on_device = gpu_node.slots_per_device;
   options.max_batch_size = config.batching.max_batch_size;

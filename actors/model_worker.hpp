@@ -18,7 +18,7 @@ namespace muse::actors {
 using generator_factory =
     std::function<std::unique_ptr<model::generator>(const worker_options& options)>;
 
-// model::load_generator with the options' model path, device, dtype, scheduler and threads.
+// model::load_generator with the options' model settings, on the options' device.
 generator_factory production_generator_factory();
 
 worker_actor spawn_model_worker(caf::actor_system& system, worker_options options,

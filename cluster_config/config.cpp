@@ -1,6 +1,5 @@
 #include "cluster_config/config.hpp"
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -29,6 +28,7 @@ void resolve_paths(detail::problem_list& problems, deployment_config& config) {
   if (config.source_path.empty()) return;
   fs::path base = fs::absolute(fs::path(config.source_path)).parent_path();
   config.model.path = resolve(config.model.path, base);
+  config.model.config_dir = resolve(config.model.config_dir, base);
   if (!config.cluster.tls) return;
   auto& tls = *config.cluster.tls;
   for (auto [key, field] : {std::pair<const char*, std::string*>{"certificate", &tls.certificate},
@@ -109,6 +109,7 @@ nlohmann::json to_json(const deployment_config& config) {
       {"gpu_nodes", nodes},
       {"model",
        {{"path", m.path},
+        {"config_dir", m.config_dir},
         {"type", m.type},
         {"dtype", m.dtype},
         {"scheduler", m.scheduler},
@@ -119,7 +120,7 @@ nlohmann::json to_json(const deployment_config& config) {
         {"height", m.height},
         {"max_images_per_request", m.max_images_per_request},
         {"intra_op_threads", m.intra_op_threads},
-        {"cuda_graphs", m.cuda_graphs},
+        {"cuda_graphs", m.cuda.graphs},
         {"memory_budget_mb", m.memory_budget_mb}}},
       {"batching",
        {{"max_batch_size", b.max_batch_size},
@@ -146,13 +147,6 @@ nlohmann::json to_json(const deployment_config& config) {
         {"api_base", config.slack.api_base},
         {"post_mode", config.slack.post_mode}}},
   };
-}
-
-std::optional<std::string> secret_from_env(const std::string& env_name) {
-  if (env_name.empty()) return std::nullopt;
-  const char* value = std::getenv(env_name.c_str());
-  if (value == nullptr) return std::nullopt;
-  return std::string(value);
 }
 
 }  // namespace muse::config

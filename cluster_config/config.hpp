@@ -11,6 +11,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/settings.hpp"
+
 namespace muse::config {
 
 struct gateway_config {
@@ -38,24 +40,23 @@ struct gpu_node_config {
   int slots_per_device = 1;
 };
 
-struct model_config {
-  // "diffusion" serves the pipeline at `path`; "benchmark_zero_compute" answers every sample at
-  // once with a blank image and no model, to measure the serving stack alone (benchmarks only).
-  std::string type = "diffusion";
-  std::string path = "model/weights/muse-tiny";  // relative paths resolve against the config file
-  std::string dtype = "float32";                 // float32 | float16 | bfloat16
-  std::string scheduler = "ddim";                // ddim | euler | euler_ancestral | dpmpp_2m | dpmpp_2m_karras | pndm
+// The model's settings (model/settings.hpp: type, path, config_dir, dtype, scheduler,
+// intra_op_threads, cuda, memory_budget_mb) travel as they are to the workers and the generator;
+// the rest are the defaults and limits the gateway applies to requests. "diffusion" serves the
+// pipeline at `path`; "benchmark_zero_compute" answers every sample at once with a blank image and
+// no model, to measure the serving stack alone (benchmarks only). Relative paths resolve against
+// the config file.
+struct model_config : model::model_settings {
+  model_config() {
+    path = "model/weights/muse-tiny";
+    intra_op_threads = 1;
+  }
   int fast_steps = 25;
   int quality_steps = 50;
   float guidance_scale = 7.5f;
   int width = 64;    // default size of a request that names none
   int height = 64;
   int max_images_per_request = 4;
-  int intra_op_threads = 1;  // libtorch CPU threads (process-wide); 0 = one per core
-  bool cuda_graphs = true;   // on CUDA devices, replay the UNet step as CUDA graphs
-  // Working memory a worker's UNet call or VAE decode may take (MB); 0 = half the node's
-  // physical memory shared by its slots. Sizes that would not fit are refused (400).
-  int memory_budget_mb = 0;
 };
 
 struct batching_config {
@@ -135,6 +136,25 @@ deployment_config load_config_file(const std::string& path);
 nlohmann::json to_json(const deployment_config& config);
 
 // Reads the variable named by env_name; empty optional when the name is empty or the variable unset.
+// The only place the code reads a secret from the environment.
 std::optional<std::string> secret_from_env(const std::string& env_name);
+
+// The API keys in the variable auth.api_keys_env names (comma-separated, spaces trimmed); none when
+// the name is "". Throws config_error at auth.api_keys_env when the variable is unset or holds no
+// key: a gateway meant to be closed must not start open.
+std::vector<std::string> api_keys_from_env(const auth_config& auth);
+
+// What a process needs of the machine it starts on, beyond a valid file (muse-node's roles: all
+// needs both, gpu loads the model, gateway serves HTTP).
+struct process_needs {
+  bool loads_model = true;  // model.path (and model.config_dir) hold a model to load
+  bool serves_http = true;  // auth.api_keys_env, when given, names a variable that holds keys
+};
+
+// Checks the files and environment the config names, for a process with these needs: that
+// model.path is a diffusers folder (with model_index.json) or a .safetensors file whose configs
+// are beside it or in model.config_dir, and that auth.api_keys_env names a set variable holding a
+// key. Throws one config_error listing every problem, each at its key, as parse_config does.
+void check_environment(const deployment_config& config, const process_needs& needs);
 
 }  // namespace muse::config

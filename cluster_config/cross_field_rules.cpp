@@ -49,6 +49,12 @@ void check_nodes(problem_list& problems, const deployment_config& config) {
 
 }  // namespace
 
+bool is_single_file(const std::string& model_path) {
+  const std::string suffix = ".safetensors";
+  return model_path.size() > suffix.size() &&
+         model_path.compare(model_path.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 void check_cross_field_rules(problem_list& problems, const deployment_config& config,
                              bool nodes_readable) {
   const auto& gateway = config.gateway;
@@ -80,6 +86,11 @@ void check_cross_field_rules(problem_list& problems, const deployment_config& co
                                                 std::to_string(cluster.heartbeat_ms) +
                                                 "), so that one late heartbeat does "
                                                 "not declare a node dead");
+
+  if (!config.model.config_dir.empty() && !is_single_file(config.model.path))
+    problems.add("model.config_dir",
+                 "applies to a single-file model.path (.safetensors) only; a diffusers folder "
+                 "holds its own configs");
 
   if (config.slack.post_mode == "upload" && config.slack.bot_token_env.empty())
     problems.add("slack.bot_token_env",

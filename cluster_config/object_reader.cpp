@@ -93,6 +93,15 @@ bool object_reader::url(const std::string& key, std::string& field) {
     problems_.add(path_of(key), "must be an http:// or https:// URL, got \"" + text + "\"");
     return false;
   }
+  // Paths are appended to it ("/api/v1/images/..."): held without trailing slashes, so no user
+  // trims it again.
+  const size_t host = text.find("//") + 2;
+  const std::string as_written = text;
+  while (text.size() > host && text.back() == '/') text.pop_back();
+  if (text.size() == host || text[host] == '/') {
+    problems_.add(path_of(key), "must name a host, got \"" + as_written + "\"");
+    return false;
+  }
   field = std::move(text);
   return true;
 }

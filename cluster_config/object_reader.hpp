@@ -76,6 +76,7 @@ class object_reader {
   bool choice(const std::string& key, std::string& field, const std::vector<std::string>& allowed);
   // The NAME of an environment variable that holds a secret; "" turns the feature off.
   bool env_name(const std::string& key, std::string& field);
+  // An http(s):// URL with a host, held without trailing slashes (paths are appended to it).
   bool url(const std::string& key, std::string& field);
   bool string_list(const std::string& key, std::vector<std::string>& field);
 

@@ -14,8 +14,8 @@ using json = nlohmann::json;
 
 const std::vector<std::string> model_types = {"diffusion", "benchmark_zero_compute"};
 const std::vector<std::string> dtypes = {"float32", "float16", "bfloat16"};
-const std::vector<std::string> schedulers = {"ddim",     "euler",           "euler_ancestral",
-                                             "dpmpp_2m", "dpmpp_2m_karras", "pndm"};
+const std::vector<std::string> schedulers(model::scheduler_names.begin(),
+                                          model::scheduler_names.end());
 const std::vector<std::string> balancer_policies = {"round_robin", "least_loaded"};
 const std::vector<std::string> autoscale_policies = {"capacity", "queue_threshold"};
 const std::vector<std::string> slack_post_modes = {"response_url", "upload"};
@@ -120,6 +120,7 @@ void read_model(problem_list& problems, const json* object, model_config& model)
   object_reader r(problems, object, "model", "model");
   r.choice("type", model.type, model_types);
   r.string("path", model.path);
+  r.string("config_dir", model.config_dir, /*allow_empty=*/true);
   r.choice("dtype", model.dtype, dtypes);
   r.choice("scheduler", model.scheduler, schedulers);
   r.integer("fast_steps", model.fast_steps, 1, 150);
@@ -133,7 +134,7 @@ void read_model(problem_list& problems, const json* object, model_config& model)
   read_size("height", model.height);
   r.integer("max_images_per_request", model.max_images_per_request, 1, 16);
   r.integer("intra_op_threads", model.intra_op_threads, 0, 256);
-  r.boolean("cuda_graphs", model.cuda_graphs);
+  r.boolean("cuda_graphs", model.cuda.graphs);
   r.integer("memory_budget_mb", model.memory_budget_mb, 0, 16 << 20);
   r.finish();
 }

@@ -19,4 +19,7 @@ void read_deployment(problem_list& problems, const nlohmann::json& document,
 void check_cross_field_rules(problem_list& problems, const deployment_config& config,
                              bool nodes_readable);
 
+// Whether model.path names a single-file checkpoint (as model/'s loader decides: by the suffix).
+bool is_single_file(const std::string& model_path);
+
 }  // namespace muse::config::detail

@@ -1,7 +1,6 @@
 #include "http/access.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace muse::http {
@@ -28,22 +27,8 @@ std::string trim(const std::string& text) {
 
 }  // namespace
 
-access_policy::access_policy(const config::auth_config& auth) : origins_(auth.cors_origins) {
-  if (auth.api_keys_env.empty()) return;
-  const char* value = std::getenv(auth.api_keys_env.c_str());
-  std::string list = value ? value : "";
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    std::string key = trim(list.substr(start, comma - start));
-    if (!key.empty()) keys_.push_back(key);
-    start = comma + 1;
-  }
-  if (keys_.empty())
-    throw std::runtime_error("auth.api_keys_env names " + auth.api_keys_env +
-                             ", which is unset or holds no key");
-}
+access_policy::access_policy(const config::auth_config& auth)
+    : keys_(config::api_keys_from_env(auth)), origins_(auth.cors_origins) {}
 
 std::optional<api_error> access_policy::check(bool open_route,
                                               const std::string& authorization,

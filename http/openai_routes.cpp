@@ -58,8 +58,8 @@ void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_s
   server_state& state = ex->state();
   state.admit_generation();
   openai_request translated = translate_openai_request(ex->body(), state.config.model);
-  std::string public_url = state.config.gateway.public_url;
-  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  // Normalised when the config was read: no trailing slash.
+  const std::string public_url = state.config.gateway.public_url;
   response_shape shape;
   shape.body = [as_url = translated.as_url, images, public_url](
                    const actors::generate_outcome& outcome, const generate_request&) {

@@ -70,9 +70,7 @@ class slack_poster {
 };
 
 std::string env_value(const std::string& name) {
-  if (name.empty()) return "";
-  const char* value = std::getenv(name.c_str());
-  return value ? value : "";
+  return config::secret_from_env(name).value_or("");
 }
 
 std::string trim(const std::string& text) {
@@ -118,9 +116,7 @@ void post_result(const config::deployment_config& config, image_store& images,
                     "<@" + cmd.user_id + ">: " + cmd.prompt, image.png});
       return;
     }
-    std::string base = config.gateway.public_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    const std::string url = base + "/api/v1/images/" + images.put(image.png);
+    const std::string url = config.gateway.public_url + "/api/v1/images/" + images.put(image.png);
     nlohmann::json message = {
         {"response_type", "in_channel"},
         {"text", cmd.prompt},

@@ -92,10 +92,10 @@ class pipeline_generator : public generator {
 std::unique_ptr<generator> load_generator(const generator_options& options) {
   if (options.type == "benchmark_zero_compute") return make_zero_compute_generator();
   if (options.type != "diffusion") throw model_error("unknown model type \"" + options.type + "\"");
-  if (options.model_path.empty()) throw model_error("no model path given");
+  if (options.path.empty()) throw model_error("no model path given");
   set_cpu_threads(options.intra_op_threads);
   try {
-    auto loaded = pipeline::load(options.model_path, options.device, options.dtype,
+    auto loaded = pipeline::load(options.path, options.device, options.dtype,
                                  options.scheduler, options.config_dir, options.cuda);
     loaded->set_memory_budget(
         memory_budget_bytes(options.memory_budget_mb, loaded->memory(), options.workers_on_device));
@@ -103,7 +103,7 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
   } catch (const model_error&) {
     throw;
   } catch (const std::exception& e) {
-    throw model_error(options.model_path + ": " + e.what());
+    throw model_error(options.path + ": " + e.what());
   }
 }
 

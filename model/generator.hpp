@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "model/settings.hpp"
+
 namespace muse::model {
 
 // One image to make. Seeds follow diffusers: the initial latents are torch.randn(1, C, H/f, W/f)
@@ -51,29 +53,12 @@ struct model_limits {
 // it is dropped from the batch at the next step and its image comes back empty (width 0).
 using step_callback = std::function<bool(size_t sample_index, int step, int total_steps)>;
 
-// How a pipeline runs on a CUDA device (ignored on the CPU). Each switch exists to measure what it
-// is worth and to check the fast path against the plain one; all are on by default.
-struct cuda_engine_options {
-  bool graphs = true;         // replay the UNet step as CUDA graphs (model.cuda_graphs)
-  bool channels_last = true;  // NHWC convolution weights and activations
-  bool fused_kernels = true;  // model/cuda kernels (group norm + SiLU, GEGLU), packed q/k/v
-};
-
-struct generator_options {
-  std::string type = "diffusion";  // or "benchmark_zero_compute": no model, blank images at once
-  std::string model_path;          // a diffusers-layout directory or a single-file .safetensors
-  // For a single file: the diffusers-layout directory whose model_index.json, */config.json,
-  // tokenizer/ and scheduler/ describe it ("" = the file's own directory).
-  std::string config_dir;
-  std::string device = "cpu";      // cpu | cuda | cuda:N
-  std::string dtype = "float32";   // float32 | float16 | bfloat16
-  std::string scheduler = "ddim";  // default scheduler
-  int intra_op_threads = 0;        // 0 = libtorch default
-  cuda_engine_options cuda;
-  // Working memory one UNet call or VAE decode may take (MB); 0 = memory_budget_bytes' default,
-  // shared by the `workers_on_device` workers of the device.
-  int64_t memory_budget_mb = 0;
-  int workers_on_device = 1;
+// Where and how to load a model: its settings (the deployment's model section) plus the device
+// this generator runs on.
+struct generator_options : model_settings {
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  // Workers sharing the device; the default memory budget is split between them.
+  int32_t workers_on_device = 1;
 };
 
 class model_error : public std::runtime_error {
@@ -119,7 +104,7 @@ class generator {
                                   const step_callback& on_step = {});
 };
 
-// Loads the pipeline at options.model_path. Throws model_error naming what is wrong.
+// Loads the pipeline at options.path. Throws model_error naming what is wrong.
 std::unique_ptr<generator> load_generator(const generator_options& options);
 
 // The benchmark-only stage behind model type "benchmark_zero_compute": every sample finishes at

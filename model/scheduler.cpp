@@ -1,6 +1,7 @@
 #include "model/scheduler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <deque>
 #include <map>
@@ -18,15 +19,30 @@ struct sampler_kind {
   std::string class_name;
 };
 
+// The diffusers class behind each of scheduler_names (settings.hpp), in the same order.
+constexpr std::array<const char*, scheduler_names.size()> diffusers_classes = {
+    "DDIMScheduler",
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "DPMSolverMultistepScheduler",
+    "DPMSolverMultistepScheduler",
+    "PNDMScheduler",
+};
+
+constexpr bool every_name_has_a_class() {
+  for (const char* name : diffusers_classes)
+    if (name == nullptr) return false;
+  return true;
+}
+static_assert(every_name_has_a_class(), "a scheduler of scheduler_names has no diffusers class");
+
 const std::vector<sampler_kind>& kinds() {
-  static const std::vector<sampler_kind> list = {
-      {"ddim", "DDIMScheduler"},
-      {"euler", "EulerDiscreteScheduler"},
-      {"euler_ancestral", "EulerAncestralDiscreteScheduler"},
-      {"dpmpp_2m", "DPMSolverMultistepScheduler"},
-      {"dpmpp_2m_karras", "DPMSolverMultistepScheduler"},
-      {"pndm", "PNDMScheduler"},
-  };
+  static const std::vector<sampler_kind> list = [] {
+    std::vector<sampler_kind> out;
+    for (size_t i = 0; i < scheduler_names.size(); ++i)
+      out.push_back({scheduler_names[i], diffusers_classes[i]});
+    return out;
+  }();
   return list;
 }
 

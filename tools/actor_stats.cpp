@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "cluster_config/config.hpp"
+
 using nlohmann::json;
 
 namespace {
@@ -66,10 +68,9 @@ options parse(int argc, char** argv) {
       o.json_output = true;
     else if (arg == "--api-key-env") {
       auto name = take();
-      const char* key = std::getenv(name.c_str());
-      if (key == nullptr || *key == '\0')
-        throw usage_error{"environment variable " + name + " is not set"};
-      o.api_key = key;
+      auto key = muse::config::secret_from_env(name);
+      if (!key || key->empty()) throw usage_error{"environment variable " + name + " is not set"};
+      o.api_key = *key;
     } else if (arg == "--interval") {
       try {
         o.interval_s = std::stod(take());

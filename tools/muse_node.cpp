@@ -27,7 +27,7 @@ constexpr int exit_usage = 2;
 const char* usage_text =
     "usage: muse-node --role=all|gateway --config FILE [--http-port N]\n"
     "       muse-node --role=gpu --config FILE --node NAME\n"
-    "       muse-node --check-config FILE\n"
+    "       muse-node --check-config FILE [--role=all|gateway|gpu]\n"
     "       muse-node --help\n"
     "\n"
     "  --role=all        HTTP gateway and model workers in this process (one machine)\n"
@@ -36,7 +36,10 @@ const char* usage_text =
     "  --node NAME       which of the config's gpu_nodes this process is (with --role=gpu)\n"
     "  --config FILE     the deployment config (JSON with comments)\n"
     "  --http-port N     listen on port N instead of gateway.http_port (0: any free port)\n"
-    "  --check-config F  validate F, print the effective config as JSON, exit 0 (2 if invalid)\n"
+    "  --check-config F  validate F and what it names on this machine for --role (default all:\n"
+    "                    gpu and all need model.path to hold a model, gateway and all need the\n"
+    "                    variable auth.api_keys_env names); print the effective config as JSON,\n"
+    "                    exit 0 (2 if invalid)\n"
     "\n"
     "SIGINT/SIGTERM: stop taking requests, answer those in flight, exit 0.\n";
 
@@ -94,14 +97,14 @@ options parse_arguments(int argc, char** argv) {
       throw usage_error{"unknown argument '" + args[i] + "'"};
   }
   if (parsed.help) return parsed;
-  if (!parsed.check_config.empty()) {
-    if (!parsed.role.empty() || !parsed.config_path.empty() || parsed.node || parsed.http_port)
-      throw usage_error{"--check-config takes no other option"};
-    return parsed;
-  }
+  const bool checking = !parsed.check_config.empty();
+  if (checking && (!parsed.config_path.empty() || parsed.node || parsed.http_port))
+    throw usage_error{"--check-config takes no other option than --role"};
+  if (checking && parsed.role.empty()) parsed.role = "all";
   if (parsed.role.empty()) throw usage_error{"--role is required"};
   if (parsed.role != "all" && parsed.role != "gateway" && parsed.role != "gpu")
     throw usage_error{"--role must be all, gateway or gpu, got '" + parsed.role + "'"};
+  if (checking) return parsed;
   if (parsed.role == "gpu") {
     if (!parsed.node) throw usage_error{"--role=gpu needs --node NAME"};
     if (parsed.http_port) throw usage_error{"--http-port is not for GPU nodes"};
@@ -112,9 +115,15 @@ options parse_arguments(int argc, char** argv) {
   return parsed;
 }
 
-int check_config(const std::string& path) {
+// The file, then what it names on this machine for the role: a wrong model path would otherwise
+// pass here, and the node would start, listen and retry the load forever.
+int check_config(const std::string& path, const std::string& role) {
   try {
     auto config = muse::config::load_config_file(path);
+    muse::config::process_needs needs;
+    needs.loads_model = role != "gateway";
+    needs.serves_http = role != "gpu";
+    muse::config::check_environment(config, needs);
     std::cout << muse::config::to_json(config).dump(2) << std::endl;
     return 0;
   } catch (const std::exception& error) {
@@ -207,6 +216,6 @@ int main(int argc, char** argv) {
     std::cout << usage_text;
     return 0;
   }
-  if (!opts.check_config.empty()) return check_config(opts.check_config);
+  if (!opts.check_config.empty()) return check_config(opts.check_config, opts.role);
   return serve(opts);
 }

@@ -69,10 +69,21 @@ TEST_CASE("results, options and worker info survive serialization", "[messages]"
   options.node = "gpu-2";
   options.device = "cuda:1";
   options.step_level = false;
+  options.model.path = "/models/sd15.safetensors";
+  options.model.config_dir = "/models/sd15-configs";
+  options.model.scheduler = "euler";
+  options.model.cuda.graphs = false;
+  options.model.memory_budget_mb = int64_t{1} << 33;
   auto o = round_trip(options);
   CHECK(o.id == "w3");
   CHECK(o.device == "cuda:1");
   CHECK_FALSE(o.step_level);
+  CHECK(o.model.path == "/models/sd15.safetensors");
+  CHECK(o.model.config_dir == "/models/sd15-configs");
+  CHECK(o.model.scheduler == "euler");
+  CHECK_FALSE(o.model.cuda.graphs);
+  CHECK(o.model.cuda.fused_kernels);
+  CHECK(o.model.memory_budget_mb == int64_t{1} << 33);
 
   worker_info info;
   info.model_name = "muse-tiny";

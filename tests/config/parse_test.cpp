@@ -68,7 +68,7 @@ TEST_CASE("every key of a full file is read", "[config]") {
   CHECK(config.model.width == 512);
   CHECK(config.model.height == 768);
   CHECK(config.model.intra_op_threads == 4);
-  CHECK_FALSE(config.model.cuda_graphs);
+  CHECK_FALSE(config.model.cuda.graphs);
   CHECK(config.model.memory_budget_mb == 20000);
   CHECK(config.batching.max_wait_ms == 2000);
   CHECK_FALSE(config.batching.step_level);
@@ -104,7 +104,7 @@ TEST_CASE("to_json gives every key, and its output parses back to the same confi
                               "cluster", "auth", "slack"})
     CHECK(effective.contains(section));
   CHECK(effective["gateway"].size() == 14);
-  CHECK(effective["model"].size() == 13);
+  CHECK(effective["model"].size() == 14);
   CHECK(effective["batching"]["max_queue"] == 1000);
   CHECK(effective["model"]["guidance_scale"].get<double>() == Approx(3.3));
   CHECK(effective["cluster"]["tls"]["ca_file"] == "ca.pem");

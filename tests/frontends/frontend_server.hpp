@@ -25,7 +25,10 @@ inline config::deployment_config frontend_config() {
   config.gateway.max_body_bytes = 4096;
   config.gateway.max_prompt_chars = 100;
   config.gateway.request_timeout_s = 30;
-  config.gateway.public_url = "http://muse.example.org/";
+  // As the parser holds it: written with a trailing slash, kept without.
+  config.gateway.public_url =
+      config::parse_config(R"({"gateway": {"public_url": "http://muse.example.org/"}})")
+          .gateway.public_url;
   config.model.width = 64;
   config.model.height = 64;
   config.model.fast_steps = 25;

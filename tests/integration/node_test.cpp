@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -379,6 +380,67 @@ TEST_CASE("muse-node's command line: --check-config, --help and bad arguments", 
     CHECK(result.exit_code == 2);
     CHECK(result.err.find("usage:") != std::string::npos);
   }
+}
+
+TEST_CASE("--check-config checks what the role needs on this machine", "[integration]") {
+  muse::testing::temp_folder folder;
+  json config = tiny_config();
+  config["model"]["path"] = folder.path() + "/no-model";
+  config["auth"]["api_keys_env"] = "MUSE_NODE_TEST_UNSET_KEYS";
+  ::unsetenv("MUSE_NODE_TEST_UNSET_KEYS");
+  std::string file = folder.write("wrong.json", config.dump());
+
+  // Default role all: both the model and the keys are needed here, and both are named.
+  auto all = muse::testing::run_node_command({"--check-config", file}, folder);
+  CHECK(all.exit_code == 2);
+  CHECK(all.err.find("model.path: no such folder or file: " + folder.path() + "/no-model") !=
+        std::string::npos);
+  CHECK(all.err.find("auth.api_keys_env: names MUSE_NODE_TEST_UNSET_KEYS") != std::string::npos);
+  CHECK(all.out.empty());
+
+  auto gpu = muse::testing::run_node_command({"--check-config", file, "--role=gpu"}, folder);
+  CHECK(gpu.exit_code == 2);
+  CHECK(gpu.err.find("model.path") != std::string::npos);
+  CHECK(gpu.err.find("auth.api_keys_env") == std::string::npos);
+
+  auto gateway = muse::testing::run_node_command({"--check-config", file, "--role", "gateway"},
+                                                 folder);
+  CHECK(gateway.exit_code == 2);
+  CHECK(gateway.err.find("auth.api_keys_env") != std::string::npos);
+  CHECK(gateway.err.find("model.path") == std::string::npos);
+
+  config["auth"]["api_keys_env"] = "";
+  std::string keyless = folder.write("keyless.json", config.dump());
+  CHECK(muse::testing::run_node_command({"--check-config", keyless, "--role=gateway"}, folder)
+            .exit_code == 0);
+  auto bad_role = muse::testing::run_node_command({"--check-config", keyless, "--role=moon"}, folder);
+  CHECK(bad_role.exit_code == 2);
+  CHECK(bad_role.err.find("usage:") != std::string::npos);
+}
+
+TEST_CASE("a single-file checkpoint with its configs in model.config_dir is served",
+          "[integration]") {
+  // tests/data holds no model_index.json: without config_dir the checkpoint cannot load.
+  json config = tiny_config();
+  config["model"]["path"] = std::string(MUSE_TEST_DATA) + "/tiny-sd-single.safetensors";
+  muse::testing::temp_folder folder;
+  auto alone = muse::testing::run_node_command(
+      {"--check-config", folder.write("alone.json", config.dump())}, folder);
+  CHECK(alone.exit_code == 2);
+  CHECK(alone.err.find("model.config_dir") != std::string::npos);
+
+  config["model"]["config_dir"] = tiny_model;
+  CHECK(muse::testing::run_node_command(
+            {"--check-config", folder.write("apart.json", config.dump())}, folder)
+            .exit_code == 0);
+  node_process node(config);
+  wait_ready(node);
+  CHECK(stats_of(node)["model"]["name"] == "tiny-sd-single");
+  auto png = muse::testing::decode_png(first_png(
+      post(node, "/api/v1/generate", {{"prompt", "a red circle"}, {"seed", 3}, {"steps", 2}})));
+  CHECK(png.width == 32);
+  CHECK(png.height == 32);
+  expect_clean_exit(node, SIGINT);
 }
 
 TEST_CASE("the shipped cluster_config/local.json serves the built-in model", "[integration]") {

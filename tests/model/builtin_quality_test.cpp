@@ -112,7 +112,7 @@ TEST_CASE("the built-in model draws the emoji it is asked for", "[model][builtin
   REQUIRE(std::set<int>(prompted_item.begin(), prompted_item.end()).size() == prompts.size());
 
   generator_options options;
-  options.model_path = model_dir;
+  options.path = model_dir;
   options.scheduler = "ddim";
   const auto gen = load_generator(options);
 

@@ -32,7 +32,7 @@ sample_request square(int side, uint64_t seed) {
 
 std::unique_ptr<generator> generator_with_budget(int64_t budget_mb) {
   generator_options options;
-  options.model_path = budget_dir();
+  options.path = budget_dir();
   options.memory_budget_mb = budget_mb;
   return load_generator(options);
 }

@@ -32,7 +32,7 @@ const std::string& tiny_dir() {
 generator& tiny_generator() {
   static auto gen = [] {
     generator_options options;
-    options.model_path = tiny_dir();
+    options.path = tiny_dir();
     options.scheduler = "ddim";
     return load_generator(options);
   }();
@@ -156,9 +156,9 @@ TEST_CASE("bad requests and models fail with model_error", "[pipeline]") {
   CHECK(batch->size() == 0);
 
   generator_options options;
-  options.model_path = "/nonexistent/model";
+  options.path = "/nonexistent/model";
   CHECK_THROWS_AS(load_generator(options), model_error);
-  options.model_path = tiny_dir();
+  options.path = tiny_dir();
   options.dtype = "int4";
   CHECK_THROWS_WITH(load_generator(options), Catch::Contains("int4"));
   options.dtype = "float32";
@@ -169,7 +169,7 @@ TEST_CASE("bad requests and models fail with model_error", "[pipeline]") {
   auto index = read_json_file(broken + "/model_index.json");
   index["vae"] = {"diffusers", "AutoencoderTiny"};
   testing::write_json(broken + "/model_index.json", index);
-  options.model_path = broken;
+  options.path = broken;
   options.scheduler = "ddim";
   CHECK_THROWS_WITH(load_generator(options), Catch::Contains("AutoencoderTiny"));
   testing::remove_tree(broken);
