@@ -23,9 +23,11 @@ void answer_with_stats(const std::shared_ptr<exchange>& ex, Render render) {
 }  // namespace
 
 void add_operations_routes(route_table& table) {
-  table.add("GET", "/healthz", [](const std::shared_ptr<exchange>& ex) {
-    ex->send_json(200, {{"status", "ok"}});
-  });
+  // Load balancers and orchestrators poll /healthz and /readyz, holding no key.
+  table.add(
+      "GET", "/healthz",
+      [](const std::shared_ptr<exchange>& ex) { ex->send_json(200, {{"status", "ok"}}); },
+      route_access::open);
 
   table.add("GET", "/readyz", [](const std::shared_ptr<exchange>& ex) {
     server_state& state = ex->state();
@@ -33,7 +35,7 @@ void add_operations_routes(route_table& table) {
     if (!state.gateway.ready())
       throw api_error(503, "not_ready", "no worker has loaded the model yet");
     ex->send_json(200, {{"status", "ready"}});
-  });
+  }, route_access::open);
 
   table.add("GET", "/metrics", [](const std::shared_ptr<exchange>& ex) {
     answer_with_stats(ex, [](exchange& ex, const actors::stats_reply& stats) {

@@ -1,7 +1,5 @@
 #include "http/routes.hpp"
 
-#include <stdexcept>
-
 #include "http/frontend_routes.hpp"
 
 namespace muse::http {
@@ -11,16 +9,6 @@ void route_table::add(const std::string& method, const std::string& pattern, rou
   size_t index = paths_.add(method, pattern);
   entries_.resize(index + 1);
   entries_[index] = route_entry{method, pattern, access, std::move(handler)};
-}
-
-void route_table::set_access(const std::string& pattern, route_access access) {
-  bool found = false;
-  for (auto& entry : entries_) {
-    if (entry.pattern != pattern) continue;
-    entry.access = access;
-    found = true;
-  }
-  if (!found) throw std::invalid_argument("no route " + pattern);
 }
 
 bool route_table::open(const route_match& match) const {
@@ -40,9 +28,6 @@ bool route_table::open(const route_match& match) const {
 void add_all_routes(route_table& table, const config::deployment_config& config) {
   add_generate_routes(table);
   add_operations_routes(table);
-  // Load balancers and orchestrators poll these, holding no key.
-  table.set_access("/healthz", route_access::open);
-  table.set_access("/readyz", route_access::open);
 
   const auto& g = config.gateway;
   auto jobs = std::make_shared<job_store>(std::chrono::seconds(g.job_retention_s), g.max_jobs);

@@ -37,8 +37,6 @@ class route_table {
   // Throws std::invalid_argument for a bad pattern or a route added twice (see router::add).
   void add(const std::string& method, const std::string& pattern, route_handler handler,
            route_access access = route_access::api_key);
-  // Sets the access of every method of `pattern` (for a family that leaves it to the default).
-  void set_access(const std::string& pattern, route_access access);
 
   route_match match(const std::string& method, const std::string& path) const {
     return paths_.match(method, path);
