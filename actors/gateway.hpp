@@ -22,12 +22,13 @@ class gateway {
 
   // Thread-safe. `done` is called exactly once, from an actor thread, whatever happens (including
   // shutdown). `progress`, if set, is called from actor threads as steps complete.
-  virtual void submit(generate_order order, outcome_callback done, progress_callback progress = {}) = 0;
+  virtual void submit(generate_order order, outcome_callback done,
+                      progress_callback progress = {}) = 0;
   // Stops the order's work at the next denoising step; its outcome is failure::cancelled.
   virtual void cancel(const std::string& order_id) = 0;
 
-  virtual bool ready() const = 0;            // at least one worker has loaded its model
-  virtual model_limits limits() const = 0;   // of the served model (valid once ready)
+  virtual bool ready() const = 0;           // at least one worker has loaded its model
+  virtual model_limits limits() const = 0;  // of the served model (valid once ready)
   // Thread-safe, never blocks. `done` is called exactly once with the snapshot (queue, batches,
   // workers, latencies, scaling decisions) or why there is none: from an actor thread, from the
   // thread in shutdown() when the request was still open, or from the caller's once the gateway

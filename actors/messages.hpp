@@ -211,8 +211,7 @@ typename Inspector::result_type inspect(Inspector& f, order_figures& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_figures& x) {
-  return f(caf::meta::type_name("batch_figures"), x.done, x.images, x.mean_size,
-           x.size_histogram);
+  return f(caf::meta::type_name("batch_figures"), x.done, x.images, x.mean_size, x.size_histogram);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_latencies& x) {
@@ -220,9 +219,9 @@ typename Inspector::result_type inspect(Inspector& f, order_latencies& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {
-  return f(caf::meta::type_name("gateway_model_limits"), x.min_size, x.max_size,
-           x.size_multiple, x.default_width, x.default_height, x.max_pixels, x.memory_budget_mb,
-           x.max_steps, x.schedulers);
+  return f(caf::meta::type_name("gateway_model_limits"), x.min_size, x.max_size, x.size_multiple,
+           x.default_width, x.default_height, x.max_pixels, x.memory_budget_mb, x.max_steps,
+           x.schedulers);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, served_model& x) {
@@ -243,8 +242,8 @@ typename Inspector::result_type inspect(Inspector& f, scaling_record& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stats_snapshot& x) {
-  return f(caf::meta::type_name("stats_snapshot"), x.uptime_s, x.ready, x.model, x.queue,
-           x.orders, x.batches, x.latency_ms, x.workers, x.decisions);
+  return f(caf::meta::type_name("stats_snapshot"), x.uptime_s, x.ready, x.model, x.queue, x.orders,
+           x.batches, x.latency_ms, x.workers, x.decisions);
 }
 
 }  // namespace muse::actors
@@ -337,7 +336,7 @@ using stats_actor = caf::typed_actor<
     caf::reacts_to<accepted_atom>, caf::reacts_to<order_done_atom, order_record>,
     caf::reacts_to<batch_done_atom, uint32_t>, caf::reacts_to<decision_atom, scaling_record>,
     caf::replies_to<snapshot_atom>::with<stats_snapshot>,  // the supervisor's
-    caf::reacts_to<snapshot_atom, stats_ticket>>;           // the facade's: answered by callback
+    caf::reacts_to<snapshot_atom, stats_ticket>>;          // the facade's: answered by callback
 
 using supervisor_actor =
     caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,

@@ -59,8 +59,8 @@ int scaling_policy::wanted(const scaling_inputs& in, std::string& why) const {
   const int needed = static_cast<int>(std::ceil(demand / per_worker - 1e-9));
   why = "demand " + figure(demand) + " images/s (arrivals " + figure(in.arrivals_per_s) +
         "/s, queue " + figure(pending) + "), one worker serves " +
-        figure(in.images_per_s_per_worker) + "/s at " +
-        figure(settings_.target_utilisation * 100) + "% -> " + std::to_string(needed) + " workers";
+        figure(in.images_per_s_per_worker) + "/s at " + figure(settings_.target_utilisation * 100) +
+        "% -> " + std::to_string(needed) + " workers";
   return needed;
 }
 
@@ -71,12 +71,12 @@ scaling_decision scaling_policy::decide(const scaling_inputs& inputs) {
   const int unbounded = wanted(inputs, why);
   const int wanted_count = std::clamp(unbounded, settings_.min_workers, upper_);
   if (wanted_count != unbounded)
-    why += " (bounded to " + std::to_string(settings_.min_workers) + ".." +
-           std::to_string(upper_) + ")";
+    why += " (bounded to " + std::to_string(settings_.min_workers) + ".." + std::to_string(upper_) +
+           ")";
   if (current < settings_.min_workers) {
     low_intervals_ = 0;
-    decision = {settings_.min_workers, scaling_action::up, "below min_workers " +
-                                                 std::to_string(settings_.min_workers)};
+    decision = {settings_.min_workers, scaling_action::up,
+                "below min_workers " + std::to_string(settings_.min_workers)};
   } else if (current > upper_) {
     low_intervals_ = 0;
     decision = {upper_, scaling_action::down, "above the upper bound " + std::to_string(upper_)};
@@ -87,12 +87,12 @@ scaling_decision scaling_policy::decide(const scaling_inputs& inputs) {
     ++low_intervals_;
     if (low_intervals_ >= settings_.scale_down_after) {
       low_intervals_ = 0;
-      decision = {current - 1, scaling_action::down, why + "; low for " +
-                                           std::to_string(settings_.scale_down_after) +
-                                           " intervals"};
+      decision = {current - 1, scaling_action::down,
+                  why + "; low for " + std::to_string(settings_.scale_down_after) + " intervals"};
     } else {
-      decision = {current, scaling_action::hold, why + "; low for " + std::to_string(low_intervals_) + " of " +
-                                       std::to_string(settings_.scale_down_after) + " intervals"};
+      decision = {current, scaling_action::hold,
+                  why + "; low for " + std::to_string(low_intervals_) + " of " +
+                      std::to_string(settings_.scale_down_after) + " intervals"};
     }
   } else {
     low_intervals_ = 0;

@@ -102,7 +102,8 @@ stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_stat
       },
       [=](snapshot_atom) -> caf::result<stats_snapshot> {
         auto promise = self->make_response_promise<stats_snapshot>();
-        assemble(self, [=](stats_snapshot snapshot) mutable { promise.deliver(std::move(snapshot)); });
+        assemble(self,
+                 [=](stats_snapshot snapshot) mutable { promise.deliver(std::move(snapshot)); });
         return promise;
       },
       [=](snapshot_atom, stats_ticket& ticket) {

@@ -4,12 +4,11 @@
 // beside this file; parse_config() is the only place that knows them.
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "model/settings.hpp"
 
@@ -17,19 +16,19 @@ namespace muse::config {
 
 struct gateway_config {
   std::string host = "127.0.0.1";
-  uint16_t http_port = 8080;       // 0 = ephemeral (tests)
-  uint16_t cluster_port = 4300;    // CAF middleman port of the gateway
+  uint16_t http_port = 8080;     // 0 = ephemeral (tests)
+  uint16_t cluster_port = 4300;  // CAF middleman port of the gateway
   int http_threads = 2;
   size_t max_body_bytes = 65536;
   int request_timeout_s = 120;
   size_t max_prompt_chars = 1000;
   size_t max_connections = 1024;
   size_t max_connections_per_client = 128;  // from one client address
-  int read_timeout_s = 10;         // to read a whole request on a connection with none in progress
+  int read_timeout_s = 10;  // to read a whole request on a connection with none in progress
   std::string public_url = "http://localhost:8080";
-  int job_retention_s = 600;       // finished async jobs are kept this long, then 404
-  size_t max_jobs = 1000;          // async jobs kept at once
-  int image_url_ttl_s = 3600;      // life of the image URLs handed to OpenAI and Slack clients
+  int job_retention_s = 600;   // finished async jobs are kept this long, then 404
+  size_t max_jobs = 1000;      // async jobs kept at once
+  int image_url_ttl_s = 3600;  // life of the image URLs handed to OpenAI and Slack clients
 };
 
 struct gpu_node_config {
@@ -54,7 +53,7 @@ struct model_config : model::model_settings {
   int fast_steps = 25;
   int quality_steps = 50;
   float guidance_scale = 7.5f;
-  int width = 64;    // default size of a request that names none
+  int width = 64;  // default size of a request that names none
   int height = 64;
   int max_images_per_request = 4;
 };
@@ -116,7 +115,8 @@ struct deployment_config {
   std::string source_path;  // the file it was read from ("" when parsed from a string)
 };
 
-// Thrown by the parser; what() is "<key path>: <problem>", e.g. "batching.max_batch_size: must be 1..256".
+// Thrown by the parser; what() is "<key path>: <problem>", e.g. "batching.max_batch_size: must
+// be 1..256".
 class config_error : public std::runtime_error {
  public:
   config_error(std::string path, const std::string& problem)
@@ -135,8 +135,8 @@ deployment_config load_config_file(const std::string& path);
 // The effective config (defaults filled in) as JSON, for --check-config and /api/v1/stats.
 nlohmann::json to_json(const deployment_config& config);
 
-// Reads the variable named by env_name; empty optional when the name is empty or the variable unset.
-// The only place the code reads a secret from the environment.
+// Reads the variable named by env_name; empty optional when the name is empty or the variable
+// unset. The only place the code reads a secret from the environment.
 std::optional<std::string> secret_from_env(const std::string& env_name);
 
 // The API keys in the variable auth.api_keys_env names (comma-separated, spaces trimmed); none when

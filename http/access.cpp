@@ -30,8 +30,7 @@ std::string trim(const std::string& text) {
 access_policy::access_policy(const config::auth_config& auth)
     : keys_(config::api_keys_from_env(auth)), origins_(auth.cors_origins) {}
 
-std::optional<api_error> access_policy::check(bool open_route,
-                                              const std::string& authorization,
+std::optional<api_error> access_policy::check(bool open_route, const std::string& authorization,
                                               const std::string& api_key_header) const {
   if (keys_.empty() || open_route) return std::nullopt;
   std::string presented = trim(api_key_header);

@@ -32,7 +32,8 @@ class access_policy {
   // Headers for a response to a request from `origin` ("" when it sent none).
   std::vector<std::pair<std::string, std::string>> cors_headers(const std::string& origin) const;
   // A CORS preflight (OPTIONS with Origin) from an allowed origin gets these extra headers.
-  std::vector<std::pair<std::string, std::string>> preflight_headers(const std::string& origin) const;
+  std::vector<std::pair<std::string, std::string>> preflight_headers(
+      const std::string& origin) const;
 
  private:
   bool origin_allowed(const std::string& origin) const;

@@ -19,7 +19,8 @@ std::string range_text(int64_t low, int64_t high) {
 }
 
 int64_t in_range(int64_t value, const std::string& name, int64_t low, int64_t high) {
-  if (value < low || value > high) throw invalid_field(name, name + " must be " + range_text(low, high));
+  if (value < low || value > high)
+    throw invalid_field(name, name + " must be " + range_text(low, high));
   return value;
 }
 
@@ -59,14 +60,16 @@ void check_area(const actors::sample_request& sample, const generate_fields& fie
   const bool height_only = !fields.width && fields.height;
   std::string budget;
   if (limits.memory_budget_mb > 0)
-    budget = " under the worker's memory budget of " + std::to_string(limits.memory_budget_mb) + " MB";
+    budget =
+        " under the worker's memory budget of " + std::to_string(limits.memory_budget_mb) + " MB";
   const int64_t multiple = std::max(limits.size_multiple, 1);
   int64_t side = int64_t(std::sqrt(double(limits.max_pixels))) / multiple * multiple;
   while (side > 0 && side * side > limits.max_pixels) side -= multiple;
   throw invalid_field(height_only ? "height" : "width",
-                      "width x height " + std::to_string(sample.width) + "x" + std::to_string(sample.height) +
-                          " is over this model's limit of " + std::to_string(limits.max_pixels) + " pixels" +
-                          budget + "; the largest square that fits is " + std::to_string(side) + "x" +
+                      "width x height " + std::to_string(sample.width) + "x" +
+                          std::to_string(sample.height) + " is over this model's limit of " +
+                          std::to_string(limits.max_pixels) + " pixels" + budget +
+                          "; the largest square that fits is " + std::to_string(side) + "x" +
                           std::to_string(side));
 }
 
@@ -201,12 +204,14 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   sample.guidance_scale = rules.model.guidance_scale;
   if (fields.guidance_scale)
     sample.guidance_scale = float(number_in_range(*fields.guidance_scale, "guidance_scale", 0, 30));
-  sample.width = fields.width ? checked_size(*fields.width, "width", rules.limits) : default_width(rules);
+  sample.width =
+      fields.width ? checked_size(*fields.width, "width", rules.limits) : default_width(rules);
   sample.height =
       fields.height ? checked_size(*fields.height, "height", rules.limits) : default_height(rules);
   check_area(sample, fields, rules.limits);
   const int n = fields.n ? int(in_range(*fields.n, "n", 1, rules.model.max_images_per_request)) : 1;
-  sample.scheduler = fields.scheduler ? checked_scheduler(*fields.scheduler, rules) : rules.model.scheduler;
+  sample.scheduler =
+      fields.scheduler ? checked_scheduler(*fields.scheduler, rules) : rules.model.scheduler;
   uint64_t seed = std::min(drawn_seed, max_seed);
   if (fields.seed) {
     seed = uint64_t(in_range(*fields.seed, "seed", 0, int64_t(max_seed)));
