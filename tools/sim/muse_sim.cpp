@@ -4,7 +4,8 @@
 //   muse-sim [--traces diurnal,flash,steps] [--policies seed,queue_threshold,capacity,oracle]
 //            [--gpus 10,100,1000] [--peak-share 0.75] [--day-s 86400] [--interval-s 30]
 //            [--startup-s 10] [--failures-per-hour 1] [--repair-s 600] [--gpus-per-node 8]
-//            [--max-batch 8] [--seed 1] [--out DIR]
+//            [--max-batch 8] [--oracle-beta 0] [--seed 1]
+//            [--out DIR]
 //
 // Prints one table row per trace x scale x policy. With --out: DIR/results.jsonl (one object per
 // run), DIR/ticks/TRACE-GPUS-POLICY.csv (every supervisor tick) and DIR/plot/TRACE/POLICY-GPUS.json
@@ -44,7 +45,7 @@ int usage(const char* why) {
                "[--policies seed,queue_threshold,capacity,oracle] [--gpus 10,100,1000] "
                "[--peak-share 0.75] [--day-s 86400] [--interval-s 30] [--startup-s 10] "
                "[--failures-per-hour 1] [--repair-s 600] [--gpus-per-node 8] [--max-batch 8] "
-               "[--seed 1] [--out DIR]\n";
+               "[--oracle-beta 0] [--seed 1] [--out DIR]\n";
   return 2;
 }
 
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
         base.gpus_per_node = std::stoi(value);
       else if (key == "max-batch")
         base.max_batch_size = std::stoi(value);
+      else if (key == "oracle-beta")
+        base.oracle_beta = std::stod(value);
       else if (key == "seed")
         base.seed = std::stoull(value);
       else if (key == "out")

@@ -8,8 +8,10 @@
 //     threshold is this model's assumption.
 //   oracle: knows the trace. At a tick at t it asks for the workers the highest rate in
 //     [t, t + interval + start-up] needs, so that what it starts is serving before the load
-//     arrives: a = rate / (images/s of a worker in full batches), workers = ceil(a + beta sqrt(a))
-//     (square-root staffing). Its GPU-hours are the yardstick.
+//     arrives: a = rate / (images/s of a worker in full batches), workers = ceil(a + beta sqrt(a)).
+//     With beta = 0 (the default) that is the fewest workers that can keep up at all; on every
+//     trace of muse-sim it also answers every request within the SLO. Its GPU-hours are the
+//     yardstick.
 //   candidate: a variant evaluated in the simulator only, not shipped (scalers.cpp says what it
 //     changes against capacity).
 

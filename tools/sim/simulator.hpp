@@ -32,7 +32,7 @@ struct sim_settings {
   double rate_window_s = 10;     // the batcher's arrival-rate window (actors/rate_counter.hpp)
   double bin_s = 0.01;           // arrivals are drawn per bin of this length
   uint64_t seed = 1;
-  double oracle_beta = 1.0;  // the oracle staffs load + oracle_beta x sqrt(load) (scalers.cpp)
+  double oracle_beta = 0;  // the oracle staffs load + oracle_beta x sqrt(load) (scalers.hpp)
 };
 
 // The supervisor's view at one tick, and what it decided.
