@@ -84,7 +84,10 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> options;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") return usage("the policies against traces") == 2 ? 0 : 0;
+    if (arg == "-h" || arg == "--help") {
+      usage("the scaling policies against arrival traces");
+      return 0;
+    }
     if (arg.rfind("--", 0) != 0 || i + 1 >= argc) return usage(("bad argument " + arg).c_str());
     options[arg.substr(2)] = argv[++i];
   }
