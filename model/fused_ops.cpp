@@ -89,6 +89,27 @@ torch::Tensor layer_norm(const torch::Tensor& x, torch::nn::LayerNorm norm) {
   return norm(x);
 }
 
+torch::Tensor upsample_nearest(const torch::Tensor& x, const std::vector<int64_t>& size) {
+#if MUSE_WITH_CUDA
+  const bool by_two =
+      size.empty() || (size.size() == 2 && size[0] == 2 * x.size(-2) && size[1] == 2 * x.size(-1));
+  if (by_two && fused_layout(x))
+    if (auto fused = cuda::upsample_nearest_2x(x)) return *fused;
+#endif
+  namespace F = torch::nn::functional;
+  auto options = F::InterpolateFuncOptions().mode(torch::kNearest);
+  if (size.empty())
+    options.scale_factor(std::vector<double>{2.0, 2.0});
+  else
+    options.size(size);
+  // Nearest upsampling of bfloat16 is missing from libtorch before 2.1.
+#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 1)
+  if (x.scalar_type() == torch::kBFloat16)
+    return F::interpolate(x.to(torch::kFloat32), options).to(x.dtype());
+#endif
+  return F::interpolate(x, options);
+}
+
 torch::Tensor geglu(const torch::Tensor& projected) {
 #if MUSE_WITH_CUDA
   if (use_fused(projected))

@@ -45,6 +45,10 @@ normed_sum add_layer_norm(torch::Tensor fresh, const torch::Tensor& residual,
                           torch::nn::LayerNorm norm);
 torch::Tensor layer_norm(const torch::Tensor& x, torch::nn::LayerNorm norm);
 
+// Nearest-neighbour upsampling of (N, C, H, W) to `size` ({height, width}; empty: twice H and
+// W). The fused kernel takes channels_last inputs upsampled by exactly 2.
+torch::Tensor upsample_nearest(const torch::Tensor& x, const std::vector<int64_t>& size);
+
 // diffusers' GEGLU: `projected` (..., 2n) -> value * gelu(gate), value and gate its two halves.
 torch::Tensor geglu(const torch::Tensor& projected);
 

@@ -287,18 +287,7 @@ upsample_impl::upsample_impl(int channels) {
 }
 
 torch::Tensor upsample_impl::forward(const torch::Tensor& x, const std::vector<int64_t>& size) {
-  auto options = F::InterpolateFuncOptions().mode(torch::kNearest);
-  if (size.empty())
-    options.scale_factor(std::vector<double>{2.0, 2.0});
-  else
-    options.size(size);
-  auto input = x;
-  // Nearest upsampling of bfloat16 is missing from libtorch before 2.1.
-#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 1)
-  if (x.scalar_type() == torch::kBFloat16)
-    return conv_(F::interpolate(x.to(torch::kFloat32), options).to(x.dtype()));
-#endif
-  return conv_(F::interpolate(input, options));
+  return conv_(upsample_nearest(x, size));
 }
 
 // ---- attention ----

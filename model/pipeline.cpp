@@ -391,14 +391,16 @@ std::vector<rgb_image> pipeline::decode(const std::vector<sample_state*>& batch)
     for (auto i : members) latents.push_back(batch[i]->latents);
     auto decoded = vae_->decode((torch::cat(latents) / vae_->scaling_factor()).to(dtype_));
     // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), float32 numpy, (x * 255).round() as uint8.
+    // Each step is one correctly rounded float32 operation, so running them all on the device
+    // gives numpy's bits; only the bytes cross to the CPU.
     auto pixels = (decoded.to(torch::kFloat32) / 2 + 0.5)
                       .clamp(0, 1)
-                      .to(torch::kCPU)
-                      .permute({0, 2, 3, 1})
                       .mul(255)
                       .round()
                       .to(torch::kUInt8)
-                      .contiguous();
+                      .permute({0, 2, 3, 1})
+                      .contiguous()
+                      .to(torch::kCPU);
     if (pixels.size(3) != 3) throw model_error("the VAE must produce 3-channel images");
     for (size_t k = 0; k < members.size(); ++k) {
       auto& image = images[members[k]];

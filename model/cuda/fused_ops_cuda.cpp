@@ -112,6 +112,20 @@ std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& r
   return output;
 }
 
+std::optional<torch::Tensor> upsample_nearest_2x(const torch::Tensor& x) {
+  const auto type = element_type_of(x);
+  if (!type || !inference() || x.dim() != 4 ||
+      !x.is_contiguous(torch::MemoryFormat::ChannelsLast) || !aligned(x) ||
+      !upsample_nearest_2x_supported(*type, static_cast<int>(x.size(1))))
+    return std::nullopt;
+  c10::cuda::CUDAGuard device(x.device());
+  auto output = torch::empty({x.size(0), x.size(1), 2 * x.size(2), 2 * x.size(3)},
+                             x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  upsample_nearest_2x(*type, x.data_ptr(), output.data_ptr(), x.size(0), x.size(2), x.size(3),
+                      static_cast<int>(x.size(1)), c10::cuda::getCurrentCUDAStream());
+  return output;
+}
+
 std::optional<torch::Tensor> geglu(const torch::Tensor& projected) {
   const auto type = element_type_of(projected);
   if (!type || !inference() || projected.dim() < 1 || !projected.is_contiguous() ||

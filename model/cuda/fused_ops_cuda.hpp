@@ -24,6 +24,9 @@ std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& r
                                         const torch::Tensor& weight, const torch::Tensor& bias,
                                         double eps);
 
+// x: (N, C, H, W) channels_last -> (N, C, 2H, 2W) channels_last, nearest neighbour.
+std::optional<torch::Tensor> upsample_nearest_2x(const torch::Tensor& x);
+
 // projected: (..., 2n), contiguous.
 std::optional<torch::Tensor> geglu(const torch::Tensor& projected);
 

@@ -447,6 +447,42 @@ void launch_layer_norm(void* x, const void* residual, const void* gamma, const v
   throw std::runtime_error("layer norm: " + std::to_string(columns) + " columns is too wide");
 }
 
+// ---- nearest upsampling by 2 ----
+
+template <typename T>
+__global__ void upsample_nearest_2x_kernel(const T* __restrict__ input, T* __restrict__ output,
+                                           int64_t vectors, int64_t height, int64_t width,
+                                           int64_t lanes) {
+  constexpr int width_in_values = vector_width<T>;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < vectors;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t lane = i % lanes, pixel = i / lanes;
+    const int64_t x = pixel % width, y = (pixel / width) % height, image = pixel / (width * height);
+    const auto value = load(input + i * width_in_values);
+    const int64_t row = (image * 2 * height + 2 * y) * 2 * width + 2 * x;
+    T* out = output + (row * lanes + lane) * width_in_values;
+    const int64_t next_pixel = lanes * width_in_values, next_row = 2 * width * next_pixel;
+    store(out, value);
+    store(out + next_pixel, value);
+    store(out + next_row, value);
+    store(out + next_row + next_pixel, value);
+  }
+}
+
+template <typename T>
+void launch_upsample_nearest_2x(const void* input, void* output, int64_t images, int64_t height,
+                                int64_t width, int channels, cudaStream_t stream) {
+  const int threads = 256;
+  const int64_t lanes = channels / vector_width<T>;
+  const int64_t vectors = images * height * width * lanes;
+  if (vectors == 0) return;
+  const int64_t blocks = std::max<int64_t>(
+      1, std::min<int64_t>(8 * multiprocessors(), (vectors + threads - 1) / threads));
+  upsample_nearest_2x_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+      static_cast<const T*>(input), static_cast<T*>(output), vectors, height, width, lanes);
+  check(cudaGetLastError(), "upsample nearest 2x");
+}
+
 template <template <typename> class launcher, typename... Args>
 void dispatch(element_type type, Args&&... args) {
   switch (type) {
@@ -486,6 +522,14 @@ struct layer_norm_launcher {
   template <typename... Args>
   static void run(Args&&... args) {
     launch_layer_norm<T>(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
+struct upsample_launcher {
+  template <typename... Args>
+  static void run(Args&&... args) {
+    launch_upsample_nearest_2x<T>(std::forward<Args>(args)...);
   }
 };
 
@@ -553,6 +597,17 @@ void layer_norm(element_type type, void* x, const void* residual, const void* ga
   if (rows <= 0) return;
   dispatch<layer_norm_launcher>(type, x, residual, gamma, beta, output, rows, columns, eps,
                                 stream);
+}
+
+bool upsample_nearest_2x_supported(element_type type, int channels) {
+  int width = 0;
+  dispatch<width_launcher>(type, width);
+  return channels > 0 && channels % width == 0;
+}
+
+void upsample_nearest_2x(element_type type, const void* input, void* output, int64_t images,
+                         int64_t height, int64_t width, int channels, cudaStream_t stream) {
+  dispatch<upsample_launcher>(type, input, output, images, height, width, channels, stream);
 }
 
 }  // namespace muse::model::cuda

@@ -62,4 +62,11 @@ void layer_norm(element_type type, void* x, const void* residual, const void* ga
                 const void* beta, void* output, int64_t rows, int columns, float eps,
                 cudaStream_t stream);
 
+// Nearest-neighbour upsampling by 2 of an NHWC tensor: `images` x `height` x `width` x `channels`
+// into `images` x 2`height` x 2`width` x `channels`, each input value copied to its four outputs.
+// channels must be a multiple of 16 bytes' worth of elements.
+bool upsample_nearest_2x_supported(element_type type, int channels);
+void upsample_nearest_2x(element_type type, const void* input, void* output, int64_t images,
+                         int64_t height, int64_t width, int channels, cudaStream_t stream);
+
 }  // namespace muse::model::cuda

@@ -173,3 +173,32 @@ TEST_CASE("fused layer norm (+ residual) matches libtorch's", "[gpu][fused]") {
         CHECK(torch::equal(run(true).normed, fused.normed));
       }
 }
+
+TEST_CASE("fused nearest upsampling by 2 copies exactly what libtorch's does", "[gpu][fused]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(5);
+  struct shape {
+    int64_t n, c, h, w;
+  };
+  // The UNet's and VAE's upsamplers at 512x512, odd sizes; 12 half channels take libtorch's path.
+  const std::vector<shape> shapes = {
+      {2, 1280, 8, 8}, {16, 640, 32, 32}, {2, 512, 128, 128}, {3, 256, 7, 5}, {2, 12, 9, 4}};
+  for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16})
+    for (const auto& s : shapes) {
+      INFO("dtype " << dtype << " shape " << s.n << "x" << s.c << "x" << s.h << "x" << s.w);
+      const auto x = torch::randn({s.n, s.c, s.h, s.w}, torch::TensorOptions(gpu))
+                         .to(dtype)
+                         .contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor eager;
+      {
+        fused_kernels_scope off(false);
+        eager = upsample_nearest(x, {});
+      }
+      const auto fused = upsample_nearest(x, {});
+      const auto sized = upsample_nearest(x, {2 * s.h, 2 * s.w});
+      CHECK(fused.sizes() == eager.sizes());
+      CHECK(fused.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      CHECK(torch::equal(fused, eager));
+      CHECK(torch::equal(sized, eager));
+    }
+}

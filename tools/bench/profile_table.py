@@ -9,7 +9,9 @@ CPU ranges named "muse::unet_step" around each UNet call. The kernels launched i
 classes by name, and the step's GPU span (first kernel start to last kernel end) is split into
 those classes plus the gaps where the GPU ran nothing (launch and host overhead). Prints one
 markdown table, milliseconds per step (mean over the traced steps), one column per trace; with
---top N, then the N kernels that took the most time in each trace, with their class.
+--top N, then the N kernels that took the most time in each trace, with their class; with
+--outside N, the N costliest kernels launched outside the steps (text encoder, VAE decode,
+scheduler: milliseconds in the whole trace) and their total by class.
 """
 import argparse
 import json
@@ -91,6 +93,26 @@ def steps_of(path):
     return steps
 
 
+def outside_steps(path):
+    """Kernels launched outside every step range: {name: ms} over the whole trace."""
+    with open(path) as f:
+        trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    ranges = [(e["ts"], e["ts"] + e["dur"]) for e in events
+              if e.get("name") == STEP and e.get("ph") == "X"]
+    launches = {e["args"]["correlation"]: e["ts"] for e in events
+                if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
+    by_name = {}
+    for k in events:
+        if k.get("cat") != "kernel" or k.get("ph") != "X":
+            continue
+        launched = launches.get(k.get("args", {}).get("correlation"), -1)
+        if any(begin <= launched <= end for begin, end in ranges):
+            continue
+        by_name[k["name"]] = by_name.get(k["name"], 0.0) + k["dur"] / 1000
+    return by_name
+
+
 def summarise(steps):
     n = len(steps)
     by_name = {}
@@ -109,6 +131,8 @@ def main():
     parser.add_argument("traces", nargs="+", help="LABEL=TRACE.json")
     parser.add_argument("--json", help="also write the numbers here")
     parser.add_argument("--top", type=int, default=0, help="list the N costliest kernels of each trace")
+    parser.add_argument("--outside", type=int, default=0,
+                        help="list the N costliest kernels launched outside the steps")
     args = parser.parse_args()
     columns = []
     for item in args.traces:
@@ -125,6 +149,16 @@ def main():
     for label, c in columns if args.top else []:
         print(f"\n{label}: the {args.top} costliest kernels, ms per step")
         for name, ms in sorted(c["by_name_ms"].items(), key=lambda kv: -kv[1])[:args.top]:
+            print(f"  {ms:7.3f}  {classify(name):16s} {name[:150]}")
+    for item in args.traces if args.outside else []:
+        label, _, path = item.partition("=")
+        by_name = outside_steps(path)
+        by_class = {}
+        for name, ms in by_name.items():
+            by_class[classify(name)] = by_class.get(classify(name), 0.0) + ms
+        print(f"\n{label}: outside the steps, {sum(by_name.values()):.2f} ms in {len(by_name)} kernel names: "
+              + ", ".join(f"{c} {ms:.2f}" for c, ms in sorted(by_class.items(), key=lambda kv: -kv[1])))
+        for name, ms in sorted(by_name.items(), key=lambda kv: -kv[1])[:args.outside]:
             print(f"  {ms:7.3f}  {classify(name):16s} {name[:150]}")
     if args.json:
         with open(args.json, "w") as f:
