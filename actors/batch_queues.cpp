@@ -9,7 +9,7 @@ batch_queues::batch_queues(size_t max_batch_size, std::chrono::milliseconds max_
     : max_batch_size_(std::max<size_t>(1, max_batch_size)), max_wait_(max_wait) {}
 
 std::optional<batch> batch_queues::push(sample_job job, clock::time_point now) {
-  auto key = batch_key(job.request);
+  auto key = batch_key_of(job.request);
   auto& queue = queues_[key];
   queue.push_back(waiting{std::move(job), now});
   ++depth_;
@@ -18,7 +18,7 @@ std::optional<batch> batch_queues::push(sample_job job, clock::time_point now) {
 }
 
 std::vector<batch> batch_queues::take_due(clock::time_point now) {
-  std::vector<std::string> due;
+  std::vector<batch_key> due;
   for (auto& [key, queue] : queues_)
     if (queue.front().since + max_wait_ <= now) due.push_back(key);
   std::vector<batch> result;
@@ -54,7 +54,7 @@ std::vector<job_id> batch_queues::remove(const std::vector<job_id>& ids) {
   return found;
 }
 
-batch batch_queues::take(const std::string& key, size_t count) {
+batch batch_queues::take(const batch_key& key, size_t count) {
   auto it = queues_.find(key);
   auto& queue = it->second;
   batch result;

@@ -1,6 +1,6 @@
 #pragma once
 // The batcher's bookkeeping, free of actors so that it can be tested with a made-up clock: one
-// FIFO per batch key; a queue leaves as a batch when it holds max_batch_size samples or when its
+// FIFO per batch key (size and scheduler, messages.hpp); a queue leaves as a batch when it holds max_batch_size samples or when its
 // oldest sample has waited max_wait.
 
 #include <chrono>
@@ -38,11 +38,11 @@ class batch_queues {
     sample_job job;
     clock::time_point since;
   };
-  batch take(const std::string& key, size_t count);
+  batch take(const batch_key& key, size_t count);
 
   size_t max_batch_size_;
   std::chrono::milliseconds max_wait_;
-  std::map<std::string, std::deque<waiting>> queues_;  // never holds an empty queue
+  std::map<batch_key, std::deque<waiting>> queues_;  // never holds an empty queue
   size_t depth_ = 0;
   uint64_t next_batch_id_ = 1;
 };

@@ -26,10 +26,36 @@ struct sample_job {
       0;  // how many workers it was given to (more than one: a worker died under it)
 };
 
+// What samples must share to ride in one batch and one model call: the size (rows of different
+// sizes cannot share a tensor) and the scheduler. Not the step count nor the guidance: each
+// sample keeps its own timestep, step count and guidance in the model's running batch, so Fast
+// and Quality share UNet calls. One model per deployment, so the model is implied; its name
+// joins this struct when a deployment serves several.
+struct batch_key {
+  int32_t width = 0;
+  int32_t height = 0;
+  std::string scheduler;
+
+  friend bool operator==(const batch_key& a, const batch_key& b) {
+    return a.width == b.width && a.height == b.height && a.scheduler == b.scheduler;
+  }
+  friend bool operator!=(const batch_key& a, const batch_key& b) { return !(a == b); }
+  friend bool operator<(const batch_key& a, const batch_key& b) {
+    if (a.width != b.width) return a.width < b.width;
+    if (a.height != b.height) return a.height < b.height;
+    return a.scheduler < b.scheduler;
+  }
+};
+
+// The key of a request.
+batch_key batch_key_of(const model::sample_request& request);
+// "64x64/ddim", for the log.
+std::string to_string(const batch_key& key);
+
 // Samples that share a batch key, dispatched together.
 struct batch {
   uint64_t id = 0;
-  std::string key;
+  batch_key key;
   std::vector<sample_job> jobs;
 };
 
@@ -92,9 +118,6 @@ struct order_record {
 
 uint8_t to_code(const std::optional<failure>& f);
 std::optional<failure> from_code(uint8_t code);
-// Requests with equal keys may share a batch: same size, steps and scheduler (one model per
-// deployment, so the model is implied).
-std::string batch_key(const model::sample_request& request);
 
 // An order with the callbacks of its client; stays inside the gateway process.
 struct order_ticket {
@@ -111,6 +134,10 @@ struct stats_ticket {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_job& x) {
   return f(caf::meta::type_name("sample_job"), x.id, x.order_id, x.request, x.attempts);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_key& x) {
+  return f(caf::meta::type_name("batch_key"), x.width, x.height, x.scheduler);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {

@@ -144,7 +144,7 @@ class model_loop {
   struct live_sample {
     sample_job job;
     uint64_t batch_id = 0;
-    std::string key;
+    batch_key key;
     clock::time_point received;
     clock::time_point joined;
     int step = 0;
@@ -205,8 +205,9 @@ class model_loop {
     tell(result_atom::value, std::move(result), counters_);
   }
 
-  // Step-level: samples of the running batch's key join up to max_batch_size. Otherwise a new
-  // batch starts only once the running one is done, and only with the samples it came with.
+  // Step-level: samples of the running batch's key (size and scheduler, whatever their steps and
+  // guidance) join up to max_batch_size. Otherwise a new batch starts only once the running one
+  // is done, and only with the samples it came with.
   void join_pending() {
     bool idle = joined_.empty();
     if (idle && !pending_.empty()) {
@@ -282,7 +283,7 @@ class model_loop {
   std::unique_ptr<model::running_batch> running_;
   std::deque<live_sample> pending_;
   std::map<job_id, live_sample> joined_;
-  std::string running_key_;
+  batch_key running_key_;
   uint64_t running_batch_id_ = 0;
   bool draining_ = false;
   worker_counters counters_;

@@ -2,10 +2,11 @@
 // A model worker: owns one model::generator and runs it on a thread of its own (never on CAF's
 // cooperative scheduler). Answers load once the model is loaded (or quits with the load error).
 // With step_level it keeps one running batch and lets newly assigned samples of the same batch
-// key join between denoising steps, up to max_batch_size; otherwise it runs each batch it was
-// given to completion before starting the next. Results and per-step progress go to the actor
-// that sent the batch. The worker monitors the first actor that loads it or sends it work (the
-// balancer): when that actor, or the link to its process, goes, the worker stops at its next step.
+// key (size and scheduler: step counts and guidance may differ) join between denoising steps, up
+// to max_batch_size; otherwise it runs each batch it was given to completion before starting the
+// next. Results and per-step progress go to the actor that sent the batch. The worker monitors
+// the first actor that loads it or sends it work (the balancer): when that actor, or the link to
+// its process, goes, the worker stops at its next step.
 
 #include <functional>
 #include <memory>

@@ -7,13 +7,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-sample_job job(job_id id, int width = 64, int steps = 25, std::string scheduler = "ddim") {
+sample_job job(job_id id, int width = 64, int steps = 25, std::string scheduler = "ddim",
+               float guidance = 7.5f) {
   sample_job j;
   j.id = id;
   j.order_id = "o" + std::to_string(id);
   j.request.width = width;
   j.request.height = 64;
   j.request.steps = steps;
+  j.request.guidance_scale = guidance;
   j.request.scheduler = std::move(scheduler);
   return j;
 }
@@ -53,19 +55,35 @@ TEST_CASE("different batch keys are never mixed", "[batcher]") {
   auto t0 = batch_queues::clock::now();
   CHECK_FALSE(queues.push(job(1, 64), t0));
   CHECK_FALSE(queues.push(job(2, 32), t0));
-  CHECK_FALSE(queues.push(job(3, 64, 50), t0));
-  CHECK_FALSE(queues.push(job(4, 64, 25, "euler"), t0));
-  CHECK(queues.keys() == 4);
-  auto full = queues.push(job(5, 32), t0 + 1ms);
+  CHECK_FALSE(queues.push(job(3, 64, 25, "euler"), t0));
+  CHECK(queues.keys() == 3);
+  auto full = queues.push(job(4, 32, 50), t0 + 1ms);
   REQUIRE(full);
   CHECK(full->jobs[0].id == 2);
-  CHECK(full->jobs[1].id == 5);
+  CHECK(full->jobs[1].id == 4);
+  CHECK(full->key == (batch_key{32, 64, "ddim"}));
   auto due = queues.take_due(t0 + 60ms);
-  REQUIRE(due.size() == 3);
+  REQUIRE(due.size() == 2);
   for (auto& b : due) {
     REQUIRE(b.jobs.size() == 1);
-    CHECK(b.key == batch_key(b.jobs[0].request));
+    CHECK(b.key == batch_key_of(b.jobs[0].request));
   }
+}
+
+TEST_CASE("Fast and Quality samples of one size and scheduler share a batch", "[batcher]") {
+  batch_queues queues(3, 50ms);
+  auto t0 = batch_queues::clock::now();
+  CHECK_FALSE(queues.push(job(1, 64, 25), t0));
+  CHECK_FALSE(queues.push(job(2, 64, 50, "ddim", 1.0f), t0));
+  CHECK(queues.keys() == 1);
+  auto full = queues.push(job(3, 64, 25, "ddim", 3.0f), t0);
+  REQUIRE(full);
+  REQUIRE(full->jobs.size() == 3);
+  CHECK(full->jobs[0].request.steps == 25);
+  CHECK(full->jobs[1].request.steps == 50);
+  CHECK(full->jobs[1].request.guidance_scale == 1.0f);
+  CHECK(full->key == (batch_key{64, 64, "ddim"}));
+  CHECK(queues.depth() == 0);
 }
 
 TEST_CASE("the oldest of several queues falls due first", "[batcher]") {

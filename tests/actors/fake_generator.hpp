@@ -73,7 +73,7 @@ class fake_running_batch : public model::running_batch {
     {
       std::lock_guard<std::mutex> lock(control_->mutex);
       fake_control::step_record record{worker_, samples_.size(), {}};
-      for (auto& [tag, e] : samples_) record.keys.insert(batch_key(e.request));
+      for (auto& [tag, e] : samples_) record.keys.insert(to_string(batch_key_of(e.request)));
       control_->steps.push_back(record);
     }
     int left = control_->crashes_left.load();
@@ -116,7 +116,7 @@ class fake_generator : public model::generator {
     l.min_size = 8;
     l.max_size = 64;
     l.size_multiple = 8;
-    l.schedulers = {"ddim"};
+    l.schedulers = {"ddim", "euler"};
     return l;
   }
   std::unique_ptr<model::running_batch> start_batch() override {

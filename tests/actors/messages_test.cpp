@@ -27,7 +27,7 @@ T round_trip(const T& value) {
 TEST_CASE("a batch survives serialization", "[messages]") {
   batch b;
   b.id = 42;
-  b.key = "64x64/25/ddim";
+  b.key = batch_key{64, 48, "ddim"};
   sample_job job;
   job.id = 7;
   job.order_id = "order-1";
@@ -105,19 +105,28 @@ TEST_CASE("failure codes map both ways", "[messages]") {
   CHECK(std::string(to_string(failure::queue_full)) == "queue_full");
 }
 
-TEST_CASE("the batch key names size, steps and scheduler", "[messages]") {
+TEST_CASE("the batch key names size and scheduler, not steps or guidance", "[messages]") {
   muse::model::sample_request a, b;
-  CHECK(batch_key(a) == batch_key(b));
+  a.scheduler = b.scheduler = "ddim";
+  CHECK(batch_key_of(a) == batch_key_of(b));
   b.seed = 99;
   b.prompt = "other";
   b.guidance_scale = 1.0f;
-  CHECK(batch_key(a) == batch_key(b));  // these may differ within one batch
   b.steps = 50;
-  CHECK(batch_key(a) != batch_key(b));
+  CHECK(a.steps == 25);
+  CHECK(batch_key_of(a) == batch_key_of(b));  // these may differ within one batch
+  CHECK_FALSE(batch_key_of(a) < batch_key_of(b));
+  CHECK_FALSE(batch_key_of(b) < batch_key_of(a));
   b = a;
   b.height = 32;
-  CHECK(batch_key(a) != batch_key(b));
+  CHECK(batch_key_of(a) != batch_key_of(b));
+  b = a;
+  b.width = 32;
+  CHECK(batch_key_of(a) != batch_key_of(b));
   b = a;
   b.scheduler = "euler";
-  CHECK(batch_key(a) != batch_key(b));
+  CHECK(batch_key_of(a) != batch_key_of(b));
+  CHECK((batch_key_of(a) < batch_key_of(b)) != (batch_key_of(b) < batch_key_of(a)));
+  a.width = 96;
+  CHECK(to_string(batch_key_of(a)) == "96x64/ddim");
 }

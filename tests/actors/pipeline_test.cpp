@@ -65,8 +65,11 @@ TEST_CASE("samples with different batch keys never share a model call", "[pipeli
   s.max_wait_ms = 20;
   pipeline p(s);
   REQUIRE(p.wait_ready());
-  for (int i = 0; i < 12; ++i)
-    p.submit(make_order("k" + std::to_string(i), {sample(i, 3 + i % 2, i % 3 == 0 ? 32 : 16)}));
+  for (int i = 0; i < 12; ++i) {
+    auto s = sample(i, 3 + i % 2, i % 3 == 0 ? 32 : 16);
+    if (i % 4 == 1) s.scheduler = "euler";
+    p.submit(make_order("k" + std::to_string(i), {s}));
+  }
   for (int i = 0; i < 12; ++i) {
     auto outcome = p.results.wait("k" + std::to_string(i));
     REQUIRE(outcome);
@@ -189,7 +192,7 @@ TEST_CASE("with step-level batching a sample joins the running batch", "[pipelin
   std::atomic<int> progress{0};
   p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
   REQUIRE(eventually([&] { return progress >= 3; }));
-  auto joining = sample(2, 40);  // same batch key: same size, steps and scheduler
+  auto joining = sample(2, 40);  // same batch key: same size and scheduler
   p.submit(make_order("second", {joining}));
   auto second = p.results.wait("second");
   REQUIRE(second);
@@ -199,6 +202,76 @@ TEST_CASE("with step-level batching a sample joins the running batch", "[pipelin
   auto first = p.results.wait("first");
   REQUIRE(first);
   CHECK_FALSE(first->error);
+}
+
+TEST_CASE("Fast and Quality samples of one size and scheduler share model calls", "[pipeline]") {
+  pipeline_settings s;
+  s.max_batch_size = 2;
+  s.max_wait_ms = 3000;  // only a full batch leaves in time: both must share one key
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  auto fast = sample(1, 5), quality = sample(2, 10);
+  quality.guidance_scale = 1.0f;
+  p.submit(make_order("fast", {fast}));
+  p.submit(make_order("quality", {quality}));
+  auto fast_outcome = p.results.wait("fast", 2s);
+  auto quality_outcome = p.results.wait("quality", 2s);
+  REQUIRE(fast_outcome);
+  REQUIRE(quality_outcome);
+  REQUIRE_FALSE(fast_outcome->error);
+  REQUIRE_FALSE(quality_outcome->error);
+  CHECK(fast_outcome->steps == 5);
+  CHECK(quality_outcome->steps == 10);
+  CHECK(fast_outcome->images[0].png == muse::model::encode_png(expected_image(fast)));
+  CHECK(quality_outcome->images[0].png == muse::model::encode_png(expected_image(quality)));
+  // Five calls with both, then five with the Quality sample alone.
+  auto steps = p.control->steps_copy();
+  REQUIRE(steps.size() == 10);
+  for (size_t i = 0; i < steps.size(); ++i) CHECK(steps[i].size == (i < 5 ? 2u : 1u));
+}
+
+TEST_CASE("with step-level batching a Quality sample joins a running Fast batch", "[pipeline]") {
+  pipeline_settings s;
+  s.max_wait_ms = 1;
+  s.step_level = true;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  std::atomic<int> progress{0};
+  auto fast = sample(1, 40), quality = sample(2, 80);
+  p.submit(make_order("fast", {fast}), [&](int step, int) { progress = step; });
+  REQUIRE(eventually([&] { return progress >= 3; }));
+  p.submit(make_order("quality", {quality}));
+  auto fast_outcome = p.results.wait("fast");
+  auto quality_outcome = p.results.wait("quality");
+  REQUIRE(fast_outcome);
+  REQUIRE(quality_outcome);
+  REQUIRE_FALSE(fast_outcome->error);
+  REQUIRE_FALSE(quality_outcome->error);
+  CHECK(quality_outcome->steps == 80);
+  CHECK(quality_outcome->images[0].png == muse::model::encode_png(expected_image(quality)));
+  CHECK(p.control->max_step_size() == 2);
+}
+
+TEST_CASE("step-level joining keeps other sizes and schedulers out of the running batch",
+          "[pipeline]") {
+  pipeline_settings s;
+  s.max_wait_ms = 1;
+  s.step_level = true;
+  pipeline p(s);
+  REQUIRE(p.wait_ready());
+  std::atomic<int> progress{0};
+  p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
+  REQUIRE(eventually([&] { return progress >= 3; }));
+  auto other_scheduler = sample(3, 40);
+  other_scheduler.scheduler = "euler";
+  p.submit(make_order("other_size", {sample(2, 40, 32)}));
+  p.submit(make_order("other_scheduler", {other_scheduler}));
+  for (auto id : {"first", "other_size", "other_scheduler"}) {
+    auto outcome = p.results.wait(id);
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->error);
+  }
+  CHECK(p.control->max_step_size() == 1);
 }
 
 TEST_CASE("without step-level batching a new sample waits for the running batch", "[pipeline]") {

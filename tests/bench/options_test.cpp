@@ -128,6 +128,10 @@ TEST_CASE("bad command lines say what is wrong") {
              Catch::Contains("native, muse or openai"));
   CHECK_THAT(error_of({"--requests", "1", "--quality", "best"}),
              Catch::Contains("fast or quality"));
+  CHECK_THAT(error_of({"--requests", "1", "--quality", "fast", "--quality", "slow"}),
+             Catch::Contains("got 'slow'"));
+  CHECK_THAT(error_of({"--requests", "1", "--api", "muse", "--quality", "hd"}),
+             Catch::Contains("--api muse is fast or quality"));
   CHECK_THAT(error_of({"--requests", "1", "--api", "muse", "--steps", "4"}),
              Catch::Contains("no steps"));
   CHECK_THAT(error_of({"--requests", "1", "--api", "muse", "--n", "2"}),
@@ -145,6 +149,15 @@ TEST_CASE("bad command lines say what is wrong") {
              Catch::Contains("not both"));
   CHECK_THAT(error_of({"--duration", "0s"}), Catch::Contains("above zero"));
   CHECK(parse({"--help"}).help);
+}
+
+TEST_CASE("--quality repeats into a mix, in order") {
+  CHECK(parse({"--requests", "1"}).qualities.empty());
+  const auto mix = parse({"--requests", "1", "--quality", "fast", "--quality=quality"});
+  CHECK(mix.qualities == std::vector<std::string>{"fast", "quality"});
+  CHECK(settings_json(mix)["quality"] == nlohmann::json::array({"fast", "quality"}));
+  const auto openai = parse({"--requests", "1", "--api", "openai", "--quality", "hd"});
+  CHECK(openai.qualities == std::vector<std::string>{"hd"});
 }
 
 TEST_CASE("settings name what a plot needs and never header values") {

@@ -1,6 +1,7 @@
 #include "tools/bench/request_builder.hpp"
 
 #include <catch2/catch.hpp>
+#include <map>
 
 using namespace muse::bench;
 
@@ -80,4 +81,30 @@ TEST_CASE("the request source cycles prompts and advances seeds by the images pe
   CHECK(reused.next() == a);  // the same prebuilt bytes, no per-request work
   CHECK_FALSE(body_of(*a).contains("seed"));
   CHECK(request_source(parse({"--api", "muse"})).images_per_request() == 1);
+}
+
+TEST_CASE("repeated --quality alternates the qualities request by request, whatever the prompt") {
+  for (bool seeded : {false, true}) {
+    std::vector<std::string> args = {"--prompt", "one",     "--prompt", "two",    "--prompt",
+                                     "three",    "--quality", "fast",   "--quality", "quality"};
+    if (seeded) {
+      args.push_back("--seed");
+      args.push_back("5");
+    }
+    const auto options = parse(args);
+    request_source source(options);
+    std::map<std::pair<std::string, std::string>, int> seen;
+    for (int k = 0; k < 12; ++k) {
+      const auto body = body_of(*source.next());
+      INFO("seeded " << seeded << ", request " << k);
+      CHECK(body["quality"] == (k % 2 == 0 ? "fast" : "quality"));
+      ++seen[{body["prompt"].get<std::string>(), body["quality"].get<std::string>()}];
+    }
+    CHECK(seen.size() == 6);  // every prompt with both qualities, twice each
+    for (auto& [pair, count] : seen) CHECK(count == 2);
+  }
+  const auto muse = parse({"--api", "muse", "--quality", "quality", "--quality", "fast"});
+  CHECK(request_body(muse, "p", std::nullopt, 0)["high_quality"] == true);
+  CHECK(request_body(muse, "p", std::nullopt, 1)["high_quality"] == false);
+  CHECK(request_body(muse, "p", std::nullopt, 2)["high_quality"] == true);
 }

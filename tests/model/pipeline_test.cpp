@@ -118,6 +118,46 @@ TEST_CASE("samples join a running batch between steps", "[pipeline]") {
   CHECK(max_difference(done[20], b_alone) <= 1);
 }
 
+TEST_CASE("samples of one size with different step counts and guidance share UNet calls",
+          "[pipeline]") {
+  // Fast and Quality of one scheduler and size, as the actors' batch key lets them ride: one
+  // UNet call per step for all (guided samples two rows, unguided one), each sample at its own
+  // timestep; the short one leaves when done and a waiting one takes its place.
+  auto& gen = tiny_generator();
+  auto quality = request(1, "ddim", 6), fast = request(2, "ddim", 3), late = request(3, "ddim", 4);
+  fast.guidance_scale = 1.0f;
+  late.guidance_scale = 3.0f;
+  const auto quality_alone = gen.generate({quality})[0];
+  const auto fast_alone = gen.generate({fast})[0];
+  const auto late_alone = gen.generate({late})[0];
+  auto batch = gen.start_batch();
+  batch->add(1, quality);
+  batch->add(2, fast);
+  std::map<uint64_t, rgb_image> done;
+  std::map<uint64_t, int> finished_at;
+  for (int call = 1; call <= 7 && batch->size() > 0; ++call) {
+    if (call == 4) {
+      CHECK(batch->size() == 1);  // the fast sample has left
+      batch->add(3, late);
+    }
+    for (auto& report : batch->step()) {
+      if (report.tag == 1) CHECK(report.step == call);
+      if (report.tag == 3) CHECK(report.step == call - 3);
+      if (!report.finished) continue;
+      done[report.tag] = report.image;
+      finished_at[report.tag] = call;
+    }
+  }
+  CHECK(batch->size() == 0);
+  REQUIRE(done.size() == 3);
+  CHECK(finished_at[2] == 3);
+  CHECK(finished_at[1] == 6);
+  CHECK(finished_at[3] == 7);
+  CHECK(max_difference(done[1], quality_alone) <= 1);
+  CHECK(max_difference(done[2], fast_alone) <= 1);
+  CHECK(max_difference(done[3], late_alone) <= 1);
+}
+
 TEST_CASE("every scheduler runs and reports its steps", "[pipeline]") {
   auto& gen = tiny_generator();
   for (const auto& name : gen.limits().schedulers) {

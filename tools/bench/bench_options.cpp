@@ -84,11 +84,11 @@ void check_consistency(const bench_options& o, bool users_given) {
     throw usage_error("--users is the closed loop and --rate the open loop: give one of them");
   if (!o.requests && !o.duration_s)
     throw usage_error("give --requests N and/or --duration D to bound the run");
-  if (o.api == api_kind::native && o.quality && *o.quality != "fast" && *o.quality != "quality")
-    throw usage_error("--quality for --api native is fast or quality, got '" + *o.quality + "'");
+  for (const auto& quality : o.qualities)
+    if (o.api != api_kind::openai && quality != "fast" && quality != "quality")
+      throw usage_error(std::string("--quality for --api ") + to_string(o.api) +
+                        " is fast or quality, got '" + quality + "'");
   if (o.api == api_kind::muse) {
-    if (o.quality && *o.quality != "fast" && *o.quality != "quality")
-      throw usage_error("--quality for --api muse is fast or quality, got '" + *o.quality + "'");
     if (o.steps)
       throw usage_error("--steps: the muse route has no steps (use --quality fast|quality)");
     if (o.images != 1) throw usage_error("--n: the muse route makes one image per request");
@@ -237,7 +237,7 @@ bench_options parse_options(const std::vector<std::string>& args) {
          o.prompts.push_back(v);
        }},
       {"--prompts-file", [&](const std::string& f) { o.prompts_file = value(f); }},
-      {"--quality", [&](const std::string& f) { o.quality = value(f); }},
+      {"--quality", [&](const std::string& f) { o.qualities.push_back(value(f)); }},
       {"--steps",
        [&](const std::string& f) { o.steps = int(parse_unsigned(f, value(f), 1, 1000)); }},
       {"--n", [&](const std::string& f) { o.images = int(parse_unsigned(f, value(f), 1, 1000)); }},
@@ -318,7 +318,9 @@ load
 request
   --prompt TEXT         prompt (repeatable: cycled)
   --prompts-file FILE   one prompt per line, cycled
-  --quality Q           native/muse: fast or quality; openai: passed on as given
+  --quality Q           native/muse: fast or quality; openai: passed on as given; repeatable:
+                        request k asks for the (k mod count)-th (--quality fast --quality
+                        quality: a 50/50 mix, alternated)
   --steps N             native only
   --n N                 images per request (native, openai)                   (default 1)
   --size WxH            native: width and height; openai: size
@@ -358,7 +360,8 @@ nlohmann::json settings_json(const bench_options& o) {
     s["prompts_file"] = o.prompts_file;
   else
     s["prompt"] = o.prompts.front();
-  if (o.quality) s["quality"] = *o.quality;
+  if (o.qualities.size() == 1) s["quality"] = o.qualities.front();
+  if (o.qualities.size() > 1) s["quality"] = o.qualities;
   if (o.steps) s["steps"] = *o.steps;
   if (o.size) s["size"] = *o.size;
   if (o.seed) s["seed"] = *o.seed;

@@ -41,7 +41,8 @@ struct bench_options {
 
   std::vector<std::string> prompts = {"a lighthouse on a cliff at dawn, watercolor"};
   std::string prompts_file;
-  std::optional<std::string> quality;
+  // Repeatable: request k asks for qualities[k % size] (a Fast/Quality mix); empty = not sent.
+  std::vector<std::string> qualities;
   std::optional<int> steps;
   int images = 1;                   // images per request (`n`)
   std::optional<std::string> size;  // "WxH"

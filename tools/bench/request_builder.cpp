@@ -1,5 +1,7 @@
 #include "tools/bench/request_builder.hpp"
 
+#include <algorithm>
+
 namespace muse::bench {
 
 const char* route_path(api_kind api) {
@@ -15,11 +17,13 @@ const char* route_path(api_kind api) {
 }
 
 nlohmann::json request_body(const bench_options& o, const std::string& prompt,
-                            std::optional<uint64_t> seed) {
+                            std::optional<uint64_t> seed, size_t quality_index) {
   nlohmann::json body = {{"prompt", prompt}};
+  const std::string* quality =
+      o.qualities.empty() ? nullptr : &o.qualities[quality_index % o.qualities.size()];
   switch (o.api) {
     case api_kind::native:
-      if (o.quality) body["quality"] = *o.quality;
+      if (quality) body["quality"] = *quality;
       if (o.steps) body["steps"] = *o.steps;
       if (seed) body["seed"] = *seed;
       if (o.images != 1) body["n"] = o.images;
@@ -30,12 +34,12 @@ nlohmann::json request_body(const bench_options& o, const std::string& prompt,
       }
       break;
     case api_kind::muse:
-      body["high_quality"] = o.quality && *o.quality == "quality";
+      body["high_quality"] = quality && *quality == "quality";
       break;
     case api_kind::openai:
       body["n"] = o.images;
       if (o.size) body["size"] = *o.size;
-      if (o.quality) body["quality"] = *o.quality;
+      if (quality) body["quality"] = *quality;
       body["response_format"] = "b64_json";
       break;
   }
@@ -66,18 +70,24 @@ request_source::request_source(const bench_options& options)
     : options_(options), images_(options.api == api_kind::muse ? 1 : options.images) {
   if (!options.seed)
     for (const auto& prompt : options.prompts)
-      prebuilt_.push_back(std::make_shared<const std::string>(
-          http_request(options, request_body(options, prompt, std::nullopt).dump())));
+      for (size_t quality = 0; quality < qualities(); ++quality)
+        prebuilt_.push_back(std::make_shared<const std::string>(http_request(
+            options, request_body(options, prompt, std::nullopt, quality).dump())));
+}
+
+size_t request_source::qualities() const {
+  return std::max<size_t>(1, options_.qualities.size());
 }
 
 std::shared_ptr<const std::string> request_source::next() {
   const uint64_t k = counter_.fetch_add(1, std::memory_order_relaxed);
   const size_t prompt = size_t(k % options_.prompts.size());
-  if (!prebuilt_.empty()) return prebuilt_[prompt];
+  const size_t quality = size_t(k % qualities());
+  if (!prebuilt_.empty()) return prebuilt_[prompt * qualities() + quality];
   const uint64_t seed =
       *options_.seed + k * uint64_t(options_.images);  // images of one request use seed..seed+n-1
-  return std::make_shared<const std::string>(
-      http_request(options_, request_body(options_, options_.prompts[prompt], seed).dump()));
+  return std::make_shared<const std::string>(http_request(
+      options_, request_body(options_, options_.prompts[prompt], seed, quality).dump()));
 }
 
 }  // namespace muse::bench

@@ -1,6 +1,7 @@
 #pragma once
 // The bytes muse-bench sends: a JSON body in the shape of the chosen route, wrapped in an
-// HTTP/1.1 keep-alive request. Built once per prompt and reused, unless seeds vary per request.
+// HTTP/1.1 keep-alive request. Built once per prompt and quality and reused, unless seeds vary
+// per request.
 
 #include <atomic>
 #include <cstdint>
@@ -16,8 +17,9 @@ namespace muse::bench {
 
 const char* route_path(api_kind api);
 
+// `quality` indexes options.qualities (modulo their count).
 nlohmann::json request_body(const bench_options& options, const std::string& prompt,
-                            std::optional<uint64_t> seed);
+                            std::optional<uint64_t> seed, size_t quality = 0);
 
 std::string http_request(const bench_options& options, const std::string& body);
 
@@ -30,9 +32,10 @@ class request_source {
   int images_per_request() const { return images_; }
 
  private:
+  size_t qualities() const;  // how many distinct qualities requests cycle through (at least 1)
   const bench_options& options_;
-  std::vector<std::shared_ptr<const std::string>>
-      prebuilt_;  // one per prompt, when seeds are fixed
+  // One per prompt and quality (prompt-major), when seeds are fixed.
+  std::vector<std::shared_ptr<const std::string>> prebuilt_;
   std::atomic<uint64_t> counter_{0};
   int images_;
 };
