@@ -28,7 +28,8 @@ struct queue_figures {
   uint64_t balancer_backlog = 0;
 };
 
-// One worker as the balancer sees it.
+// One worker as the balancer sees it. The counters run over the life of the slot (a replacement
+// under the same id adds to its predecessor's).
 struct worker_figures {
   std::string id;
   std::string node;
@@ -43,6 +44,7 @@ struct worker_figures {
   uint64_t model_calls = 0;
   uint32_t starts = 0;
   double images_per_s = 0;
+  double busy_s = 0;  // seconds it had a batch running: its capacity is work per busy second
 };
 
 struct worker_pool_figures {
