@@ -262,11 +262,16 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
   self->state.stats = std::move(stats);
   self->state.status = std::move(status);
   self->set_down_handler([=](caf::down_msg& down) {
-    auto* worker = find_by_address(self->state, down.source);
+    auto& st = self->state;
+    auto* worker = find_by_address(st, down.source);
     if (worker == nullptr) return;
+    bool drained = worker->state == "draining";
     worker->state = "dead";
     worker->handle = worker_actor{};
     requeue(self, *worker);
+    // Stopped on purpose (scale-down, shutdown): nobody replaces it, so it leaves the list and
+    // the count; a worker that died stays, as dead, until its replacement takes its id.
+    if (drained) st.workers.erase(st.workers.begin() + (worker - st.workers.data()));
     publish_status(self);
     dispatch(self);
   });

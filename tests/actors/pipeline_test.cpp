@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 
@@ -309,6 +310,8 @@ TEST_CASE("the stats snapshot has every documented figure", "[pipeline][stats]")
   CHECK(w.steps_done == 8);
   CHECK(w.steps_saved == 0);
   CHECK(w.starts == 1);
+  CHECK(w.busy_s > 0);  // 2 samples x 4 steps of 5 ms, in one batch or two
+  CHECK(w.busy_s < stats.uptime_s);
 }
 
 TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline][stats]") {
@@ -330,6 +333,45 @@ TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline
   CHECK(record.inputs.workers == 1);
   CHECK(record.inputs.queue_depth == 0);
   CHECK(record.inputs.in_flight == 0);
+}
+
+TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
+          "[pipeline][stats][scaling]") {
+  pipeline_settings s;
+  s.workers = 2;  // slots
+  s.min_workers = 1;
+  s.autoscale_interval_s = 1;
+  s.step_time = 20ms;
+  pipeline p(s);
+  REQUIRE(p.wait_ready(1));
+  // Keep work waiting and running until the supervisor starts the second worker.
+  int orders = 0;
+  REQUIRE(eventually([&] {
+    if (p.stats().orders.open < 8)
+      p.submit(make_order("load" + std::to_string(orders++), {sample(1, 10), sample(2, 10)}));
+    return p.ready_workers() == 2;
+  }, 15s));
+  for (int i = 0; i < orders; ++i) REQUIRE(p.results.wait("load" + std::to_string(i)));
+  // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops.
+  stats_snapshot stats;
+  CHECK(eventually([&] {
+    stats = p.stats();
+    bool down = std::any_of(stats.decisions.begin(), stats.decisions.end(), [](auto& d) {
+      return d.decision.action == scaling_action::down;
+    });
+    return down && stats.workers && stats.workers->list.size() == 1;
+  }, 15s));
+  REQUIRE(stats.workers);
+  CHECK(stats.workers->total == 1);
+  CHECK(stats.workers->ready == 1);
+  REQUIRE(stats.workers->list.size() == 1);
+  CHECK(stats.workers->list[0].id == "w1");
+  CHECK(stats.workers->list[0].state == "ready");
+  // The one left still serves.
+  p.submit(make_order("after", {sample(3)}));
+  auto after = p.results.wait("after");
+  REQUIRE(after);
+  CHECK_FALSE(after->error);
 }
 
 TEST_CASE("every stats request is answered exactly once, shutdown or not", "[pipeline][stats]") {
