@@ -310,11 +310,17 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
         on_register(self, std::move(worker), options);
       },
       [=](drain_atom, std::string& id) {
-        if (auto* w = find_by_id(self->state, id); w != nullptr && w->handle) {
+        auto& st = self->state;
+        auto* w = find_by_id(st, id);
+        if (w == nullptr) return;
+        if (w->handle) {
           w->state = "draining";
           self->send(w->handle, drain_atom::value);
-          publish_status(self);
+        } else if (w->state == "dead") {
+          // The supervisor will not replace it: it leaves the list.
+          st.workers.erase(st.workers.begin() + (w - st.workers.data()));
         }
+        publish_status(self);
       },
       [=](result_atom, sample_result& result, worker_counters& counters) {
         on_result(self, result, counters);

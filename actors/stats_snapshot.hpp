@@ -34,7 +34,7 @@ struct worker_figures {
   std::string id;
   std::string node;
   std::string device;
-  std::string state;  // loading | ready | draining | dead (died, waiting for its replacement)
+  std::string state;  // loading | ready | draining | dead (died, until replaced or not wanted)
   uint64_t in_flight = 0;
   uint64_t batches_done = 0;
   uint64_t images_done = 0;

@@ -46,6 +46,7 @@ struct supervisor_state {
   stats_actor stats;
   bool stopping = false;
   bool reconcile_pending = false;
+  std::set<std::string> died;  // ids of workers that died, until replaced or no longer wanted
   std::vector<caf::typed_response_promise<bool>> stop_waiters;
 
   ~supervisor_state() {
@@ -170,6 +171,12 @@ void reconcile(supervisor_pointer self) {
     log_info("supervisor", "draining worker " + newest->options.id + " on " + newest->options.node);
     self->send(st.balancer, drain_atom::value, newest->options.id);
   }
+  // A worker that died and that the target no longer needs: the balancer forgets it (drain of a
+  // dead worker), so it does not stay in the stats as dead.
+  if (active_workers(st) < st.target) return;
+  for (auto& id : st.died)
+    if (st.workers.count(id) == 0) self->send(st.balancer, drain_atom::value, id);
+  st.died.clear();
 }
 
 // The policy's inputs from a stats snapshot.
@@ -241,6 +248,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
         log_info("supervisor", "worker " + id + " drained and stopped");
         return;
       }
+      st.died.insert(id);
       st.placement->forget(node_name);
       auto delay = first_backoff;
       for (auto& node : st.nodes)

@@ -335,16 +335,21 @@ TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline
   CHECK(record.inputs.in_flight == 0);
 }
 
-TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
-          "[pipeline][stats][scaling]") {
+namespace {
+
+// Two slots, min_workers 1, decisions every second, 20 ms steps.
+pipeline_settings scaling_settings() {
   pipeline_settings s;
-  s.workers = 2;  // slots
+  s.workers = 2;
   s.min_workers = 1;
   s.autoscale_interval_s = 1;
   s.step_time = 20ms;
-  pipeline p(s);
-  REQUIRE(p.wait_ready(1));
-  // Keep work waiting and running until the supervisor starts the second worker.
+  return s;
+}
+
+// Keeps work waiting and running until the supervisor has started the second worker, then waits
+// for every answer.
+void load_until_two_ready(pipeline& p) {
   int orders = 0;
   REQUIRE(eventually([&] {
     if (p.stats().orders.open < 8)
@@ -352,15 +357,29 @@ TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
     return p.ready_workers() == 2;
   }, 15s));
   for (int i = 0; i < orders; ++i) REQUIRE(p.results.wait("load" + std::to_string(i)));
-  // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops.
+}
+
+// Waits until the stats list one worker, and gives the last snapshot.
+stats_snapshot one_worker_listed(pipeline& p) {
   stats_snapshot stats;
   CHECK(eventually([&] {
     stats = p.stats();
-    bool down = std::any_of(stats.decisions.begin(), stats.decisions.end(), [](auto& d) {
-      return d.decision.action == scaling_action::down;
-    });
-    return down && stats.workers && stats.workers->list.size() == 1;
+    return stats.workers && stats.workers->list.size() == 1;
   }, 15s));
+  return stats;
+}
+
+}  // namespace
+
+TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
+          "[pipeline][stats][scaling]") {
+  pipeline p(scaling_settings());
+  REQUIRE(p.wait_ready(1));
+  load_until_two_ready(p);
+  // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops.
+  auto stats = one_worker_listed(p);
+  CHECK(std::any_of(stats.decisions.begin(), stats.decisions.end(),
+                    [](auto& d) { return d.decision.action == scaling_action::down; }));
   REQUIRE(stats.workers);
   CHECK(stats.workers->total == 1);
   CHECK(stats.workers->ready == 1);
@@ -372,6 +391,27 @@ TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
   auto after = p.results.wait("after");
   REQUIRE(after);
   CHECK_FALSE(after->error);
+}
+
+TEST_CASE("a worker that died and is no longer wanted leaves the stats' list",
+          "[pipeline][stats][scaling]") {
+  pipeline p(scaling_settings());
+  REQUIRE(p.wait_ready(1));
+  load_until_two_ready(p);
+  // One of the two dies (its sample runs on the other) and no replacement can load.
+  p.control->fail_load = true;
+  p.control->crashes_left = 1;
+  p.submit(make_order("crash", {sample(4)}));
+  auto crashed = p.results.wait("crash");
+  REQUIRE(crashed);
+  CHECK_FALSE(crashed->error);
+  // Idle: the target drops to min_workers (1), which the survivor meets; the dead one is not
+  // replaced, so it leaves the list rather than stay there as dead.
+  auto stats = one_worker_listed(p);
+  REQUIRE(stats.workers);
+  CHECK(stats.workers->total == 1);
+  REQUIRE(stats.workers->list.size() == 1);
+  CHECK(stats.workers->list[0].state == "ready");
 }
 
 TEST_CASE("every stats request is answered exactly once, shutdown or not", "[pipeline][stats]") {
