@@ -20,6 +20,7 @@ struct worker_record {
   size_t in_flight = 0;           // samples
   uint64_t batches_done = 0;
   uint64_t images_done = 0;
+  uint64_t image_steps = 0;
   uint32_t starts = 0;
   worker_counters counters;  // this start's, the newest seen
   worker_counters earlier;   // the slot's earlier starts', added up
@@ -195,7 +196,10 @@ void on_result(balancer_pointer self, sample_result& result, worker_counters& co
                             [&](const sample_job& j) { return j.id == result.id; }),
              jobs.end());
   if (worker->in_flight > 0) --worker->in_flight;
-  if (result.failure_code == 0) ++worker->images_done;
+  if (result.failure_code == 0) {
+    ++worker->images_done;
+    worker->image_steps += static_cast<uint64_t>(std::max(result.steps, 0));
+  }
   if (jobs.empty()) {
     ++worker->batches_done;
     self->send(st.stats, batch_done_atom::value, static_cast<uint32_t>(it->second.size));
@@ -362,6 +366,7 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
           figures.starts = w.starts;
           figures.images_per_s = up_s > 0 ? w.images_done / up_s : 0.0;
           figures.busy_s = counters.busy_s;
+          figures.image_steps = w.image_steps;
           pool.list.push_back(std::move(figures));
         }
         return pool;

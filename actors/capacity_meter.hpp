@@ -4,11 +4,12 @@
 // latency says little about how many samples share its steps.
 //
 // Each update compares the pool's figures with those of the previous update: steps per busy
-// second over the interval (lifetime totals when no worker was busy in it), divided by the steps
-// per image the workers ran (the interval's when images finished in it, else the last measured),
-// gives images per busy second. Counting steps rather than images keeps an interval in which a long
-// batch ran but no image finished from reading as zero, and weighs a mix of step counts (Fast
-// and Quality) as it was served. A pure class (no clock, no actors), so it is unit-tested.
+// second over the interval (lifetime totals when no worker was busy in it), divided by the mean
+// step count of the images finished in it (the last measured when none finished), gives images
+// per busy second. Counting steps rather than images keeps the figure steady when images finish
+// in bursts (a batch of 8 ends at once) or a long batch finishes none in the interval, and weighs
+// a mix of step counts (Fast and Quality) as it was served. A pure class (no clock, no actors), so
+// it is unit-tested.
 //
 // The figure is measured at the batch sizes the load gave: below saturation batches are smaller
 // and it reads low, which errs towards more workers.
@@ -33,6 +34,7 @@ class capacity_meter {
     double busy_s = 0;
     uint64_t steps = 0;
     uint64_t images = 0;
+    uint64_t image_steps = 0;
   };
   std::map<std::string, totals> last_;  // by worker id, as of the previous update
   double steps_per_image_ = 0;          // the last measured

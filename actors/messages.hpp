@@ -195,7 +195,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_figures& x) {
   return f(caf::meta::type_name("worker_figures"), x.id, x.node, x.device, x.state, x.in_flight,
            x.batches_done, x.images_done, x.mean_batch_size, x.steps_done, x.steps_saved,
-           x.model_calls, x.starts, x.images_per_s, x.busy_s);
+           x.model_calls, x.starts, x.images_per_s, x.busy_s, x.image_steps);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_pool_figures& x) {

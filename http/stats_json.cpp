@@ -49,7 +49,8 @@ json workers_json(const actors::worker_pool_figures& pool) {
                     {"model_calls", w.model_calls},
                     {"starts", w.starts},
                     {"images_per_s", w.images_per_s},
-                    {"busy_s", w.busy_s}});
+                    {"busy_s", w.busy_s},
+                    {"image_steps", w.image_steps}});
   return {{"ready", pool.ready},
           {"total", pool.total},
           {"capacity_per_worker", pool.capacity_per_worker},

@@ -38,13 +38,16 @@ scaling_inputs running(uint64_t in_flight, int workers, double per_worker) {
   return in;
 }
 
-worker_figures counted(std::string id, double busy_s, uint64_t steps, uint64_t images) {
+// A worker's counters: busy seconds, steps run, images done and their step counts added up.
+worker_figures counted(std::string id, double busy_s, uint64_t steps, uint64_t images,
+                       uint64_t image_steps) {
   worker_figures w;
   w.id = std::move(id);
   w.state = "ready";
   w.busy_s = busy_s;
   w.steps_done = steps;
   w.images_done = images;
+  w.image_steps = image_steps;
   return w;
 }
 
@@ -168,36 +171,53 @@ TEST_CASE("capacity meter: images per busy second, from the change since the las
           "[scaling][capacity]") {
   capacity_meter meter;
   CHECK(meter.update(pool({})) == 0);  // nothing measured yet
-  CHECK(meter.update(pool({counted("w1", 0, 0, 0)})) == 0);
+  CHECK(meter.update(pool({counted("w1", 0, 0, 0, 0)})) == 0);
   // 500 steps in 10 busy seconds, 10 steps an image: 5 images per busy second (however long the
   // worker idled in between: busy seconds, not wall time).
-  CHECK(meter.update(pool({counted("w1", 10, 500, 50)})) == Approx(5));
+  CHECK(meter.update(pool({counted("w1", 10, 500, 50, 500)})) == Approx(5));
   CHECK(meter.last_measured() == Approx(5));
-  // Then 2000 steps in 10 more busy seconds, 200 images: the interval's 20/s, not the lifetime's
-  // 12.5/s.
-  CHECK(meter.update(pool({counted("w1", 20, 2500, 250)})) == Approx(20));
+  // Then 2000 steps in 10 more busy seconds: the interval's 20/s, not the lifetime's 12.5/s.
+  CHECK(meter.update(pool({counted("w1", 20, 2500, 250, 2500)})) == Approx(20));
   // An interval in which no worker was busy falls back to the lifetime totals.
-  CHECK(meter.update(pool({counted("w1", 20, 2500, 250)})) == Approx(12.5));
+  CHECK(meter.update(pool({counted("w1", 20, 2500, 250, 2500)})) == Approx(12.5));
+}
+
+TEST_CASE("capacity meter: images finishing in bursts do not swing the figure",
+          "[scaling][capacity]") {
+  // 100 steps per busy second, 25 steps an image: 4 images/s, whether 16 or 24 images (two or
+  // three batches of 8) happened to end in an interval.
+  capacity_meter meter;
+  CHECK(meter.update(pool({counted("w1", 5, 500, 16, 400)})) == Approx(4));
+  CHECK(meter.update(pool({counted("w1", 10, 1000, 40, 1000)})) == Approx(4));
+  CHECK(meter.update(pool({counted("w1", 15, 1500, 56, 1400)})) == Approx(4));
 }
 
 TEST_CASE("capacity meter: a long batch that finished no image in the interval still counts",
           "[scaling][capacity]") {
   capacity_meter meter;
-  CHECK(meter.update(pool({counted("w1", 10, 500, 10)})) == Approx(1));  // 50 steps an image
+  CHECK(meter.update(pool({counted("w1", 10, 500, 10, 500)})) == Approx(1));  // 50 steps an image
   // 10 more busy seconds, 400 steps, no image finished: 40 steps/s over the last measured 50
   // steps an image.
-  CHECK(meter.update(pool({counted("w1", 20, 900, 10)})) == Approx(0.8));
+  CHECK(meter.update(pool({counted("w1", 20, 900, 10, 500)})) == Approx(0.8));
   // Every worker new (drained and replaced): the last figure stands until they have run.
-  CHECK(meter.update(pool({counted("w2", 0, 0, 0)})) == Approx(0.8));
+  CHECK(meter.update(pool({counted("w2", 0, 0, 0, 0)})) == Approx(0.8));
+}
+
+TEST_CASE("capacity meter: a mix of step counts weighs as it was served", "[scaling][capacity]") {
+  // 150 steps per busy second; as many Fast (25 steps) as Quality (50) images: 37.5 steps an
+  // image, 4 images per busy second.
+  capacity_meter meter;
+  CHECK(meter.update(pool({counted("w1", 10, 1500, 40, 1500)})) == Approx(4));
 }
 
 TEST_CASE("capacity meter: workers pool their counters; a restarted one counts from zero",
           "[scaling][capacity]") {
   capacity_meter meter;
-  meter.update(pool({counted("w1", 10, 100, 10), counted("w2", 10, 100, 10)}));
+  meter.update(pool({counted("w1", 10, 100, 10, 100), counted("w2", 10, 100, 10, 100)}));
   // w1 ran 10 s more at 100 steps/s; w2 restarted and ran 5 s at 100 steps/s since (its counters
   // went down): 1500 steps in 15 busy seconds, 10 steps an image.
-  auto figure = meter.update(pool({counted("w1", 20, 1100, 110), counted("w2", 5, 500, 50)}));
+  auto figure = meter.update(
+      pool({counted("w1", 20, 1100, 110, 1100), counted("w2", 5, 500, 50, 500)}));
   CHECK(figure == Approx(10));
 }
 
@@ -208,7 +228,7 @@ TEST_CASE("capacity from busy seconds gives the worker count the load needs",
   // 25 / 17.5 = 1.4 s, so a flush size (~1: samples join the running batch one by one) over that
   // latency would read 0.7/s, eight times too low.
   capacity_meter meter;
-  double per_worker = meter.update(pool({counted("w1", 100, 14000, 560)}));
+  double per_worker = meter.update(pool({counted("w1", 100, 14000, 560, 14000)}));
   CHECK(per_worker == Approx(5.6));
   // 8 images/s arriving against 80% of 5.6/s = 4.48/s: 2 workers, not the 12 of 0.7/s.
   auto s = settings();
