@@ -65,6 +65,30 @@ torch::Tensor add_residual_and_bias(torch::Tensor fresh, const torch::Tensor& re
   return fresh;
 }
 
+normed_sum add_layer_norm(torch::Tensor fresh, const torch::Tensor& residual,
+                          torch::nn::LayerNorm norm) {
+#if MUSE_WITH_CUDA
+  if (use_fused(fresh)) {
+    if (auto normed =
+            cuda::layer_norm(fresh, residual, norm->weight, norm->bias, norm->options.eps()))
+      return {fresh, *normed};
+  }
+#endif
+  auto sum = torch::GradMode::is_enabled() ? fresh + residual : fresh.add_(residual);
+  return {sum, norm(sum)};
+}
+
+torch::Tensor layer_norm(const torch::Tensor& x, torch::nn::LayerNorm norm) {
+#if MUSE_WITH_CUDA
+  if (use_fused(x)) {
+    auto input = x;  // not written: no residual
+    if (auto normed = cuda::layer_norm(input, {}, norm->weight, norm->bias, norm->options.eps()))
+      return *normed;
+  }
+#endif
+  return norm(x);
+}
+
 torch::Tensor geglu(const torch::Tensor& projected) {
 #if MUSE_WITH_CUDA
   if (use_fused(projected))

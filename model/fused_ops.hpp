@@ -35,6 +35,16 @@ bool fused_layout(const torch::Tensor& x);
 torch::Tensor add_residual_and_bias(torch::Tensor fresh, const torch::Tensor& residual,
                                     const torch::Tensor& bias);
 
+// A transformer block's pre-norm after a residual: `sum` = fresh + residual (fresh updated in
+// place), `normed` = norm(sum). The fused kernel does both in one pass.
+struct normed_sum {
+  torch::Tensor sum;
+  torch::Tensor normed;
+};
+normed_sum add_layer_norm(torch::Tensor fresh, const torch::Tensor& residual,
+                          torch::nn::LayerNorm norm);
+torch::Tensor layer_norm(const torch::Tensor& x, torch::nn::LayerNorm norm);
+
 // diffusers' GEGLU: `projected` (..., 2n) -> value * gelu(gate), value and gate its two halves.
 torch::Tensor geglu(const torch::Tensor& projected);
 

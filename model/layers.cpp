@@ -391,19 +391,19 @@ torch::Tensor geglu_feed_forward_impl::forward(const torch::Tensor& x) {
 
 transformer_block_impl::transformer_block_impl(int dim, int heads, int head_dim, int context_dim,
                                                bool upcast) {
-  auto layer_norm = [&] { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(1e-5)); };
-  norm1_ = register_module("norm1", layer_norm());
+  auto make_norm = [&] { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(1e-5)); };
+  norm1_ = register_module("norm1", make_norm());
   attn1_ = register_module("attn1", cross_attention(dim, 0, heads, head_dim, upcast));
-  norm2_ = register_module("norm2", layer_norm());
+  norm2_ = register_module("norm2", make_norm());
   attn2_ = register_module("attn2", cross_attention(dim, context_dim, heads, head_dim, upcast));
-  norm3_ = register_module("norm3", layer_norm());
+  norm3_ = register_module("norm3", make_norm());
   ff_ = register_module("ff", geglu_feed_forward(dim));
 }
 
 torch::Tensor transformer_block_impl::forward(torch::Tensor x, const torch::Tensor& context) {
-  x = add_fresh(attn1_(norm1_(x)), x);
-  x = add_fresh(attn2_(norm2_(x), context), x);
-  return add_fresh(ff_(norm3_(x)), x);
+  auto h = add_layer_norm(attn1_(layer_norm(x, norm1_)), x, norm2_);
+  h = add_layer_norm(attn2_(h.normed, context), h.sum, norm3_);
+  return add_fresh(ff_(h.normed), h.sum);
 }
 
 transformer_2d_impl::transformer_2d_impl(const transformer_2d_options& o) {

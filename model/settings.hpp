@@ -21,7 +21,7 @@ constexpr std::array<const char*, 6> scheduler_names = {
 struct cuda_engine_options {
   bool graphs = true;         // replay the UNet step as CUDA graphs (model.cuda_graphs)
   bool channels_last = true;  // NHWC convolution weights and activations
-  bool fused_kernels = true;  // model/cuda kernels (group norm + SiLU, GEGLU), packed q/k/v
+  bool fused_kernels = true;  // model/cuda kernels (group/layer norm, GEGLU), packed q/k/v
 };
 
 struct model_settings {

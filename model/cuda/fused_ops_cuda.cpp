@@ -85,6 +85,33 @@ bool add_residual_and_bias(torch::Tensor& a, const torch::Tensor& b, const torch
   return true;
 }
 
+std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& residual,
+                                        const torch::Tensor& weight, const torch::Tensor& bias,
+                                        double eps) {
+  const auto type = element_type_of(x);
+  if (!type || !inference() || x.dim() < 1 || !x.is_contiguous() || !aligned(x) ||
+      !layer_norm_supported(*type, x.size(-1)))
+    return std::nullopt;
+  if (residual.defined() && (residual.sizes() != x.sizes() ||
+                             residual.scalar_type() != x.scalar_type() ||
+                             !residual.is_contiguous() || !aligned(residual)))
+    return std::nullopt;
+  for (const auto* p : {&weight, &bias})
+    if (p->defined() && (p->dim() != 1 || p->size(0) != x.size(-1) ||
+                         p->scalar_type() != x.scalar_type() || !p->is_contiguous() ||
+                         p->device() != x.device() || !aligned(*p)))
+      return std::nullopt;
+  c10::cuda::CUDAGuard device(x.device());
+  auto output = torch::empty_like(x);
+  const int64_t columns = x.size(-1);
+  layer_norm(*type, x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
+             weight.defined() ? weight.data_ptr() : nullptr,
+             bias.defined() ? bias.data_ptr() : nullptr, output.data_ptr(), x.numel() / columns,
+             static_cast<int>(columns), static_cast<float>(eps),
+             c10::cuda::getCurrentCUDAStream());
+  return output;
+}
+
 std::optional<torch::Tensor> geglu(const torch::Tensor& projected) {
   const auto type = element_type_of(projected);
   if (!type || !inference() || projected.dim() < 1 || !projected.is_contiguous() ||

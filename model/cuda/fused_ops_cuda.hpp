@@ -18,6 +18,12 @@ std::optional<torch::Tensor> group_norm_nhwc(const torch::Tensor& x, const torch
 // a += b + bias in place; a, b: (N, C, H, W) channels_last, bias: (C). False: does not apply.
 bool add_residual_and_bias(torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias);
 
+// Layer norm over the last dimension of x (contiguous, rows of C). With `residual` (x's shape,
+// contiguous), of x + residual, and x is updated in place to that sum. weight, bias: (C).
+std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& residual,
+                                        const torch::Tensor& weight, const torch::Tensor& bias,
+                                        double eps);
+
 // projected: (..., 2n), contiguous.
 std::optional<torch::Tensor> geglu(const torch::Tensor& projected);
 

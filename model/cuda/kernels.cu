@@ -338,6 +338,115 @@ void launch_geglu(const void* input, void* output, int64_t rows, int64_t columns
   check(cudaGetLastError(), "geglu");
 }
 
+// ---- layer norm (+ residual) ----
+
+constexpr int warp_size = 32;
+constexpr int layer_norm_rows_per_block = 8;
+// Vectors of 16 bytes per lane: a row of up to 32 x 12 vectors (3,072 half or 1,536 float values).
+constexpr int layer_norm_max_per_lane = 12;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = warp_size / 2; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+template <typename T, int per_lane>
+__global__ void layer_norm_kernel(T* __restrict__ x, const T* __restrict__ residual,
+                                  const T* __restrict__ gamma, const T* __restrict__ beta,
+                                  T* __restrict__ output, int64_t rows, int columns, float eps) {
+  constexpr int width = vector_width<T>;
+  const int lane = threadIdx.x % warp_size;
+  const int64_t row = blockIdx.x * static_cast<int64_t>(layer_norm_rows_per_block) +
+                      threadIdx.x / warp_size;
+  if (row >= rows) return;
+  const int vectors = columns / width;
+  T* row_x = x + row * columns;
+  float values[per_lane][width];
+  float sum = 0.0f;
+#pragma unroll
+  for (int p = 0; p < per_lane; ++p) {
+    const int i = lane + p * warp_size;
+    if (i >= vectors) continue;
+    auto a = load(row_x + i * width);
+    if (residual) {
+      const auto b = load(residual + row * columns + i * width);
+#pragma unroll
+      for (int v = 0; v < width; ++v)
+        a.values[v] = convert<T>::out(convert<T>::in(a.values[v]) + convert<T>::in(b.values[v]));
+      store(row_x + i * width, a);
+    }
+#pragma unroll
+    for (int v = 0; v < width; ++v) {
+      values[p][v] = convert<T>::in(a.values[v]);
+      sum += values[p][v];
+    }
+  }
+  const float mean = warp_sum(sum) / columns;
+  float squares = 0.0f;
+#pragma unroll
+  for (int p = 0; p < per_lane; ++p) {
+    if (lane + p * warp_size >= vectors) continue;
+#pragma unroll
+    for (int v = 0; v < width; ++v) {
+      const float d = values[p][v] - mean;
+      squares += d * d;
+    }
+  }
+  const float rstd = rsqrtf(warp_sum(squares) / columns + eps);
+#pragma unroll
+  for (int p = 0; p < per_lane; ++p) {
+    const int i = lane + p * warp_size;
+    if (i >= vectors) continue;
+    vector<T> weight{}, bias{}, out;
+    if (gamma) weight = load(gamma + i * width);
+    if (beta) bias = load(beta + i * width);
+#pragma unroll
+    for (int v = 0; v < width; ++v) {
+      float y = (values[p][v] - mean) * rstd;
+      if (gamma) y *= convert<T>::in(weight.values[v]);
+      if (beta) y += convert<T>::in(bias.values[v]);
+      out.values[v] = convert<T>::out(y);
+    }
+    store(output + row * columns + i * width, out);
+  }
+}
+
+template <typename T, int per_lane>
+void launch_layer_norm_for(void* x, const void* residual, const void* gamma, const void* beta,
+                           void* output, int64_t rows, int columns, float eps,
+                           cudaStream_t stream) {
+  const int64_t blocks = (rows + layer_norm_rows_per_block - 1) / layer_norm_rows_per_block;
+  layer_norm_kernel<T, per_lane>
+      <<<static_cast<unsigned>(blocks), layer_norm_rows_per_block * warp_size, 0, stream>>>(
+          static_cast<T*>(x), static_cast<const T*>(residual), static_cast<const T*>(gamma),
+          static_cast<const T*>(beta), static_cast<T*>(output), rows, columns, eps);
+  check(cudaGetLastError(), "layer norm");
+}
+
+template <typename T>
+void launch_layer_norm(void* x, const void* residual, const void* gamma, const void* beta,
+                       void* output, int64_t rows, int columns, float eps, cudaStream_t stream) {
+  const int per_lane = (columns / vector_width<T> + warp_size - 1) / warp_size;
+  // Compiled for the widths a row of the UNets' channel counts needs, rounded up.
+#define MUSE_LAYER_NORM_CASE(n)                                                               \
+  if (per_lane <= n)                                                                          \
+    return launch_layer_norm_for<T, n>(x, residual, gamma, beta, output, rows, columns, eps, \
+                                       stream);
+  MUSE_LAYER_NORM_CASE(1)
+  MUSE_LAYER_NORM_CASE(2)
+  MUSE_LAYER_NORM_CASE(3)
+  MUSE_LAYER_NORM_CASE(4)
+  MUSE_LAYER_NORM_CASE(5)
+  MUSE_LAYER_NORM_CASE(6)
+  MUSE_LAYER_NORM_CASE(8)
+  MUSE_LAYER_NORM_CASE(10)
+  MUSE_LAYER_NORM_CASE(12)
+#undef MUSE_LAYER_NORM_CASE
+  throw std::runtime_error("layer norm: " + std::to_string(columns) + " columns is too wide");
+}
+
 template <template <typename> class launcher, typename... Args>
 void dispatch(element_type type, Args&&... args) {
   switch (type) {
@@ -373,6 +482,14 @@ struct geglu_launcher {
 };
 
 template <typename T>
+struct layer_norm_launcher {
+  template <typename... Args>
+  static void run(Args&&... args) {
+    launch_layer_norm<T>(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
 struct layout_launcher {
   static void run(int channels, block_layout& out) { out = layout_for<T>(channels); }
 };
@@ -382,6 +499,11 @@ block_layout layout_of(element_type type, int channels) {
   dispatch<layout_launcher>(type, channels, layout);
   return layout;
 }
+
+template <typename T>
+struct width_launcher {
+  static void run(int& out) { out = vector_width<T>; }
+};
 
 }  // namespace
 
@@ -416,6 +538,21 @@ void add_residual_and_bias(element_type type, void* a, const void* b, const void
 void geglu(element_type type, const void* input, void* output, int64_t rows, int64_t columns,
            cudaStream_t stream) {
   dispatch<geglu_launcher>(type, input, output, rows, columns, stream);
+}
+
+bool layer_norm_supported(element_type type, int64_t columns) {
+  int width = 0;
+  dispatch<width_launcher>(type, width);
+  return columns > 0 && columns % width == 0 &&
+         columns / width <= int64_t{warp_size} * layer_norm_max_per_lane;
+}
+
+void layer_norm(element_type type, void* x, const void* residual, const void* gamma,
+                const void* beta, void* output, int64_t rows, int columns, float eps,
+                cudaStream_t stream) {
+  if (rows <= 0) return;
+  dispatch<layer_norm_launcher>(type, x, residual, gamma, beta, output, rows, columns, eps,
+                                stream);
 }
 
 }  // namespace muse::model::cuda

@@ -52,4 +52,14 @@ void add_residual_and_bias(element_type type, void* a, const void* b, const void
 void geglu(element_type type, const void* input, void* output, int64_t rows, int64_t columns,
            cudaStream_t stream);
 
+// Layer normalisation over the last dimension of `rows` x `columns` row-major values. With a
+// `residual` (same shape), the input is x + residual: the sum is rounded to the element type and
+// written back to `x` (a transformer block's residual stream), and `output` gets the normalised
+// sum; the add costs no pass of its own. gamma and beta: `columns` values (or null). One warp per
+// row with the row in registers; the statistics are reduced in a fixed order.
+bool layer_norm_supported(element_type type, int64_t columns);
+void layer_norm(element_type type, void* x, const void* residual, const void* gamma,
+                const void* beta, void* output, int64_t rows, int columns, float eps,
+                cudaStream_t stream);
+
 }  // namespace muse::model::cuda

@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "../support/child_output.hpp"
-#include "http_client.hpp"
-#include "node_process.hpp"
+#include "tests/support/child_output.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/node_process.hpp"
 
 namespace muse::testing {
 

@@ -35,7 +35,7 @@ TEST_CASE("API keys: Bearer or X-API-Key, 401 without; health, Slack and the pag
   CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"Authorization: Bearer key"}).status == 401);
   CHECK(http_request("POST", s.url("/api/v1/jobs"), R"({"prompt": "a"})").status == 401);
   CHECK(http_request("POST", s.url("/v1/images/generations"), R"({"prompt": "a"})").status == 401);
-  CHECK(s.gateway.pending_count() == 0);
+  CHECK(s.gateway.held_count() == 0);
 
   CHECK(http_request("GET", s.url("/healthz")).status == 200);
   CHECK(http_request("GET", s.url("/readyz")).status != 401);
@@ -50,7 +50,7 @@ TEST_CASE("a server told to use API keys does not start without any", "[access]"
   ::unsetenv("MUSE_FRONTENDS_TEST_NO_KEYS");
   auto config = muse::testing::frontend_config();
   config.auth.api_keys_env = "MUSE_FRONTENDS_TEST_NO_KEYS";
-  muse::testing::scripted_gateway gateway;
+  muse::testing::fake_gateway gateway;
   CHECK_THROWS_WITH(muse::http::server(config, gateway),
                     Catch::Contains("MUSE_FRONTENDS_TEST_NO_KEYS"));
 }

@@ -1,6 +1,6 @@
 #pragma once
-// The real HTTP server on an ephemeral loopback port against the scripted gateway, and a
-// server-sent-events reader that collects a stream on its own thread.
+// The real HTTP server on an ephemeral loopback port against the fake gateway in its scripted
+// mode, and a server-sent-events reader that collects a stream on its own thread.
 
 #include <curl/curl.h>
 
@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "http/server.hpp"
-#include "http_client.hpp"
-#include "scripted_gateway.hpp"
+#include "tests/support/fake_gateway.hpp"
+#include "tests/support/http_client.hpp"
 
 namespace muse::testing {
 
@@ -39,7 +39,7 @@ inline config::deployment_config frontend_config() {
 }
 
 struct frontend_server {
-  scripted_gateway gateway;
+  fake_gateway gateway{fake_gateway::answers::scripted};
   http::server server;
   explicit frontend_server(const config::deployment_config& config = frontend_config())
       : server(config, gateway) {

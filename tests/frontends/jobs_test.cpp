@@ -108,7 +108,7 @@ TEST_CASE("POST /api/v1/jobs answers 202 and the job is polled to its images", "
   REQUIRE(finished["images"].size() == 1);
   CHECK(finished["images"][0]["seed"] == 5);
   CHECK(finished["images"][0]["png_base64"] ==
-        muse::http::base64_encode(muse::testing::scripted_gateway::fake_png(5)));
+        muse::http::base64_encode(muse::testing::fake_gateway::fake_png(5)));
 }
 
 TEST_CASE("job creation validates like /api/v1/generate; unknown jobs are 404", "[jobs][server]") {
@@ -120,7 +120,7 @@ TEST_CASE("job creation validates like /api/v1/generate; unknown jobs are 404", 
   CHECK(http_request("GET", s.url("/api/v1/jobs/nope")).status == 404);
   CHECK(http_request("DELETE", s.url("/api/v1/jobs/nope")).status == 404);
   CHECK(http_request("GET", s.url("/api/v1/jobs/nope/events")).status == 404);
-  CHECK(s.gateway.pending_count() == 0);
+  CHECK(s.gateway.held_count() == 0);
 }
 
 TEST_CASE("job events stream the status, each step, and the result", "[jobs][server][sse]") {

@@ -5,9 +5,9 @@
 #include "frontend_server.hpp"
 #include "http/base64.hpp"
 
+using muse::testing::fake_gateway;
 using muse::testing::frontend_server;
 using muse::testing::http_request;
-using muse::testing::scripted_gateway;
 using nlohmann::json;
 
 namespace {
@@ -48,7 +48,7 @@ TEST_CASE("OpenAI images: b64_json with n, size and quality translated", "[opena
   json body = json::parse(response.body);
   CHECK(body["created"].is_number_integer());
   REQUIRE(body["data"].size() == 2);
-  CHECK(body["data"][1]["b64_json"] == muse::http::base64_encode(scripted_gateway::fake_png(seed)));
+  CHECK(body["data"][1]["b64_json"] == muse::http::base64_encode(fake_gateway::fake_png(seed)));
 }
 
 TEST_CASE("OpenAI images: standard quality is the fast steps; url answers an expiring URL",
@@ -70,7 +70,7 @@ TEST_CASE("OpenAI images: standard quality is the fast steps; url answers an exp
   auto image = http_request("GET", s.url("/api/v1/images/" + url.substr(prefix.size())));
   CHECK(image.status == 200);
   CHECK(image.headers["content-type"] == "image/png");
-  CHECK(image.body == scripted_gateway::fake_png(order.samples[0].seed));
+  CHECK(image.body == fake_gateway::fake_png(order.samples[0].seed));
   CHECK(http_request("GET", s.url("/api/v1/images/0123456789abcdef")).status == 404);
 }
 
@@ -96,7 +96,7 @@ TEST_CASE("OpenAI images: errors come in OpenAI's shape", "[openai]") {
   check_error(R"({"n": 1})", 400, "prompt");
   check_error(R"({"prompt": "a", "colour": "red"})", 400, "colour");
   check_error("not json", 400, "");
-  CHECK(s.gateway.pending_count() == 0);
+  CHECK(s.gateway.held_count() == 0);
 
   auto busy = generate(s, R"({"prompt": "a"})", muse::actors::failure::queue_full);
   CHECK(busy.status == 429);

@@ -8,10 +8,10 @@
 #include "frontend_server.hpp"
 #include "http/slack_signature.hpp"
 
+using muse::testing::fake_gateway;
 using muse::testing::fake_slack;
 using muse::testing::frontend_server;
 using muse::testing::http_request;
-using muse::testing::scripted_gateway;
 using nlohmann::json;
 
 namespace {
@@ -116,7 +116,7 @@ TEST_CASE("a Slack command answers at once, then posts an image block to respons
   REQUIRE(url.rfind(prefix, 0) == 0);
   auto image = http_request("GET", s.url("/api/v1/images/" + url.substr(prefix.size())));
   CHECK(image.status == 200);
-  CHECK(image.body == scripted_gateway::fake_png(order.samples[0].seed));
+  CHECK(image.body == fake_gateway::fake_png(order.samples[0].seed));
 }
 
 TEST_CASE("a failed generation is told to the user in Slack", "[slack]") {
@@ -145,7 +145,7 @@ TEST_CASE("upload mode: getUploadURLExternal, the upload, completeUploadExternal
   REQUIRE(http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status == 200);
   std::string id = s.gateway.wait_submitted(1);
   const uint64_t seed = s.gateway.order(id).samples.at(0).seed;
-  const std::string png = scripted_gateway::fake_png(seed);
+  const std::string png = fake_gateway::fake_png(seed);
   s.gateway.complete(id);
   auto calls = slack.wait_calls(3);
   REQUIRE(calls.size() == 3);

@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "model/pipeline.hpp"
-#include "reference.hpp"
+#include "tests/support/reference.hpp"
 
 using namespace muse::model;
 

@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "fake_gateway.hpp"
 #include "http/server.hpp"
-#include "http_client.hpp"
+#include "tests/support/fake_gateway.hpp"
+#include "tests/support/http_client.hpp"
 
 using muse::testing::http_request;
 using muse::testing::http_response;

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "fake_gateway.hpp"
+#include "tests/support/fake_gateway.hpp"
 
 using muse::http::order_handling;
 using muse::http::server_state;

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "prometheus_check.hpp"
+#include "tests/support/prometheus_check.hpp"
 
 using namespace muse::actors;
 

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "fake_gateway.hpp"
 #include "http/base64.hpp"
-#include "http_client.hpp"
-#include "prometheus_check.hpp"
+#include "tests/support/fake_gateway.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/prometheus_check.hpp"
 
 using muse::testing::http_request;
 using muse::testing::http_response;

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "http_client.hpp"
-#include "node_process.hpp"
-#include "png_check.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/node_process.hpp"
+#include "tests/support/png_check.hpp"
 
 using muse::testing::http_request;
 using muse::testing::http_response;

@@ -16,7 +16,7 @@
 #include <sstream>
 
 #include "model/pipeline.hpp"
-#include "reference.hpp"
+#include "tests/support/reference.hpp"
 
 using namespace muse::model;
 

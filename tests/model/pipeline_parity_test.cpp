@@ -1,12 +1,12 @@
 // StableDiffusionPipeline parity end to end, per scheduler, from the same seed: initial latents
 // (bit-identical randn), prompt embeddings, the latents after every step, the final image; and
 // a batch of two samples with their own generators. Also the single-file checkpoint.
-#include <catch2/catch.hpp>
-
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <catch2/catch.hpp>
+
 #include "model/pipeline.hpp"
-#include "reference.hpp"
+#include "tests/support/reference.hpp"
 
 using namespace muse::model;
 

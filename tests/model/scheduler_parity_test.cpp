@@ -1,13 +1,13 @@
 // Scheduler parity with diffusers: timesteps for 10/25/50 steps, init_noise_sigma, and a 10-step
 // run on fixed tensors (scaled inputs and every previous sample), for both test pipelines'
 // scheduler configs (SD1.5's PNDM/epsilon/leading and SD2.1's DDIM/v-prediction/trailing).
-#include <catch2/catch.hpp>
-
 #include <ATen/CPUGeneratorImpl.h>
+
+#include <catch2/catch.hpp>
 
 #include "model/model_dir.hpp"
 #include "model/scheduler.hpp"
-#include "reference.hpp"
+#include "tests/support/reference.hpp"
 
 using namespace muse::model;
 

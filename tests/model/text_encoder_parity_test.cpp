@@ -3,7 +3,7 @@
 
 #include "model/text_encoder.hpp"
 #include "model/tokenizer.hpp"
-#include "reference.hpp"
+#include "tests/support/reference.hpp"
 
 using namespace muse::model;
 

@@ -1,16 +1,14 @@
 // CLIPTokenizer parity on the 80 strings of tests/data/tokenizer_parity.json, for both test
 // tokenizers (pad <|endoftext|> and pad "!"), from vocab.json+merges.txt and from tokenizer.json.
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "model/tokenizer.hpp"
-#include "reference.hpp"
+#include "tests/support/reference.hpp"
 #include "tiny_pipeline.hpp"
 
 using namespace muse::model;

@@ -1,13 +1,13 @@
 #pragma once
 // Access to the diffusers/transformers reference outputs in tests/data (see its README).
 
-#include <fstream>
-#include <iterator>
-#include <string>
+#include <torch/torch.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <string>
 
 #include "model/generator.hpp"
 #include "model/weights.hpp"
@@ -30,13 +30,14 @@ inline nlohmann::json metadata() {
   std::ifstream in(data_dir() + "/reference/metadata.json");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const std::string token : {"-Infinity", "Infinity", "NaN"})
-    for (auto at = text.find(token); at != std::string::npos; at = text.find(token, at)) text.replace(at, token.size(), "null");
+    for (auto at = text.find(token); at != std::string::npos; at = text.find(token, at))
+      text.replace(at, token.size(), "null");
   return nlohmann::json::parse(text);
 }
 
 // The parity bar: max abs error <= 1e-4 x the reference's scale (its max abs, at least 1).
-inline void check_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what,
-                        double relative = 1e-4) {
+inline void check_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                        const std::string& what, double relative = 1e-4) {
   INFO(what);
   REQUIRE(actual.sizes() == expected.sizes());
   auto a = actual.detach().to(torch::kCPU, torch::kFloat64), e = expected.to(torch::kFloat64);

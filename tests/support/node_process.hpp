@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../support/child_output.hpp"
-
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -21,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/support/child_output.hpp"
 
 namespace muse::testing {
 
@@ -158,7 +158,6 @@ class node_process {
                                                 [this] { return log(); });
     return uint16_t(std::stoi(address.substr(address.rfind(':') + 1)));
   }
-
 
   temp_folder folder_;
   std::string config_path_;
