@@ -20,8 +20,10 @@ struct worker_record {
   size_t in_flight = 0;           // samples
   uint64_t batches_done = 0;
   uint64_t images_done = 0;
+  uint64_t image_steps = 0;
   uint32_t starts = 0;
-  worker_counters counters;
+  worker_counters counters;  // this start's, the newest seen
+  worker_counters earlier;   // the slot's earlier starts', added up
   clock::time_point ready_since;
 };
 
@@ -66,6 +68,24 @@ worker_record* find_by_address(balancer_state& st, const caf::actor_addr& addres
   for (auto& w : st.workers)
     if (w.handle && w.handle.address() == address) return &w;
   return nullptr;
+}
+
+// Results carry the counters of when their image finished and may arrive after progress that
+// carries newer ones: keep each counter's highest value so that none goes backwards.
+void take_newer(worker_counters& kept, const worker_counters& seen) {
+  kept.model_calls = std::max(kept.model_calls, seen.model_calls);
+  kept.sample_steps = std::max(kept.sample_steps, seen.sample_steps);
+  kept.steps_saved = std::max(kept.steps_saved, seen.steps_saved);
+  kept.images = std::max(kept.images, seen.images);
+  kept.busy_s = std::max(kept.busy_s, seen.busy_s);
+}
+
+void add_counters(worker_counters& sum, const worker_counters& more) {
+  sum.model_calls += more.model_calls;
+  sum.sample_steps += more.sample_steps;
+  sum.steps_saved += more.steps_saved;
+  sum.images += more.images;
+  sum.busy_s += more.busy_s;
 }
 
 void publish_status(balancer_pointer self) {
@@ -164,7 +184,7 @@ void on_result(balancer_pointer self, sample_result& result, worker_counters& co
   auto& st = self->state;
   auto* worker = find_by_address(st, caf::actor_cast<caf::actor_addr>(self->current_sender()));
   if (worker == nullptr) return;
-  worker->counters = counters;
+  take_newer(worker->counters, counters);
   auto owner = st.batch_of.find(result.id);
   if (owner == st.batch_of.end())
     return;  // requeued or cancelled meanwhile: someone else answers it
@@ -176,7 +196,10 @@ void on_result(balancer_pointer self, sample_result& result, worker_counters& co
                             [&](const sample_job& j) { return j.id == result.id; }),
              jobs.end());
   if (worker->in_flight > 0) --worker->in_flight;
-  if (result.failure_code == 0) ++worker->images_done;
+  if (result.failure_code == 0) {
+    ++worker->images_done;
+    worker->image_steps += static_cast<uint64_t>(std::max(result.steps, 0));
+  }
   if (jobs.empty()) {
     ++worker->batches_done;
     self->send(st.stats, batch_done_atom::value, static_cast<uint32_t>(it->second.size));
@@ -212,6 +235,8 @@ void on_register(balancer_pointer self, worker_actor worker, worker_options& opt
   record->handle = worker;
   record->state = "loading";
   record->in_flight = 0;
+  add_counters(record->earlier, record->counters);
+  record->counters = {};
   ++record->starts;
   self->monitor(worker);
   publish_status(self);
@@ -241,11 +266,16 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
   self->state.stats = std::move(stats);
   self->state.status = std::move(status);
   self->set_down_handler([=](caf::down_msg& down) {
-    auto* worker = find_by_address(self->state, down.source);
+    auto& st = self->state;
+    auto* worker = find_by_address(st, down.source);
     if (worker == nullptr) return;
+    bool drained = worker->state == "draining";
     worker->state = "dead";
     worker->handle = worker_actor{};
     requeue(self, *worker);
+    // Stopped on purpose (scale-down, shutdown): nobody replaces it, so it leaves the list and
+    // the count; a worker that died stays, as dead, until its replacement takes its id.
+    if (drained) st.workers.erase(st.workers.begin() + (worker - st.workers.data()));
     publish_status(self);
     dispatch(self);
   });
@@ -284,11 +314,17 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
         on_register(self, std::move(worker), options);
       },
       [=](drain_atom, std::string& id) {
-        if (auto* w = find_by_id(self->state, id); w != nullptr && w->handle) {
+        auto& st = self->state;
+        auto* w = find_by_id(st, id);
+        if (w == nullptr) return;
+        if (w->handle) {
           w->state = "draining";
           self->send(w->handle, drain_atom::value);
-          publish_status(self);
+        } else if (w->state == "dead") {
+          // The supervisor will not replace it: it leaves the list.
+          st.workers.erase(st.workers.begin() + (w - st.workers.data()));
         }
+        publish_status(self);
       },
       [=](result_atom, sample_result& result, worker_counters& counters) {
         on_result(self, result, counters);
@@ -296,7 +332,7 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
       [=](progress_atom, std::vector<sample_progress>& progress, worker_counters& counters) {
         auto* worker =
             find_by_address(self->state, caf::actor_cast<caf::actor_addr>(self->current_sender()));
-        if (worker != nullptr) worker->counters = counters;
+        if (worker != nullptr) take_newer(worker->counters, counters);
         self->send(self->state.ingress, progress_atom::value, std::move(progress));
       },
       [=](tick_atom) { on_tick(self); },
@@ -311,7 +347,9 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
           double up_s = w.state == "ready" || w.state == "draining"
                             ? std::chrono::duration<double>(now - w.ready_since).count()
                             : 0.0;
-          auto calls = w.counters.model_calls;
+          auto counters = w.earlier;
+          add_counters(counters, w.counters);
+          auto calls = counters.model_calls;
           worker_figures figures;
           figures.id = w.options.id;
           figures.node = w.options.node;
@@ -321,12 +359,14 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
           figures.batches_done = w.batches_done;
           figures.images_done = w.images_done;
           figures.mean_batch_size =
-              calls ? static_cast<double>(w.counters.sample_steps) / calls : 0.0;
-          figures.steps_done = w.counters.sample_steps;
-          figures.steps_saved = w.counters.steps_saved;
+              calls ? static_cast<double>(counters.sample_steps) / calls : 0.0;
+          figures.steps_done = counters.sample_steps;
+          figures.steps_saved = counters.steps_saved;
           figures.model_calls = calls;
           figures.starts = w.starts;
           figures.images_per_s = up_s > 0 ? w.images_done / up_s : 0.0;
+          figures.busy_s = counters.busy_s;
+          figures.image_steps = w.image_steps;
           pool.list.push_back(std::move(figures));
         }
         return pool;

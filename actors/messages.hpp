@@ -65,6 +65,7 @@ struct worker_counters {
   uint64_t sample_steps = 0;  // denoising steps summed over samples
   uint64_t steps_saved = 0;   // steps not run because their sample was cancelled
   uint64_t images = 0;
+  double busy_s = 0;  // seconds the model thread had a batch running (text encoding and steps)
 };
 
 // failure codes travel as integers: 0 = images, 1 + failure otherwise.
@@ -146,7 +147,7 @@ typename Inspector::result_type inspect(Inspector& f, batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_counters& x) {
   return f(caf::meta::type_name("worker_counters"), x.model_calls, x.sample_steps, x.steps_saved,
-           x.images);
+           x.images, x.busy_s);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_result& x) {
@@ -221,7 +222,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_figures& x) {
   return f(caf::meta::type_name("worker_figures"), x.id, x.node, x.device, x.state, x.in_flight,
            x.batches_done, x.images_done, x.mean_batch_size, x.steps_done, x.steps_saved,
-           x.model_calls, x.starts, x.images_per_s);
+           x.model_calls, x.starts, x.images_per_s, x.busy_s, x.image_steps);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_pool_figures& x) {

@@ -127,6 +127,8 @@ class model_loop {
     }
     tell(loaded_atom::value, worker_info{options_.id, generator->name(), generator->limits()});
     while (take_inbox()) {
+      // Busy from here: joining encodes the new samples' prompts, then the step runs.
+      auto busy_since = clock::now();
       join_pending();
       if (joined_.empty()) {
         if (draining_ && pending_.empty()) {
@@ -136,7 +138,7 @@ class model_loop {
         }
         continue;
       }
-      if (!step()) return;
+      if (!step(busy_since)) return;
     }
   }
 
@@ -237,7 +239,7 @@ class model_loop {
   }
 
   // One denoising step for the running batch; false if the model failed (the worker dies).
-  bool step() {
+  bool step(clock::time_point busy_since) {
     auto size = running_->size();
     std::vector<model::step_report> reports;
     try {
@@ -246,6 +248,7 @@ class model_loop {
       tell(crashed_atom::value, std::string(e.what()));
       return false;
     }
+    counters_.busy_s += std::chrono::duration<double>(clock::now() - busy_since).count();
     ++counters_.model_calls;
     counters_.sample_steps += size;
     log_debug("worker " + options_.id, "step with " + std::to_string(size) + " samples");

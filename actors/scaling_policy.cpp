@@ -52,15 +52,21 @@ int scaling_policy::wanted(const scaling_inputs& in, std::string& why) const {
     why = figure(pending) + " samples waiting fit " + std::to_string(workers) + " workers";
     return workers;
   }
-  // Capacity: the arrival rate plus clearing today's queue within one interval, against what one
-  // worker serves at the target utilisation.
+  // Capacity: the arrival rate, plus the work present now (waiting at the gateway and running on
+  // the workers) served within one interval, against what one worker serves at the target
+  // utilisation. The work present counts even when nothing new arrived: a closed loop of clients
+  // whose requests outlast an interval has no arrivals in it, yet keeps its workers busy.
   const double per_worker = in.images_per_s_per_worker * settings_.target_utilisation;
-  const double demand = in.arrivals_per_s + pending / settings_.interval_s;
+  const auto running = static_cast<double>(in.in_flight);
+  const double present = (pending + running) / settings_.interval_s;
+  const double demand = in.arrivals_per_s + present;
   const int needed = static_cast<int>(std::ceil(demand / per_worker - 1e-9));
   why = "demand " + figure(demand) + " images/s (arrivals " + figure(in.arrivals_per_s) +
-        "/s, queue " + figure(pending) + "), one worker serves " +
-        figure(in.images_per_s_per_worker) + "/s at " + figure(settings_.target_utilisation * 100) +
-        "% -> " + std::to_string(needed) + " workers";
+        "/s + " + figure(pending) + " waiting and " + figure(running) + " running within " +
+        std::to_string(settings_.interval_s) + " s), one worker serves " +
+        figure(in.images_per_s_per_worker) + "/s per busy second at " +
+        figure(settings_.target_utilisation * 100) + "% -> " + std::to_string(needed) +
+        " workers";
   return needed;
 }
 

@@ -28,12 +28,13 @@ struct queue_figures {
   uint64_t balancer_backlog = 0;
 };
 
-// One worker as the balancer sees it.
+// One worker as the balancer sees it. The counters run over the life of the slot (a replacement
+// under the same id adds to its predecessor's); a drained worker leaves the list.
 struct worker_figures {
   std::string id;
   std::string node;
   std::string device;
-  std::string state;  // loading | ready | draining | dead
+  std::string state;  // loading | ready | draining | dead (died, until replaced or not wanted)
   uint64_t in_flight = 0;
   uint64_t batches_done = 0;
   uint64_t images_done = 0;
@@ -43,6 +44,8 @@ struct worker_figures {
   uint64_t model_calls = 0;
   uint32_t starts = 0;
   double images_per_s = 0;
+  double busy_s = 0;  // seconds it had a batch running: its capacity is work per busy second
+  uint64_t image_steps = 0;  // the step counts of its images_done, added up
 };
 
 struct worker_pool_figures {
@@ -92,7 +95,7 @@ struct scaling_inputs {
   uint64_t queue_depth = 0;            // samples waiting at the gateway (batcher + backlog)
   uint64_t in_flight = 0;              // samples on workers
   int32_t workers = 0;                 // running or starting, not draining
-  double images_per_s_per_worker = 0;  // measured throughput; 0 while unknown
+  double images_per_s_per_worker = 0;  // one worker's images per busy second; 0 while unknown
 };
 
 enum class scaling_action { hold, up, down };

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "actors/capacity_meter.hpp"
 #include "actors/log.hpp"
 #include "actors/scaling_policy.hpp"
 
@@ -38,12 +39,14 @@ struct supervisor_state {
   std::vector<node_slots> nodes;
   std::map<std::string, running_worker> workers;  // by id
   std::optional<scaling_policy> policy;
+  capacity_meter capacity;
   int target = 1;
   std::shared_ptr<worker_placement> placement;
   balancer_actor balancer;
   stats_actor stats;
   bool stopping = false;
   bool reconcile_pending = false;
+  std::set<std::string> died;  // ids of workers that died, until replaced or no longer wanted
   std::vector<caf::typed_response_promise<bool>> stop_waiters;
 
   ~supervisor_state() {
@@ -168,10 +171,16 @@ void reconcile(supervisor_pointer self) {
     log_info("supervisor", "draining worker " + newest->options.id + " on " + newest->options.node);
     self->send(st.balancer, drain_atom::value, newest->options.id);
   }
+  // A worker that died and that the target no longer needs: the balancer forgets it (drain of a
+  // dead worker), so it does not stay in the stats as dead.
+  if (active_workers(st) < st.target) return;
+  for (auto& id : st.died)
+    if (st.workers.count(id) == 0) self->send(st.balancer, drain_atom::value, id);
+  st.died.clear();
 }
 
 // The policy's inputs from a stats snapshot.
-scaling_inputs inputs_from(const stats_snapshot& stats, int workers) {
+scaling_inputs inputs_from(const stats_snapshot& stats, int workers, capacity_meter& capacity) {
   scaling_inputs in;
   in.workers = workers;
   if (stats.queue) {
@@ -180,12 +189,10 @@ scaling_inputs inputs_from(const stats_snapshot& stats, int workers) {
   }
   if (stats.workers)
     for (auto& w : stats.workers->list) in.in_flight += w.in_flight;
-  // One worker's throughput: images per model pass over the time one sample spends in it. The
-  // median inference time already includes the batch it rode in.
-  double mean_batch = stats.batches.mean_size;
-  double inference_ms = stats.latency_ms.inference.p50;
-  if (mean_batch > 0 && inference_ms > 0)
-    in.images_per_s_per_worker = mean_batch * 1000 / inference_ms;
+  // One worker's throughput: what the workers finished per busy second since the last decision
+  // (the last measure when the balancer's figures did not come in time).
+  in.images_per_s_per_worker =
+      stats.workers ? capacity.update(*stats.workers) : capacity.last_measured();
   return in;
 }
 
@@ -193,7 +200,7 @@ void decide(supervisor_pointer self, const stats_snapshot& stats) {
   auto& st = self->state;
   if (st.stopping) return;
   scaling_record record;
-  record.inputs = inputs_from(stats, active_workers(st));
+  record.inputs = inputs_from(stats, active_workers(st), st.capacity);
   record.decision = st.policy->decide(record.inputs);
   record.policy = st.config.autoscale.policy;
   record.at_s = stats.uptime_s;
@@ -241,6 +248,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
         log_info("supervisor", "worker " + id + " drained and stopped");
         return;
       }
+      st.died.insert(id);
       st.placement->forget(node_name);
       auto delay = first_backoff;
       for (auto& node : st.nodes)

@@ -162,6 +162,10 @@ void worker_families(writer& w, const actors::worker_pool_figures& pool) {
        "Denoising steps the worker ran."},
       {[](const figures& f) { return double(f.steps_saved); }, "muse_worker_steps_saved_total",
        "counter", "Steps not run thanks to cancellation."},
+      {[](const figures& f) { return f.busy_s; }, "muse_worker_busy_seconds_total", "counter",
+       "Seconds the worker had a batch running."},
+      {[](const figures& f) { return double(f.image_steps); }, "muse_worker_image_steps_total",
+       "counter", "The step counts of the images the worker made, added up."},
       {[](const figures& f) { return f.images_per_s; }, "muse_worker_images_per_second", "gauge",
        "Recent throughput of the worker."},
   };

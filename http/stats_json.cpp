@@ -48,7 +48,9 @@ json workers_json(const actors::worker_pool_figures& pool) {
                     {"steps_saved", w.steps_saved},
                     {"model_calls", w.model_calls},
                     {"starts", w.starts},
-                    {"images_per_s", w.images_per_s}});
+                    {"images_per_s", w.images_per_s},
+                    {"busy_s", w.busy_s},
+                    {"image_steps", w.image_steps}});
   return {{"ready", pool.ready},
           {"total", pool.total},
           {"capacity_per_worker", pool.capacity_per_worker},

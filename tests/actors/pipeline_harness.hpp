@@ -15,7 +15,8 @@
 namespace muse::actors::testing {
 
 struct pipeline_settings {
-  int workers = 1;
+  int workers = 1;      // the node's slots, and min_workers unless that is set
+  int min_workers = 0;  // 0: workers
   int max_batch_size = 4;
   int max_wait_ms = 5;
   int max_queue = 100;
@@ -34,7 +35,7 @@ inline config::deployment_config make_config(const pipeline_settings& s) {
   node.devices.assign(static_cast<size_t>(s.workers), "cpu");
   node.slots_per_device = 1;
   config.gpu_nodes = {node};
-  config.autoscale.min_workers = s.workers;
+  config.autoscale.min_workers = s.min_workers > 0 ? s.min_workers : s.workers;
   config.autoscale.interval_s = s.autoscale_interval_s;
   config.batching.max_batch_size = s.max_batch_size;
   config.batching.max_wait_ms = s.max_wait_ms;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 
@@ -382,6 +383,8 @@ TEST_CASE("the stats snapshot has every documented figure", "[pipeline][stats]")
   CHECK(w.steps_done == 8);
   CHECK(w.steps_saved == 0);
   CHECK(w.starts == 1);
+  CHECK(w.busy_s > 0);  // 2 samples x 4 steps of 5 ms, in one batch or two
+  CHECK(w.busy_s < stats.uptime_s);
 }
 
 TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline][stats]") {
@@ -403,6 +406,85 @@ TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline
   CHECK(record.inputs.workers == 1);
   CHECK(record.inputs.queue_depth == 0);
   CHECK(record.inputs.in_flight == 0);
+}
+
+namespace {
+
+// Two slots, min_workers 1, decisions every second, 20 ms steps.
+pipeline_settings scaling_settings() {
+  pipeline_settings s;
+  s.workers = 2;
+  s.min_workers = 1;
+  s.autoscale_interval_s = 1;
+  s.step_time = 20ms;
+  return s;
+}
+
+// Keeps work waiting and running until the supervisor has started the second worker, then waits
+// for every answer.
+void load_until_two_ready(pipeline& p) {
+  int orders = 0;
+  REQUIRE(eventually([&] {
+    if (p.stats().orders.open < 8)
+      p.submit(make_order("load" + std::to_string(orders++), {sample(1, 10), sample(2, 10)}));
+    return p.ready_workers() == 2;
+  }, 15s));
+  for (int i = 0; i < orders; ++i) REQUIRE(p.results.wait("load" + std::to_string(i)));
+}
+
+// Waits until the stats list one worker, and gives the last snapshot.
+stats_snapshot one_worker_listed(pipeline& p) {
+  stats_snapshot stats;
+  CHECK(eventually([&] {
+    stats = p.stats();
+    return stats.workers && stats.workers->list.size() == 1;
+  }, 15s));
+  return stats;
+}
+
+}  // namespace
+
+TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
+          "[pipeline][stats][scaling]") {
+  pipeline p(scaling_settings());
+  REQUIRE(p.wait_ready(1));
+  load_until_two_ready(p);
+  // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops.
+  auto stats = one_worker_listed(p);
+  CHECK(std::any_of(stats.decisions.begin(), stats.decisions.end(),
+                    [](auto& d) { return d.decision.action == scaling_action::down; }));
+  REQUIRE(stats.workers);
+  CHECK(stats.workers->total == 1);
+  CHECK(stats.workers->ready == 1);
+  REQUIRE(stats.workers->list.size() == 1);
+  CHECK(stats.workers->list[0].id == "w1");
+  CHECK(stats.workers->list[0].state == "ready");
+  // The one left still serves.
+  p.submit(make_order("after", {sample(3)}));
+  auto after = p.results.wait("after");
+  REQUIRE(after);
+  CHECK_FALSE(after->error);
+}
+
+TEST_CASE("a worker that died and is no longer wanted leaves the stats' list",
+          "[pipeline][stats][scaling]") {
+  pipeline p(scaling_settings());
+  REQUIRE(p.wait_ready(1));
+  load_until_two_ready(p);
+  // One of the two dies (its sample runs on the other) and no replacement can load.
+  p.control->fail_load = true;
+  p.control->crashes_left = 1;
+  p.submit(make_order("crash", {sample(4)}));
+  auto crashed = p.results.wait("crash");
+  REQUIRE(crashed);
+  CHECK_FALSE(crashed->error);
+  // Idle: the target drops to min_workers (1), which the survivor meets; the dead one is not
+  // replaced, so it leaves the list rather than stay there as dead.
+  auto stats = one_worker_listed(p);
+  REQUIRE(stats.workers);
+  CHECK(stats.workers->total == 1);
+  REQUIRE(stats.workers->list.size() == 1);
+  CHECK(stats.workers->list[0].state == "ready");
 }
 
 TEST_CASE("every stats request is answered exactly once, shutdown or not", "[pipeline][stats]") {

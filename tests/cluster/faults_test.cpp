@@ -159,6 +159,12 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
       if (w["state"] == "ready" || w["state"] == "loading" || w["state"] == "draining") ++active;
     return active == 1;
   }, 40s));
+  // The drained workers left the list: none shows as dead, none counts in the total.
+  CHECK(eventually([&] {
+    auto s = c.stats();
+    return s["workers"]["total"] == 1 && s["workers"]["list"].size() == 1 &&
+           s["workers"]["list"][0]["state"] == "ready";
+  }, 10s));
   CHECK(eventually([&] {
     note_actions();
     return actions.count("down") == 1;

@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "actors/capacity_meter.hpp"
 #include "actors/scaling_policy.hpp"
 
+using muse::actors::capacity_meter;
 using muse::actors::scaling_action;
 using muse::actors::scaling_inputs;
 using muse::actors::scaling_policy;
+using muse::actors::worker_figures;
+using muse::actors::worker_pool_figures;
 
 namespace {
 
@@ -26,6 +30,31 @@ scaling_inputs load(double arrivals, uint64_t queue, int workers, double per_wor
   in.workers = workers;
   in.images_per_s_per_worker = per_worker;
   return in;
+}
+
+scaling_inputs running(uint64_t in_flight, int workers, double per_worker) {
+  auto in = load(0, 0, workers, per_worker);
+  in.in_flight = in_flight;
+  return in;
+}
+
+// A worker's counters: busy seconds, steps run, images done and their step counts added up.
+worker_figures counted(std::string id, double busy_s, uint64_t steps, uint64_t images,
+                       uint64_t image_steps) {
+  worker_figures w;
+  w.id = std::move(id);
+  w.state = "ready";
+  w.busy_s = busy_s;
+  w.steps_done = steps;
+  w.images_done = images;
+  w.image_steps = image_steps;
+  return w;
+}
+
+worker_pool_figures pool(std::vector<worker_figures> list) {
+  worker_pool_figures p;
+  p.list = std::move(list);
+  return p;
 }
 
 }  // namespace
@@ -113,4 +142,100 @@ TEST_CASE("a decision names its action and says why", "[scaling]") {
   auto decision = policy.decide(load(3, 7, 1, 2));
   CHECK(std::string(to_string(decision.action)) == "up");
   CHECK(decision.reason.size() > 10);
+}
+
+TEST_CASE("capacity: samples running count as demand when nothing new arrived", "[scaling]") {
+  // A closed loop: 8 clients whose requests outlast the interval, so no arrival in it, 8 samples
+  // on the workers. They are served within one interval (10 s): 0.8 images/s; one worker serves
+  // 0.4/s at 50% = 0.2/s -> 4 workers.
+  scaling_policy policy(settings(), 4, 8);
+  auto up = policy.decide(running(8, 2, 0.4));
+  CHECK(up.action == scaling_action::up);
+  CHECK(up.target == 4);
+  CHECK(up.reason.find("8 running") != std::string::npos);
+  CHECK(up.reason.find("demand 0.8") != std::string::npos);
+  // The same load at 4 workers holds them, however many intervals it lasts.
+  for (int round = 0; round < 6; ++round)
+    CHECK(policy.decide(running(8, 4, 0.4)).action == scaling_action::hold);
+}
+
+TEST_CASE("capacity: waiting and running samples add up with the arrivals", "[scaling]") {
+  scaling_policy policy(settings(), 4, 8);
+  // 1/s arrivals + (6 waiting + 4 running) / 10 s = 2/s; 1/s per worker at 50% -> 4 workers.
+  auto in = load(1, 6, 1, 1);
+  in.in_flight = 4;
+  CHECK(policy.decide(in).target == 4);
+}
+
+TEST_CASE("capacity meter: images per busy second, from the change since the last update",
+          "[scaling][capacity]") {
+  capacity_meter meter;
+  CHECK(meter.update(pool({})) == 0);  // nothing measured yet
+  CHECK(meter.update(pool({counted("w1", 0, 0, 0, 0)})) == 0);
+  // 500 steps in 10 busy seconds, 10 steps an image: 5 images per busy second (however long the
+  // worker idled in between: busy seconds, not wall time).
+  CHECK(meter.update(pool({counted("w1", 10, 500, 50, 500)})) == Approx(5));
+  CHECK(meter.last_measured() == Approx(5));
+  // Then 2000 steps in 10 more busy seconds: the interval's 20/s, not the lifetime's 12.5/s.
+  CHECK(meter.update(pool({counted("w1", 20, 2500, 250, 2500)})) == Approx(20));
+  // An interval in which no worker was busy falls back to the lifetime totals.
+  CHECK(meter.update(pool({counted("w1", 20, 2500, 250, 2500)})) == Approx(12.5));
+}
+
+TEST_CASE("capacity meter: images finishing in bursts do not swing the figure",
+          "[scaling][capacity]") {
+  // 100 steps per busy second, 25 steps an image: 4 images/s, whether 16 or 24 images (two or
+  // three batches of 8) happened to end in an interval.
+  capacity_meter meter;
+  CHECK(meter.update(pool({counted("w1", 5, 500, 16, 400)})) == Approx(4));
+  CHECK(meter.update(pool({counted("w1", 10, 1000, 40, 1000)})) == Approx(4));
+  CHECK(meter.update(pool({counted("w1", 15, 1500, 56, 1400)})) == Approx(4));
+}
+
+TEST_CASE("capacity meter: a long batch that finished no image in the interval still counts",
+          "[scaling][capacity]") {
+  capacity_meter meter;
+  CHECK(meter.update(pool({counted("w1", 10, 500, 10, 500)})) == Approx(1));  // 50 steps an image
+  // 10 more busy seconds, 400 steps, no image finished: 40 steps/s over the last measured 50
+  // steps an image.
+  CHECK(meter.update(pool({counted("w1", 20, 900, 10, 500)})) == Approx(0.8));
+  // Every worker new (drained and replaced): the last figure stands until they have run.
+  CHECK(meter.update(pool({counted("w2", 0, 0, 0, 0)})) == Approx(0.8));
+}
+
+TEST_CASE("capacity meter: a mix of step counts weighs as it was served", "[scaling][capacity]") {
+  // 150 steps per busy second; as many Fast (25 steps) as Quality (50) images: 37.5 steps an
+  // image, 4 images per busy second.
+  capacity_meter meter;
+  CHECK(meter.update(pool({counted("w1", 10, 1500, 40, 1500)})) == Approx(4));
+}
+
+TEST_CASE("capacity meter: workers pool their counters; a restarted one counts from zero",
+          "[scaling][capacity]") {
+  capacity_meter meter;
+  meter.update(pool({counted("w1", 10, 100, 10, 100), counted("w2", 10, 100, 10, 100)}));
+  // w1 ran 10 s more at 100 steps/s; w2 restarted and ran 5 s at 100 steps/s since (its counters
+  // went down): 1500 steps in 15 busy seconds, 10 steps an image.
+  auto figure = meter.update(
+      pool({counted("w1", 20, 1100, 110, 1100), counted("w2", 5, 500, 50, 500)}));
+  CHECK(figure == Approx(10));
+}
+
+TEST_CASE("capacity from busy seconds gives the worker count the load needs",
+          "[scaling][capacity]") {
+  // A GPU worker with step-level joining: batches of 8, 25 steps an image, 17.5 steps a second =
+  // 140 sample steps per busy second = 5.6 images per busy second. A sample's own inference takes
+  // 25 / 17.5 = 1.4 s, so a flush size (~1: samples join the running batch one by one) over that
+  // latency would read 0.7/s, eight times too low.
+  capacity_meter meter;
+  double per_worker = meter.update(pool({counted("w1", 100, 14000, 560, 14000)}));
+  CHECK(per_worker == Approx(5.6));
+  // 8 images/s arriving against 80% of 5.6/s = 4.48/s: 2 workers, not the 12 of 0.7/s.
+  auto s = settings();
+  s.target_utilisation = 0.8;
+  s.max_workers = 20;
+  scaling_policy policy(s, 8, 20);
+  auto decision = policy.decide(load(8, 0, 1, per_worker));
+  CHECK(decision.target == 2);
+  CHECK(decision.reason.find("per busy second") != std::string::npos);
 }

@@ -21,6 +21,7 @@ worker_figures worker(std::string id, std::string state, uint64_t in_flight, uin
   w.steps_done = steps;
   w.steps_saved = saved;
   w.images_per_s = per_s;
+  w.busy_s = static_cast<double>(steps) / 10;
   return w;
 }
 
@@ -97,6 +98,7 @@ TEST_CASE("metrics render as valid Prometheus text with every figure", "[prometh
   CHECK(s.at("muse_batch_size_count") == 5);
 
   CHECK(s.at(R"(muse_worker_steps_saved_total{worker="w1",node="local",device="cpu"})") == 4);
+  CHECK(s.at(R"(muse_worker_busy_seconds_total{worker="w1",node="local",device="cpu"})") == 10);
   CHECK(s.at(R"(muse_worker_state{worker="w\"2",node="local",device="cpu",state="loading"})") == 1);
 }
 

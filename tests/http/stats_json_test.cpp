@@ -50,6 +50,8 @@ stats_snapshot full_snapshot() {
   w.model_calls = 100;
   w.starts = 1;
   w.images_per_s = 0.25;
+  w.busy_s = 40.5;
+  w.image_steps = 200;
   s.workers = worker_pool_figures{1, 1, 16, {w}};
   scaling_record record;
   record.decision = {2, scaling_action::up, "demand 3 images/s"};
@@ -82,7 +84,8 @@ TEST_CASE("the stats JSON has every documented key, as it always had", "[stats]"
     "workers": {"ready": 1, "total": 1, "capacity_per_worker": 16, "list": [
       {"id": "w1", "node": "gpu-1", "device": "cuda:0", "state": "ready", "in_flight": 2,
        "batches_done": 4, "images_done": 8, "mean_batch_size": 2.0, "steps_done": 200,
-       "steps_saved": 10, "model_calls": 100, "starts": 1, "images_per_s": 0.25}]},
+       "steps_saved": 10, "model_calls": 100, "starts": 1, "images_per_s": 0.25,
+       "busy_s": 40.5, "image_steps": 200}]},
     "scaling": {"decisions": [
       {"action": "up", "target": 2, "reason": "demand 3 images/s", "policy": "capacity",
        "at_s": 30.0, "inputs": {"arrivals_per_s": 3.0, "queue_depth": 7, "in_flight": 2,

@@ -95,7 +95,8 @@ TEST_CASE("a constant load gives the expected worker count", "[sim]") {
     const double per_worker =
         last.inputs.images_per_s_per_worker * settings.autoscale.target_utilisation;
     const double demand =
-        last.inputs.arrivals_per_s + last.inputs.queue_depth / settings.autoscale.interval_s;
+        last.inputs.arrivals_per_s +
+        double(last.inputs.queue_depth + last.inputs.in_flight) / settings.autoscale.interval_s;
     const int rule = static_cast<int>(std::ceil(demand / per_worker - 1e-9));
     if (rule >= last.inputs.workers)
       CHECK(last.target == rule);
