@@ -67,8 +67,8 @@ struct peers_state {
   std::set<std::string> nodes_linked;  // GPU nodes this process holds a direct link to
   std::set<std::string> nodes_connecting;
   std::vector<pool_worker> known_pool;                  // the leader's last list
-  std::set<caf::actor_id> registered;                   // workers registered with the balancer
-  std::set<caf::actor_id> drained;                      // workers the balancer was told to drain
+  std::set<caf::actor_addr> registered;                 // workers registered with the balancer
+  std::set<caf::actor_addr> drained;                    // workers the balancer was told to drain
   std::map<caf::actor_addr, std::string> worker_nodes;  // the registered ones, monitored
   std::shared_ptr<peer_loads> loads;
   supervisor_actor supervisor;  // while this gateway leads
@@ -112,7 +112,7 @@ void follow_pool(peers_pointer self, const std::vector<pool_worker>& pool) {
   auto& st = self->state;
   for (auto& worker : pool) {
     if (!worker.handle) continue;
-    auto actor = worker.handle.id();
+    auto actor = worker.handle.address();
     if (st.registered.count(actor) == 0) {
       if (st.nodes_linked.count(worker.options.node) == 0) continue;
       st.registered.insert(actor);
@@ -132,7 +132,7 @@ void take_the_lead(peers_pointer self) {
   shared_pool pool;
   // Only the workers this balancer uses: any other would be one it cannot reach.
   for (auto& worker : st.known_pool)
-    if (worker.handle && st.registered.count(worker.handle.id()) != 0)
+    if (worker.handle && st.registered.count(worker.handle.address()) != 0)
       pool.adopted.push_back(worker);
   auto loads = st.loads;
   pool.add_peer_load = [loads](scaling_inputs& inputs) { loads->add_to(inputs); };
@@ -214,7 +214,7 @@ void tick(peers_pointer self) {
         .then(
             [=](std::vector<pool_worker>& pool) {
               for (auto& worker : pool)
-                if (worker.handle) self->state.registered.insert(worker.handle.id());
+                if (worker.handle) self->state.registered.insert(worker.handle.address());
               self->state.known_pool = pool;
               say_hello(self, pool);
             },
@@ -297,6 +297,11 @@ gateway_peers_actor::behavior_type gateway_peers(peers_pointer self,
         st.known_pool = std::move(pool);
       },
       [=](peer_load_atom, int32_t from, scaling_inputs& inputs) {
+        log_debug("gateway-peers", self->state.me + ": load of gateway " +
+                                       self->state.config.gateways[from].name + ": arrivals " +
+                                       std::to_string(inputs.arrivals_per_s) + "/s, queue " +
+                                       std::to_string(inputs.queue_depth) + ", in flight " +
+                                       std::to_string(inputs.in_flight));
         self->state.loads->set(from, inputs);
       },
       [=](shutdown_atom) {
