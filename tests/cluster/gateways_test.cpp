@@ -2,7 +2,8 @@
 // and two GPU nodes on the tiny pipeline. The leader counts a follower's load; kill -9 of the
 // leader under load on both loses none of the other gateway's requests, the workers keep running
 // (none restarted), the other gateway takes the lead and goes on deciding, and the killed gateway,
-// started again, rejoins as a follower.
+// started again, rejoins as a follower. kill -9 of a GPU node under load on both gateways loses
+// none of either's requests, and both use the worker started again on the other node.
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -176,4 +177,54 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
   auto decided = decisions(stats_of(follower));
   CHECK(eventually([&] { return decisions(stats_of(follower)) > decided; }, 5s));
   CHECK(ready_workers(stats_of(follower)) == pool_before);
+}
+
+TEST_CASE("two gateways share one pool; kill -9 of a GPU node loses none of either's requests",
+          "[cluster][gateways]") {
+  auto config = two_gateway_config();
+  for (auto& node : config["gpu_nodes"]) node["slots_per_device"] = 2;
+  cluster c(config);
+  c.start_node("node-a");
+  auto& doomed = c.start_node("node-b");
+  auto& leader = c.start_gateway("gw-1");
+  auto& follower = c.start_gateway("gw-2");
+  INFO(c.logs());
+  auto on_node = [](const json& stats, const std::string& node) {
+    int count = 0;
+    if (!stats.contains("workers")) return 0;
+    for (auto& w : stats["workers"]["list"])
+      if (w["node"] == node && w["state"] == "ready") ++count;
+    return count;
+  };
+  REQUIRE(eventually(
+      [&] {
+        auto s = stats_of(follower);
+        return on_node(s, "node-a") == 1 && on_node(s, "node-b") == 1;
+      },
+      60s));
+
+  std::map<long, int> leader_statuses, follower_statuses;
+  {
+    load leader_clients(leader, 2, 1);
+    load follower_clients(follower, 2, 500000);
+    std::this_thread::sleep_for(1500ms);
+    doomed.kill_hard();
+    // The leader starts the lost worker again on node-a, and the follower uses it too.
+    CHECK(eventually([&] { return on_node(stats_of(leader), "node-a") == 2; }, 30s));
+    CHECK(eventually([&] { return on_node(stats_of(follower), "node-a") == 2; }, 10s));
+    std::this_thread::sleep_for(2000ms);
+    leader_statuses = leader_clients.finish();
+    follower_statuses = follower_clients.finish();
+  }
+  for (auto* statuses : {&leader_statuses, &follower_statuses}) {
+    int answered = 0;
+    for (auto& [status, count] : *statuses) {
+      INFO("status " << status << ": " << count);
+      CHECK(status == 200);
+      answered += count;
+    }
+    CHECK(answered >= 4);  // two answers per client at least
+  }
+  CHECK(eventually([&] { return stats_of(leader)["orders"]["open"] == 0; }, 10s));
+  CHECK(eventually([&] { return stats_of(follower)["orders"]["open"] == 0; }, 10s));
 }
