@@ -144,12 +144,13 @@ class cluster {
   }
 
   // One gateway of the config's `gateways` list (log: NAME.log, kept across restarts); starting
-  // it again replaces the process (after kill_hard).
-  child_process& start_gateway(const std::string& name) {
+  // it again replaces the process (after kill_hard). `config_file`: as for start_node.
+  child_process& start_gateway(const std::string& name, const std::string& config_file = "") {
     auto& slot = named_gateways_[name];
     slot = std::make_unique<child_process>(
-        std::vector<std::string>{"--role=gateway", "--config", config_path_, "--gateway", name,
-                                 "--http-port", "0"},
+        std::vector<std::string>{"--role=gateway", "--config",
+                                 config_file.empty() ? config_path_ : config_file, "--gateway",
+                                 name, "--http-port", "0"},
         folder_.path() + "/" + name + ".log", "muse-node: listening on http://");
     return *slot;
   }
