@@ -17,6 +17,7 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 constexpr auto connect_timeout = std::chrono::seconds(10);
+constexpr auto answer_timeout = std::chrono::seconds(5);  // the supervisor's list, the stats
 
 // The followers' latest load, read by the leader's supervisor (on its own thread) at each
 // decision. A report older than three autoscale intervals no longer counts.
@@ -125,6 +126,19 @@ void follow_pool(peers_pointer self, const std::vector<pool_worker>& pool) {
     if (worker.draining && st.drained.insert(actor).second)
       self->send(st.balancer, drain_atom::value, worker.options.id);
   }
+  // Forget the dead workers the leader no longer lists (a listed one stays known while its death
+  // has not reached the leader, so that it is not registered again). A leader keeps its own.
+  if (leads(st)) return;
+  std::set<caf::actor_addr> listed;
+  for (auto& worker : pool) listed.insert(worker.handle.address());
+  for (auto it = st.registered.begin(); it != st.registered.end();) {
+    if (listed.count(*it) != 0 || st.worker_nodes.count(*it) != 0) {
+      ++it;
+      continue;
+    }
+    st.drained.erase(*it);
+    it = st.registered.erase(it);
+  }
 }
 
 void take_the_lead(peers_pointer self) {
@@ -210,7 +224,7 @@ void tick(peers_pointer self) {
   connect_peers(self);
   elect(self);
   if (leads(st)) {
-    self->request(st.supervisor, connect_timeout, pool_atom::value)
+    self->request(st.supervisor, answer_timeout, pool_atom::value)
         .then(
             [=](std::vector<pool_worker>& pool) {
               for (auto& worker : pool)
@@ -225,7 +239,7 @@ void tick(peers_pointer self) {
   for (auto& [index, peer] : st.peers) {
     if (!peer.leads) continue;
     auto leader = peer.handle;
-    self->request(st.stats, connect_timeout, snapshot_atom::value)
+    self->request(st.stats, answer_timeout, snapshot_atom::value)
         .then(
             [=](stats_snapshot& figures) {
               self->send(leader, peer_load_atom::value, self->state.index, load_of(figures));
