@@ -33,15 +33,25 @@ class peer_loads {
     std::lock_guard<std::mutex> lock(mutex_);
     reports_.erase(index);
   }
+  // Sums the load; a worker's throughput comes from the followers' measures while the leader
+  // has none of its own (it may serve no traffic at all): the mean of theirs.
   void add_to(scaling_inputs& inputs) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto now = clock::now();
+    double throughput = 0;
+    int measured = 0;
     for (auto& [index, report] : reports_) {
       if (now - report.second > max_age_) continue;
       inputs.arrivals_per_s += report.first.arrivals_per_s;
       inputs.queue_depth += report.first.queue_depth;
       inputs.in_flight += report.first.in_flight;
+      if (report.first.images_per_s_per_worker > 0) {
+        throughput += report.first.images_per_s_per_worker;
+        ++measured;
+      }
     }
+    if (inputs.images_per_s_per_worker <= 0 && measured > 0)
+      inputs.images_per_s_per_worker = throughput / measured;
   }
 
  private:
@@ -206,7 +216,8 @@ void say_hello(peers_pointer self, const std::vector<pool_worker>& pool) {
     self->send(peer.handle, hello_atom::value, st.index, leads(st), pool);
 }
 
-// A follower's load, as the supervisor's inputs count it: arrivals, queue and samples in flight.
+// A follower's load, as the supervisor's inputs count it: arrivals, queue and samples in flight,
+// and its measure of one worker's throughput (the supervisor's formula).
 scaling_inputs load_of(const stats_snapshot& stats) {
   scaling_inputs in;
   if (stats.queue) {
@@ -215,6 +226,8 @@ scaling_inputs load_of(const stats_snapshot& stats) {
   }
   if (stats.workers)
     for (auto& w : stats.workers->list) in.in_flight += w.in_flight;
+  if (stats.batches.mean_size > 0 && stats.latency_ms.inference.p50 > 0)
+    in.images_per_s_per_worker = stats.batches.mean_size * 1000 / stats.latency_ms.inference.p50;
   return in;
 }
 

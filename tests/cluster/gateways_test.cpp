@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "cluster_harness.hpp"
@@ -227,4 +228,49 @@ TEST_CASE("two gateways share one pool; kill -9 of a GPU node loses none of eith
   }
   CHECK(eventually([&] { return stats_of(leader)["orders"]["open"] == 0; }, 10s));
   CHECK(eventually([&] { return stats_of(follower)["orders"]["open"] == 0; }, 10s));
+}
+
+TEST_CASE("load on a follower alone scales the pool up, and idle shrinks it back",
+          "[cluster][gateways][scaling]") {
+  auto config = two_gateway_config();
+  for (auto& node : config["gpu_nodes"]) node["slots_per_device"] = 2;
+  config["autoscale"] = {
+      {"min_workers", 1}, {"max_workers", 3}, {"interval_s", 1}, {"scale_down_after", 2}};
+  cluster c(config);
+  c.start_node("node-a");
+  c.start_node("node-b");
+  auto& leader = c.start_gateway("gw-1");
+  auto& follower = c.start_gateway("gw-2");
+  INFO(c.logs());
+  REQUIRE(eventually([&] { return ready_workers(stats_of(follower)).size() == 1; }, 60s));
+  auto actions = [&] {
+    std::set<std::string> seen;
+    auto stats = stats_of(leader);
+    if (stats.contains("scaling"))
+      for (auto& d : stats["scaling"]["decisions"]) seen.insert(d["action"].get<std::string>());
+    return seen;
+  };
+  std::map<long, int> statuses;
+  {
+    load clients(follower, 6, 1);
+    // The leader sees only the follower's load, and the follower uses the workers it adds.
+    CHECK(eventually([&] { return ready_workers(stats_of(follower)).size() >= 2; }, 40s));
+    CHECK(eventually([&] { return actions().count("up") == 1; }, 10s));
+    statuses = clients.finish();
+  }
+  CHECK(statuses.size() == 1);
+  CHECK(statuses.count(200) == 1);
+  // Scale-down drains a worker on both gateways' balancers; the follower ends with one worker.
+  CHECK(eventually([&] { return actions().count("down") == 1; }, 40s));
+  CHECK(eventually(
+      [&] {
+        auto stats = stats_of(follower);
+        int active = 0;
+        for (auto& w : stats["workers"]["list"])
+          if (w["state"] == "ready" || w["state"] == "loading" || w["state"] == "draining")
+            ++active;
+        return active == 1;
+      },
+      40s));
+  CHECK(generate(follower, 99) == 200);
 }
