@@ -230,6 +230,11 @@ void on_register(balancer_pointer self, worker_actor worker, worker_options& opt
   if (record == nullptr) {
     st.workers.emplace_back();
     record = &st.workers.back();
+  } else if (record->handle && record->handle != worker) {
+    // The slot started again while this balancer still counts its old worker (another gateway's
+    // supervisor saw it die first): what the old one held goes back to the queue now, since its
+    // down message will no longer find it.
+    requeue(self, *record);
   }
   record->options = options;
   record->handle = worker;

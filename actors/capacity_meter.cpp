@@ -36,4 +36,17 @@ double capacity_meter::update(const worker_pool_figures& pool) {
   return last_measured_;
 }
 
+scaling_inputs measured_load(const stats_snapshot& stats, capacity_meter& capacity) {
+  scaling_inputs in;
+  if (stats.queue) {
+    in.arrivals_per_s = stats.queue->arrivals_per_s;
+    in.queue_depth = stats.queue->depth;
+  }
+  if (stats.workers)
+    for (auto& w : stats.workers->list) in.in_flight += w.in_flight;
+  in.images_per_s_per_worker =
+      stats.workers ? capacity.update(*stats.workers) : capacity.last_measured();
+  return in;
+}
+
 }  // namespace muse::actors

@@ -41,4 +41,10 @@ class capacity_meter {
   double last_measured_ = 0;
 };
 
+// The load a stats snapshot shows, as the scaling policy reads it: arrivals, samples waiting and
+// running, and one worker's throughput from `capacity` (updated with the snapshot's workers; its
+// last measure when the snapshot has none). `workers` is left for the caller: the supervisor
+// counts its own, a follower gateway none.
+scaling_inputs measured_load(const stats_snapshot& stats, capacity_meter& capacity);
+
 }  // namespace muse::actors

@@ -64,4 +64,23 @@ caf::expected<caf::node_id> connect_cluster_node(caf::actor_system& system,
   return result;
 }
 
+caf::io::middleman_actor cluster_link_manager(caf::actor_system& system,
+                                              const config::cluster_config& cluster) {
+  return link_manager(system, cluster);
+}
+
+caf::expected<uint16_t> publish_on_cluster_port(caf::actor_system& system,
+                                                const config::cluster_config& cluster,
+                                                caf::strong_actor_ptr whom,
+                                                std::set<std::string> signatures,
+                                                const std::string& host, uint16_t port) {
+  caf::scoped_actor self{system};
+  caf::expected<uint16_t> result{caf::sec::runtime_error};
+  self->request(link_manager(system, cluster), link_timeout, caf::publish_atom::value, port,
+                std::move(whom), std::move(signatures), host, true)
+      .receive([&](uint16_t actual) { result = actual; },
+               [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
 }  // namespace muse::actors

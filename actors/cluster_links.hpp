@@ -8,7 +8,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/expected.hpp>
+#include <caf/io/middleman_actor.hpp>
 #include <caf/node_id.hpp>
+#include <set>
 #include <string>
 
 #include "cluster_config/config.hpp"
@@ -28,5 +30,18 @@ caf::expected<uint16_t> open_cluster_port(caf::actor_system& system,
 caf::expected<caf::node_id> connect_cluster_node(caf::actor_system& system,
                                                  const config::cluster_config& cluster,
                                                  const std::string& host, uint16_t port);
+
+// The actor that opens and connects the links (the openssl module's with TLS), for an actor that
+// connects without blocking: request(connect_atom, host, port) answers (node_id, the actor
+// published on that port, its signatures).
+caf::io::middleman_actor cluster_link_manager(caf::actor_system& system,
+                                              const config::cluster_config& cluster);
+
+// Listens on host:port like open_cluster_port, with `whom` as the actor a connecting peer gets.
+caf::expected<uint16_t> publish_on_cluster_port(caf::actor_system& system,
+                                                const config::cluster_config& cluster,
+                                                caf::strong_actor_ptr whom,
+                                                std::set<std::string> signatures,
+                                                const std::string& host, uint16_t port);
 
 }  // namespace muse::actors

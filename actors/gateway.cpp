@@ -7,6 +7,7 @@
 
 #include "actors/balancer.hpp"
 #include "actors/batcher.hpp"
+#include "actors/gateway_peers.hpp"
 #include "actors/ingress.hpp"
 #include "actors/log.hpp"
 #include "actors/model_worker.hpp"
@@ -59,8 +60,9 @@ class answer_once {
 
 class actor_gateway final : public gateway {
  public:
+  // peer_index: this gateway's place in config.gateways; -1 for a gateway of its own.
   actor_gateway(const config::deployment_config& config,
-                std::shared_ptr<worker_placement> placement)
+                std::shared_ptr<worker_placement> placement, int32_t peer_index)
       : status_(std::make_shared<shared_status>()) {
     add_message_types(system_config_);
     configure_actor_system(system_config_, config.cluster);
@@ -69,11 +71,18 @@ class actor_gateway final : public gateway {
     stats_ = spawn_stats(sys, status_);
     balancer_ = spawn_balancer(sys, config, stats_, status_);
     batcher_ = spawn_batcher(sys, config.batching, balancer_);
-    ingress_ = spawn_ingress(sys, batcher_, stats_, status_);
+    ingress_ = spawn_ingress(sys, batcher_, stats_, status_,
+                             peer_index < 0 ? job_id{1} : first_job_of(peer_index));
     caf::anon_send(balancer_, register_atom::value, ingress_, batcher_);
     caf::anon_send(stats_, register_atom::value, batcher_, balancer_);
-    supervisor_ = spawn_supervisor(sys, config, std::move(placement), balancer_, stats_);
-    caf::anon_send(supervisor_, start_atom::value);
+    if (peer_index < 0) {
+      supervisor_ = spawn_supervisor(sys, config, std::move(placement), balancer_, stats_);
+      caf::anon_send(supervisor_, start_atom::value);
+    } else {
+      // The supervisor runs where the peers elect it; this gateway's may start later, or never.
+      peers_ =
+          start_gateway_peers(sys, config, peer_index, std::move(placement), balancer_, stats_);
+    }
     log_info("gateway", "actor pipeline started (" + config.balancer.policy +
                             ", batches of up to " + std::to_string(config.batching.max_batch_size) +
                             ")");
@@ -143,22 +152,29 @@ class actor_gateway final : public gateway {
                                   " orders answered shutting_down after the grace period");
               },
               [&](caf::error& err) { log_warning("gateway", "ingress: " + system_->render(err)); });
-      self->request(supervisor_, worker_stop_timeout, shutdown_atom::value)
-          .receive([&](bool) {},
-                   [&](caf::error&) {
-                     log_warning("gateway", "workers did not stop in time; killing them");
-                   });
+      if (peers_) {
+        // The pool goes on for the other gateways: leave it, do not drain it.
+        self->request(peers_, worker_stop_timeout, shutdown_atom::value)
+            .receive([&](bool) {}, [&](caf::error&) {});
+      } else {
+        self->request(supervisor_, worker_stop_timeout, shutdown_atom::value)
+            .receive([&](bool) {},
+                     [&](caf::error&) {
+                       log_warning("gateway", "workers did not stop in time; killing them");
+                     });
+      }
       for (auto handle :
            {caf::actor_cast<caf::actor>(ingress_), caf::actor_cast<caf::actor>(batcher_),
             caf::actor_cast<caf::actor>(balancer_), caf::actor_cast<caf::actor>(stats_),
-            caf::actor_cast<caf::actor>(supervisor_)})
-        self->send_exit(handle, caf::exit_reason::user_shutdown);
+            caf::actor_cast<caf::actor>(supervisor_), caf::actor_cast<caf::actor>(peers_)})
+        if (handle) self->send_exit(handle, caf::exit_reason::user_shutdown);
     }
     ingress_ = ingress_actor{};
     batcher_ = batcher_actor{};
     balancer_ = balancer_actor{};
     stats_ = stats_actor{};
     supervisor_ = supervisor_actor{};
+    peers_ = gateway_peers_actor{};
     system_.reset();  // waits until every actor (workers included) has finished
     log_info("gateway", "stopped");
   }
@@ -172,6 +188,7 @@ class actor_gateway final : public gateway {
   batcher_actor batcher_;
   ingress_actor ingress_;
   supervisor_actor supervisor_;
+  gateway_peers_actor peers_;  // with several gateways (then no supervisor_ here)
   mutable std::shared_mutex lifecycle_;
   bool stopped_ = false;
 };
@@ -179,17 +196,29 @@ class actor_gateway final : public gateway {
 }  // namespace
 
 std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
-                                       std::shared_ptr<worker_placement> placement) {
-  return std::make_unique<actor_gateway>(config, std::move(placement));
+                                       std::shared_ptr<worker_placement> placement,
+                                       const std::string& gateway_name) {
+  int32_t peer_index = -1;
+  if (!gateway_name.empty() || !config.gateways.empty()) {
+    for (size_t i = 0; i < config.gateways.size(); ++i)
+      if (config.gateways[i].name == gateway_name) peer_index = static_cast<int32_t>(i);
+    if (peer_index < 0)
+      throw std::invalid_argument("no gateway named '" + gateway_name + "' in the config's gateways");
+  }
+  return std::make_unique<actor_gateway>(config, std::move(placement), peer_index);
 }
 
 std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
-                                       const std::string& role) {
-  if (role == "all")
+                                       const std::string& role, const std::string& gateway_name) {
+  if (role == "all") {
+    if (!config.gateways.empty())
+      throw std::invalid_argument("a config with a gateways list runs --role=gateway processes");
     return start_gateway(config, std::make_shared<local_placement>(production_generator_factory()));
+  }
   if (role == "gateway")
     return start_gateway(config,
-                         std::make_shared<remote_placement>(config.gpu_nodes, config.cluster));
+                         std::make_shared<remote_placement>(config.gpu_nodes, config.cluster),
+                         gateway_name);
   throw std::invalid_argument("role must be all or gateway to start a gateway, not '" + role + "'");
 }
 

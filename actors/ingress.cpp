@@ -193,7 +193,8 @@ void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
 }
 
 ingress_actor::behavior_type ingress(ingress_pointer self, batcher_actor batcher, stats_actor stats,
-                                     std::shared_ptr<shared_status> status) {
+                                     std::shared_ptr<shared_status> status, job_id first_job) {
+  self->state.next_job = first_job;
   self->state.batcher = std::move(batcher);
   self->state.stats = std::move(stats);
   self->state.status = std::move(status);
@@ -219,8 +220,8 @@ ingress_actor::behavior_type ingress(ingress_pointer self, batcher_actor batcher
 }  // namespace
 
 ingress_actor spawn_ingress(caf::actor_system& system, batcher_actor batcher, stats_actor stats,
-                            std::shared_ptr<shared_status> status) {
-  return system.spawn(ingress, std::move(batcher), std::move(stats), std::move(status));
+                            std::shared_ptr<shared_status> status, job_id first_job) {
+  return system.spawn(ingress, std::move(batcher), std::move(stats), std::move(status), first_job);
 }
 
 }  // namespace muse::actors

@@ -11,7 +11,9 @@
 
 namespace muse::actors {
 
+// first_job: the first sample id; gateways sharing workers count from different ones, since a
+// worker tells samples apart by id.
 ingress_actor spawn_ingress(caf::actor_system& system, batcher_actor batcher, stats_actor stats,
-                            std::shared_ptr<shared_status> status);
+                            std::shared_ptr<shared_status> status, job_id first_job = 1);
 
 }  // namespace muse::actors

@@ -317,6 +317,11 @@ using batch_done_atom = caf::atom_constant<caf::atom("batchdone")>;
 using decision_atom = caf::atom_constant<caf::atom("decision")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
+using pool_atom = caf::atom_constant<caf::atom("pool")>;
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using peer_load_atom = caf::atom_constant<caf::atom("peerload")>;
 
 // What a model worker's client (the balancer) receives from it.
 using worker_client_actor =
@@ -334,6 +339,19 @@ using worker_actor = caf::typed_actor<
     caf::reacts_to<crashed_atom, std::string>, caf::reacts_to<drained_atom>,
     caf::reacts_to<result_atom, sample_result, worker_counters>,
     caf::reacts_to<progress_atom, std::vector<sample_progress>, worker_counters>>;
+
+// A worker of the pool as its supervisor counts it; the leading gateway sends its list to the
+// other gateways (gateway_peers.hpp), which register each worker with their balancer.
+struct pool_worker {
+  worker_actor handle;
+  worker_options options;
+  bool draining = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_worker& x) {
+  return f(caf::meta::type_name("pool_worker"), x.handle, x.options, x.draining);
+}
 
 using batcher_actor = caf::typed_actor<
     caf::replies_to<enqueue_atom, std::vector<sample_job>>::with<bool>,  // false: queue full
@@ -369,7 +387,24 @@ using stats_actor = caf::typed_actor<
 using supervisor_actor =
     caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,
                      caf::reacts_to<tick_atom>,  // to itself: time for a scaling decision
-                     caf::replies_to<shutdown_atom>::with<bool>>;  // true once every worker is down
+                     caf::replies_to<shutdown_atom>::with<bool>,  // true once every worker is down
+                     // Several gateways (gateway_peers.hpp): the workers it counts; workers
+                     // another supervisor started, now counted here; quit, leaving every worker
+                     // running for the next leader.
+                     caf::replies_to<pool_atom>::with<std::vector<pool_worker>>,
+                     caf::reacts_to<adopt_atom, std::vector<pool_worker>>,
+                     caf::reacts_to<release_atom>>;
+
+// One gateway's link to the others that share the pool (gateway_peers.hpp). Published on the
+// gateway's cluster_port.
+using gateway_peers_actor = caf::typed_actor<
+    // A gateway's announcement, every heartbeat: its place in the config's list, whether it
+    // leads, and the leader's pool.
+    caf::reacts_to<hello_atom, int32_t, bool, std::vector<pool_worker>>,
+    // A follower's load (arrivals, queue, in flight), summed into the leader's scaling inputs.
+    caf::reacts_to<peer_load_atom, int32_t, scaling_inputs>,
+    caf::reacts_to<tick_atom>,                      // to itself, every heartbeat
+    caf::replies_to<shutdown_atom>::with<bool>>;  // leaves the pool to the other gateways
 
 }  // namespace muse::actors
 
@@ -395,6 +430,11 @@ CAF_ADD_TYPE_ID(muse, (muse::actors::queue_figures))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_pool_figures))
 CAF_ADD_TYPE_ID(muse, (muse::actors::scaling_record))
 CAF_ADD_TYPE_ID(muse, (muse::actors::stats_snapshot))
+CAF_ADD_TYPE_ID(muse, (muse::actors::pool_worker))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::pool_worker>))
+CAF_ADD_TYPE_ID(muse, (muse::actors::scaling_inputs))
+CAF_ADD_TYPE_ID(muse, (muse::actors::worker_actor))
+CAF_ADD_TYPE_ID(muse, (muse::actors::gateway_peers_actor))
 CAF_END_TYPE_ID_BLOCK(muse)
 
 namespace muse::actors {

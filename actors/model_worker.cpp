@@ -6,7 +6,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "actors/log.hpp"
 
@@ -298,8 +300,10 @@ struct worker_state {
   std::thread thread;
   std::optional<worker_info> info;
   std::vector<caf::typed_response_promise<worker_info>> load_waiters;
-  worker_client_actor client;
-  caf::actor_addr gateway;  // the first actor to ask for work: monitored, see watch_gateway
+  // The client (a gateway's balancer) of each sample held, and the clients watched: several
+  // gateways may share the worker (watch_client).
+  std::unordered_map<job_id, worker_client_actor> clients;
+  std::set<caf::actor_addr> watched;
   std::string id;
 
   ~worker_state() {
@@ -324,17 +328,35 @@ void with_inbox(worker_pointer self, F change) {
   self->state.inbox->wake.notify_all();
 }
 
-// The worker serves the actor that loads it and sends it work (the gateway's balancer). If that
-// actor goes, or the link to its process does (a partition, a stopped or dead gateway), nobody
-// can take the worker's results any more and the gateway has requeued what it held: the worker
-// stops at the next step rather than compute for nobody (and, on a GPU, hold a model's memory)
-// beside its replacement.
-void watch_gateway(worker_pointer self) {
-  if (self->state.gateway) return;
+// The worker serves the actors that load it and send it work (the balancers of the gateways
+// sharing it; one with a single gateway). It monitors each: when one goes, the samples it sent
+// are cancelled (nobody takes their results; its gateway has requeued them nowhere else but in
+// its own process, which is gone). When the last goes, or the links to their processes do (a
+// partition, a stopped or dead gateway), nobody can take the worker's results any more: it stops
+// at the next step rather than compute for nobody (and, on a GPU, hold a model's memory) beside
+// its replacement.
+void watch_client(worker_pointer self) {
   auto sender = self->current_sender();
   if (!sender) return;
-  self->state.gateway = caf::actor_cast<caf::actor_addr>(sender);
-  self->monitor(sender);
+  if (self->state.watched.insert(caf::actor_cast<caf::actor_addr>(sender)).second)
+    self->monitor(sender);
+}
+
+void lose_client(worker_pointer self, const caf::actor_addr& client) {
+  auto& st = self->state;
+  std::vector<job_id> orphans;
+  for (auto it = st.clients.begin(); it != st.clients.end();) {
+    if (it->second.address() == client) {
+      orphans.push_back(it->first);
+      it = st.clients.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (orphans.empty()) return;
+  with_inbox(self, [&](worker_inbox& inbox) {
+    inbox.cancels.insert(inbox.cancels.end(), orphans.begin(), orphans.end());
+  });
 }
 
 worker_actor::behavior_type model_worker(worker_pointer self, worker_options options,
@@ -342,7 +364,13 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
   auto who = "worker " + options.id;
   self->state.id = options.id;
   self->set_down_handler([=](caf::down_msg& down) {
-    if (down.source != self->state.gateway) return;
+    if (self->state.watched.erase(down.source) == 0) return;
+    lose_client(self, down.source);
+    if (!self->state.watched.empty()) {
+      log_warning(who, "lost a gateway (" + self->system().render(down.reason) + "); " +
+                           std::to_string(self->state.watched.size()) + " left");
+      return;
+    }
     log_warning(who, "lost the gateway (" + self->system().render(down.reason) + "); stopping");
     self->quit(caf::exit_reason::remote_link_unreachable);
   });
@@ -352,15 +380,16 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
   self->state.thread = std::thread([loop] { loop->run(); });
   return {
       [=](load_atom) -> caf::result<worker_info> {
-        watch_gateway(self);
+        watch_client(self);
         if (self->state.info) return *self->state.info;
         auto promise = self->make_response_promise<worker_info>();
         self->state.load_waiters.push_back(promise);
         return promise;
       },
       [=](run_atom, batch& b) {
-        self->state.client = caf::actor_cast<worker_client_actor>(self->current_sender());
-        watch_gateway(self);
+        auto client = caf::actor_cast<worker_client_actor>(self->current_sender());
+        for (auto& job : b.jobs) self->state.clients[job.id] = client;
+        watch_client(self);
         with_inbox(self, [&](worker_inbox& inbox) { inbox.batches.push_back(std::move(b)); });
       },
       [=](cancel_atom, std::vector<job_id>& ids) {
@@ -393,10 +422,24 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
         self->quit();
       },
       [=](result_atom, sample_result& result, worker_counters& counters) {
-        self->send(self->state.client, result_atom::value, std::move(result), counters);
+        auto& clients = self->state.clients;
+        auto client = clients.find(result.id);
+        if (client == clients.end()) return;  // its gateway is gone
+        auto to = client->second;
+        clients.erase(client);
+        self->send(to, result_atom::value, std::move(result), counters);
       },
       [=](progress_atom, std::vector<sample_progress>& progress, worker_counters& counters) {
-        self->send(self->state.client, progress_atom::value, std::move(progress), counters);
+        std::map<caf::actor_addr, std::pair<worker_client_actor, std::vector<sample_progress>>>
+            per_client;
+        for (auto& p : progress)
+          if (auto client = self->state.clients.find(p.id); client != self->state.clients.end()) {
+            auto& entry = per_client[client->second.address()];
+            entry.first = client->second;
+            entry.second.push_back(p);
+          }
+        for (auto& [address, entry] : per_client)
+          self->send(entry.first, progress_atom::value, std::move(entry.second), counters);
       },
   };
 }

@@ -4,9 +4,10 @@
 // With step_level it keeps one running batch and lets newly assigned samples of the same batch
 // key (size and scheduler: step counts and guidance may differ) join between denoising steps, up
 // to max_batch_size; otherwise it runs each batch it was given to completion before starting the
-// next. Results and per-step progress go to the actor that sent the batch. The worker monitors
-// the first actor that loads it or sends it work (the balancer): when that actor, or the link to
-// its process, goes, the worker stops at its next step.
+// next. Results and per-step progress go to the actor that sent the sample's batch (several
+// gateways' balancers may share a worker). The worker monitors every actor that loads it or sends
+// it work: when one goes, its samples are cancelled; when the last goes (or the links to their
+// processes do), the worker stops at its next step.
 
 #include <functional>
 #include <memory>

@@ -47,6 +47,7 @@ struct supervisor_state {
   bool stopping = false;
   bool reconcile_pending = false;
   std::set<std::string> died;  // ids of workers that died, until replaced or no longer wanted
+  std::function<void(scaling_inputs&)> add_peer_load;  // several gateways: their load too
   std::vector<caf::typed_response_promise<bool>> stop_waiters;
 
   ~supervisor_state() {
@@ -179,28 +180,14 @@ void reconcile(supervisor_pointer self) {
   st.died.clear();
 }
 
-// The policy's inputs from a stats snapshot.
-scaling_inputs inputs_from(const stats_snapshot& stats, int workers, capacity_meter& capacity) {
-  scaling_inputs in;
-  in.workers = workers;
-  if (stats.queue) {
-    in.arrivals_per_s = stats.queue->arrivals_per_s;
-    in.queue_depth = stats.queue->depth;
-  }
-  if (stats.workers)
-    for (auto& w : stats.workers->list) in.in_flight += w.in_flight;
-  // One worker's throughput: what the workers finished per busy second since the last decision
-  // (the last measure when the balancer's figures did not come in time).
-  in.images_per_s_per_worker =
-      stats.workers ? capacity.update(*stats.workers) : capacity.last_measured();
-  return in;
-}
-
+// The policy's inputs from a stats snapshot (and the other gateways' load), its decision kept.
 void decide(supervisor_pointer self, const stats_snapshot& stats) {
   auto& st = self->state;
   if (st.stopping) return;
   scaling_record record;
-  record.inputs = inputs_from(stats, active_workers(st), st.capacity);
+  record.inputs = measured_load(stats, st.capacity);
+  record.inputs.workers = active_workers(st);
+  if (st.add_peer_load) st.add_peer_load(record.inputs);
   record.decision = st.policy->decide(record.inputs);
   record.policy = st.config.autoscale.policy;
   record.at_s = stats.uptime_s;
@@ -212,10 +199,28 @@ void decide(supervisor_pointer self, const stats_snapshot& stats) {
   reconcile(self);
 }
 
+// Counts workers another supervisor started (the gateway that led before). They are registered
+// with the balancer already; a dead one's down message comes at once and restarts its slot.
+void adopt(supervisor_pointer self, const std::vector<pool_worker>& workers) {
+  auto& st = self->state;
+  for (auto& worker : workers) {
+    if (!worker.handle || st.workers.count(worker.options.id) != 0) continue;
+    auto& w = st.workers[worker.options.id];
+    w.options = worker.options;
+    w.handle = worker.handle;
+    w.started = clock::now();
+    w.draining = worker.draining;
+    self->monitor(w.handle);
+    log_info("supervisor", "adopted worker " + w.options.id + " on " + w.options.node);
+  }
+  st.target = std::max(st.target, std::min(active_workers(st), st.config.autoscale.max_workers));
+}
+
 supervisor_actor::behavior_type supervisor(supervisor_pointer self,
                                            config::deployment_config config,
                                            std::shared_ptr<worker_placement> placement,
-                                           balancer_actor balancer, stats_actor stats) {
+                                           balancer_actor balancer, stats_actor stats,
+                                           shared_pool pool) {
   auto& st = self->state;
   for (auto& node : config.gpu_nodes)
     st.nodes.push_back(node_slots{node.name, node.devices, node.slots_per_device});
@@ -229,6 +234,8 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
   st.placement = std::move(placement);
   st.balancer = std::move(balancer);
   st.stats = std::move(stats);
+  st.add_peer_load = std::move(pool.add_peer_load);
+  adopt(self, pool.adopted);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
     for (auto it = st.workers.begin(); it != st.workers.end(); ++it) {
@@ -282,6 +289,22 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
         self->request(self->state.stats, figures_timeout, snapshot_atom::value)
             .then([=](stats_snapshot& figures) { decide(self, figures); });
       },
+      [=](pool_atom) {
+        std::vector<pool_worker> list;
+        for (auto& [id, w] : self->state.workers)
+          list.push_back(pool_worker{w.handle, w.options, w.draining});
+        return list;
+      },
+      [=](adopt_atom, std::vector<pool_worker>& workers) {
+        adopt(self, workers);
+        reconcile(self);
+      },
+      [=](release_atom) {
+        log_info("supervisor", "leaving " + std::to_string(self->state.workers.size()) +
+                                   " workers to the next leader");
+        self->state.workers.clear();  // not killed: another gateway's supervisor counts them
+        self->quit();
+      },
       [=](shutdown_atom) -> caf::result<bool> {
         auto& st = self->state;
         st.stopping = true;
@@ -303,10 +326,11 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
 supervisor_actor spawn_supervisor(caf::actor_system& system,
                                   const config::deployment_config& config,
                                   std::shared_ptr<worker_placement> placement,
-                                  balancer_actor balancer, stats_actor stats) {
+                                  balancer_actor balancer, stats_actor stats,
+                                  shared_pool pool) {
   // Detached: a placement may block (remote spawn) without stalling the cooperative scheduler.
   return system.spawn<caf::detached>(supervisor, config, std::move(placement), std::move(balancer),
-                                     std::move(stats));
+                                     std::move(stats), std::move(pool));
 }
 
 }  // namespace muse::actors

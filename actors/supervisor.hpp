@@ -10,6 +10,7 @@
 // it no new batch, it finishes what it holds, then quits). Every decision goes to the stats and
 // the log. shutdown drains every worker and answers once all are down.
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,9 +20,18 @@
 
 namespace muse::actors {
 
+// With several gateways (gateway_peers.hpp) the supervisor runs on the leading one: it starts
+// counting the workers a previous leader left (`adopted`, already registered with this gateway's
+// balancer), and adds the other gateways' load to its scaling inputs (`add_peer_load`).
+struct shared_pool {
+  std::vector<pool_worker> adopted;
+  std::function<void(scaling_inputs&)> add_peer_load;
+};
+
 supervisor_actor spawn_supervisor(caf::actor_system& system,
                                   const config::deployment_config& config,
                                   std::shared_ptr<worker_placement> placement,
-                                  balancer_actor balancer, stats_actor stats);
+                                  balancer_actor balancer, stats_actor stats,
+                                  shared_pool pool = {});
 
 }  // namespace muse::actors

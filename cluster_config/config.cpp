@@ -81,6 +81,12 @@ nlohmann::json to_json(const deployment_config& config) {
                      {"port", node.port},
                      {"devices", node.devices},
                      {"slots_per_device", node.slots_per_device}});
+  json gateways = json::array();
+  for (const auto& peer : config.gateways)
+    gateways.push_back({{"name", peer.name},
+                        {"host", peer.host},
+                        {"http_port", peer.http_port},
+                        {"cluster_port", peer.cluster_port}});
   json tls = nullptr;
   if (config.cluster.tls)
     tls = {{"certificate", config.cluster.tls->certificate},
@@ -106,6 +112,7 @@ nlohmann::json to_json(const deployment_config& config) {
         {"job_retention_s", g.job_retention_s},
         {"max_jobs", g.max_jobs},
         {"image_url_ttl_s", g.image_url_ttl_s}}},
+      {"gateways", gateways},
       {"gpu_nodes", nodes},
       {"model",
        {{"path", m.path},

@@ -31,6 +31,16 @@ struct gateway_config {
   int image_url_ttl_s = 3600;  // life of the image URLs handed to OpenAI and Slack clients
 };
 
+// One gateway of several sharing the GPU nodes' workers (the `gateways` list). Its place in the
+// list orders the leadership: the first live one runs the supervisor. Every other gateway key
+// comes from the `gateway` section, shared by all.
+struct gateway_peer_config {
+  std::string name;
+  std::string host = "127.0.0.1";
+  uint16_t http_port = 8080;
+  uint16_t cluster_port = 4300;  // where the other gateways reach this one
+};
+
 struct gpu_node_config {
   std::string name;
   std::string host = "127.0.0.1";
@@ -104,6 +114,9 @@ struct slack_config {
 
 struct deployment_config {
   gateway_config gateway;
+  // Empty: one gateway, the `gateway` section. Else the gateways sharing the pool, in
+  // leadership order; muse-node --role=gateway --gateway NAME is one of them.
+  std::vector<gateway_peer_config> gateways;
   std::vector<gpu_node_config> gpu_nodes;
   model_config model;
   batching_config batching;

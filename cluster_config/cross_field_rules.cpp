@@ -47,6 +47,32 @@ void check_nodes(problem_list& problems, const deployment_config& config) {
   }
 }
 
+// Names unique; no two gateways, nor a gateway and a node, on one host:port.
+void check_gateway_peers(problem_list& problems, const deployment_config& config) {
+  std::map<std::string, size_t> names;
+  std::map<std::string, std::string> endpoints;
+  for (size_t i = 0; i < config.gpu_nodes.size(); ++i)
+    endpoints.emplace(config.gpu_nodes[i].host + ":" + std::to_string(config.gpu_nodes[i].port),
+                      "gpu_nodes[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < config.gateways.size(); ++i) {
+    const auto& peer = config.gateways[i];
+    std::string path = "gateways[" + std::to_string(i) + "]";
+    if (!peer.name.empty()) {
+      auto [it, fresh] = names.emplace(peer.name, i);
+      if (!fresh)
+        problems.add(path + ".name", "\"" + peer.name + "\" is already the name of gateways[" +
+                                         std::to_string(it->second) + "]");
+    }
+    if (peer.http_port != 0 && peer.http_port == peer.cluster_port)
+      problems.add(path + ".cluster_port", "must differ from its http_port (both " +
+                                               std::to_string(peer.http_port) + ")");
+    std::string endpoint = peer.host + ":" + std::to_string(peer.cluster_port);
+    auto [it, fresh] = endpoints.emplace(endpoint, path);
+    if (!fresh)
+      problems.add(path + ".cluster_port", endpoint + " is already used by " + it->second);
+  }
+}
+
 }  // namespace
 
 bool is_single_file(const std::string& model_path) {
@@ -62,6 +88,7 @@ void check_cross_field_rules(problem_list& problems, const deployment_config& co
     problems.add("gateway.cluster_port", "must differ from gateway.http_port (both " +
                                              std::to_string(gateway.http_port) + ")");
   if (nodes_readable) check_nodes(problems, config);
+  if (nodes_readable) check_gateway_peers(problems, config);
 
   const auto& autoscale = config.autoscale;
   if (autoscale.min_workers > autoscale.max_workers)

@@ -83,6 +83,48 @@ void read_gpu_node(problem_list& problems, const json& object, const std::string
   r.finish();
 }
 
+void read_gateway_peer(problem_list& problems, const json& object, const std::string& path,
+                       gateway_peer_config& peer) {
+  object_reader r(problems, &object, path, "gateways[]");
+  if (r.required("name", "a unique name (muse-node --gateway NAME selects it)") &&
+      r.string("name", peer.name) && !is_node_name(peer.name))
+    problems.add(r.path_of("name"),
+                 "may hold only letters, digits, '-', '_' and '.', got \"" + peer.name + "\"");
+  r.string("host", peer.host);
+  r.integer("http_port", peer.http_port, 0, max_port);
+  r.integer("cluster_port", peer.cluster_port, 1, max_port);
+  r.finish();
+}
+
+// Left out or empty: one gateway. Each entry takes its http_port and cluster_port defaults from
+// the gateway section. Returns false when the list could not be read.
+bool read_gateway_peers(problem_list& problems, object_reader& root, const gateway_config& gateway,
+                        std::vector<gateway_peer_config>& peers) {
+  if (!root.present("gateways")) {
+    root.array("gateways");
+    return true;
+  }
+  const json* list = root.array("gateways");
+  if (list == nullptr) return false;
+  bool ok = true;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::string path = "gateways[" + std::to_string(i) + "]";
+    const json& item = (*list)[i];
+    if (!item.is_object()) {
+      problems.add(path, "must be an object { \"name\": ..., ... }, got " + describe(item));
+      ok = false;
+      continue;
+    }
+    gateway_peer_config peer;
+    peer.host = gateway.host;
+    peer.http_port = gateway.http_port;
+    peer.cluster_port = gateway.cluster_port;
+    read_gateway_peer(problems, item, path, peer);
+    peers.push_back(peer);
+  }
+  return ok;
+}
+
 // Returns false when the list could not be read (then cross-checks over nodes are skipped).
 bool read_gpu_nodes(problem_list& problems, object_reader& root,
                     std::vector<gpu_node_config>& nodes) {
@@ -222,6 +264,8 @@ void read_deployment(problem_list& problems, const json& document, deployment_co
   object_reader root(problems, &document, "", "");
   read_gateway(problems, root.object("gateway"), config.gateway);
   bool nodes_readable = read_gpu_nodes(problems, root, config.gpu_nodes);
+  nodes_readable = read_gateway_peers(problems, root, config.gateway, config.gateways) &&
+                   nodes_readable;
   read_model(problems, root.object("model"), config.model);
   read_batching(problems, root.object("batching"), config.batching);
   read_balancer(problems, root.object("balancer"), config.balancer);

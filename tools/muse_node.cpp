@@ -25,7 +25,7 @@ namespace {
 constexpr int exit_usage = 2;
 
 const char* usage_text =
-    "usage: muse-node --role=all|gateway --config FILE [--http-port N]\n"
+    "usage: muse-node --role=all|gateway --config FILE [--http-port N] [--gateway NAME]\n"
     "       muse-node --role=gpu --config FILE --node NAME\n"
     "       muse-node --check-config FILE [--role=all|gateway|gpu]\n"
     "       muse-node --help\n"
@@ -34,6 +34,8 @@ const char* usage_text =
     "  --role=gateway    HTTP gateway; workers on the config's gpu_nodes\n"
     "  --role=gpu        GPU node NAME of the config: runs the workers the gateway starts there\n"
     "  --node NAME       which of the config's gpu_nodes this process is (with --role=gpu)\n"
+    "  --gateway NAME    which of the config's gateways this process is (with --role=gateway;\n"
+    "                    required when the config lists gateways)\n"
     "  --config FILE     the deployment config (JSON with comments)\n"
     "  --http-port N     listen on port N instead of gateway.http_port (0: any free port)\n"
     "  --check-config F  validate F and what it names on this machine for --role (default all:\n"
@@ -53,6 +55,7 @@ struct options {
   std::string role;
   std::string config_path;
   std::optional<std::string> node;
+  std::optional<std::string> gateway;
   std::optional<uint16_t> http_port;
 };
 
@@ -91,6 +94,8 @@ options parse_arguments(int argc, char** argv) {
       parsed.config_path = take_value();
     else if (name == "--node")
       parsed.node = take_value();
+    else if (name == "--gateway")
+      parsed.gateway = take_value();
     else if (name == "--http-port")
       parsed.http_port = parse_port(take_value());
     else
@@ -98,7 +103,8 @@ options parse_arguments(int argc, char** argv) {
   }
   if (parsed.help) return parsed;
   const bool checking = !parsed.check_config.empty();
-  if (checking && (!parsed.config_path.empty() || parsed.node || parsed.http_port))
+  if (checking && (!parsed.config_path.empty() || parsed.node || parsed.gateway ||
+                   parsed.http_port))
     throw usage_error{"--check-config takes no other option than --role"};
   if (checking && parsed.role.empty()) parsed.role = "all";
   if (parsed.role.empty()) throw usage_error{"--role is required"};
@@ -111,6 +117,8 @@ options parse_arguments(int argc, char** argv) {
   } else if (parsed.node) {
     throw usage_error{"--node is only for GPU nodes"};
   }
+  if (parsed.gateway && parsed.role != "gateway")
+    throw usage_error{"--gateway is only for --role=gateway"};
   if (parsed.config_path.empty()) throw usage_error{"--config FILE is required"};
   return parsed;
 }
@@ -150,6 +158,22 @@ int serve(const options& opts) {
     return exit_usage;
   }
   if (opts.role == "gpu") return muse::actors::run_gpu_node(config, *opts.node);
+  if (!config.gateways.empty() && opts.role == "gateway") {
+    // One of several gateways: its entry says where it listens.
+    const muse::config::gateway_peer_config* me = nullptr;
+    for (const auto& peer : config.gateways)
+      if (opts.gateway && peer.name == *opts.gateway) me = &peer;
+    if (me == nullptr) {
+      std::string known;
+      for (const auto& peer : config.gateways) known += (known.empty() ? "" : ", ") + peer.name;
+      std::cerr << "muse-node: the config lists gateways (" << known
+                << "): name this one with --gateway NAME" << std::endl;
+      return exit_usage;
+    }
+    config.gateway.host = me->host;
+    config.gateway.http_port = me->http_port;
+    config.gateway.cluster_port = me->cluster_port;
+  }
   if (opts.http_port) config.gateway.http_port = *opts.http_port;
 
   const sigset_t signals = shutdown_signals();
@@ -158,7 +182,7 @@ int serve(const options& opts) {
   std::unique_ptr<muse::actors::gateway> gateway;
   std::unique_ptr<muse::http::server> server;
   try {
-    gateway = muse::actors::start_gateway(config, opts.role);
+    gateway = muse::actors::start_gateway(config, opts.role, opts.gateway.value_or(""));
     server = std::make_unique<muse::http::server>(config, *gateway);
     server->start();
   } catch (const std::exception& error) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -142,6 +143,18 @@ class cluster {
     return *gateway_;
   }
 
+  // One gateway of the config's `gateways` list (log: NAME.log, kept across restarts); starting
+  // it again replaces the process (after kill_hard). `config_file`: as for start_node.
+  child_process& start_gateway(const std::string& name, const std::string& config_file = "") {
+    auto& slot = named_gateways_[name];
+    slot = std::make_unique<child_process>(
+        std::vector<std::string>{"--role=gateway", "--config",
+                                 config_file.empty() ? config_path_ : config_file, "--gateway",
+                                 name, "--http-port", "0"},
+        folder_.path() + "/" + name + ".log", "muse-node: listening on http://");
+    return *slot;
+  }
+
   std::string url(const std::string& path) const { return "http://" + gateway_->address() + path; }
   nlohmann::json stats() const {
     auto response = http_request("GET", url("/api/v1/stats"));
@@ -152,6 +165,7 @@ class cluster {
   std::string logs() const {
     std::string all;
     if (gateway_) all += "--- gateway\n" + gateway_->log();
+    for (auto& [name, gateway] : named_gateways_) all += "--- " + name + "\n" + gateway->log();
     for (auto& node : nodes_) all += "--- node\n" + node->log();
     return all;
   }
@@ -165,6 +179,7 @@ class cluster {
   // Declared after the folder: the children die before their logs are removed.
   std::unique_ptr<child_process> gateway_;
   std::vector<std::unique_ptr<child_process>> nodes_;
+  std::map<std::string, std::unique_ptr<child_process>> named_gateways_;
 };
 
 // Polls `done` every 50 ms until it holds or `limit` passes.

@@ -97,3 +97,50 @@ TEST_CASE("with TLS the cluster works, and a node with a foreign certificate is 
   CHECK(ready_on(c.stats(), "node-b") == 0);
   CHECK(c.gateway().log().find("cannot start worker") != std::string::npos);
 }
+
+TEST_CASE("with TLS two gateways share the pool, and a gateway with a foreign certificate cannot",
+          "[cluster][tls][gateways]") {
+  temp_folder certs;
+  make_ca(certs, "ca");
+  make_certificate(certs, "ca", "member");
+  make_ca(certs, "rogue-ca");
+  make_certificate(certs, "rogue-ca", "intruder");
+
+  auto config = tls_config(certs, "member");
+  for (std::string name : {"gw-1", "gw-2"})
+    config["gateways"].push_back(
+        {{"name", name}, {"host", "127.0.0.1"}, {"cluster_port", free_port()}});
+  cluster c(config);
+  auto rogue = config;
+  rogue["cluster"]["tls"] = {{"certificate", certs.path() + "/intruder.pem"},
+                             {"private_key", certs.path() + "/intruder.key"},
+                             {"ca_file", certs.path() + "/rogue-ca.pem"}};
+  auto rogue_file = c.folder().write("rogue.json", rogue.dump(2));
+  c.start_node("node-a");
+  c.start_node("node-b");
+  auto& leader = c.start_gateway("gw-1");
+  auto stats_of = [](const muse::testing::child_process& gateway) {
+    auto response = http_request("GET", "http://" + gateway.address() + "/api/v1/stats");
+    auto parsed = json::parse(response.body, nullptr, false);
+    return parsed.is_discarded() ? json::object() : parsed;
+  };
+  auto ready = [&](const muse::testing::child_process& gateway) {
+    auto s = stats_of(gateway);
+    return ready_on(s, "node-a") + ready_on(s, "node-b");
+  };
+  REQUIRE(eventually([&] { return ready(leader) == 2; }, 60s));
+
+  // gw-2 with a certificate of another CA reaches neither the leader nor the nodes.
+  auto& intruder = c.start_gateway("gw-2", rogue_file);
+  std::this_thread::sleep_for(3s);
+  CHECK(ready(intruder) == 0);
+  CHECK(intruder.log().find("linked to gateway") == std::string::npos);
+  intruder.kill_hard();
+
+  auto& member = c.start_gateway("gw-2");
+  REQUIRE(eventually([&] { return ready(member) == 2; }, 30s));
+  json body = {{"prompt", "a green triangle"}, {"seed", 5}, {"quality", "fast"}};
+  CHECK(http_request("POST", "http://" + member.address() + "/api/v1/generate", body.dump())
+            .status == 200);
+  CHECK(member.log().find("linked to gateway gw-1") != std::string::npos);
+}
