@@ -1,7 +1,7 @@
 #pragma once
 // The batcher's bookkeeping, free of actors so that it can be tested with a made-up clock: one
-// FIFO per batch key (size and scheduler, messages.hpp); a queue leaves as a batch when it holds max_batch_size samples or when its
-// oldest sample has waited max_wait.
+// FIFO per batch key (size and scheduler, messages.hpp); a queue leaves as a batch when it holds
+// max_batch_size samples or when its oldest sample has waited max_wait.
 
 #include <chrono>
 #include <cstddef>

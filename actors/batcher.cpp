@@ -30,8 +30,8 @@ uint64_t depth(const batcher_state& st) {
 using batcher_pointer = batcher_actor::stateful_pointer<batcher_state>;
 
 void hand_over(batcher_pointer self, batch b) {
-  log_debug("batcher", "flush batch " + std::to_string(b.id) + " key " + to_string(b.key) + " size " +
-                           std::to_string(b.jobs.size()));
+  log_debug("batcher", "flush batch " + std::to_string(b.id) + " key " + to_string(b.key) +
+                           " size " + std::to_string(b.jobs.size()));
   self->state.handed_over += b.jobs.size();
   self->send(self->state.balancer, run_atom::value, std::move(b));
 }

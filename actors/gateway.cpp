@@ -203,7 +203,8 @@ std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
     for (size_t i = 0; i < config.gateways.size(); ++i)
       if (config.gateways[i].name == gateway_name) peer_index = static_cast<int32_t>(i);
     if (peer_index < 0)
-      throw std::invalid_argument("no gateway named '" + gateway_name + "' in the config's gateways");
+      throw std::invalid_argument("no gateway named '" + gateway_name +
+                                  "' in the config's gateways");
   }
   return std::make_unique<actor_gateway>(config, std::move(placement), peer_index);
 }
@@ -216,9 +217,8 @@ std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,
     return start_gateway(config, std::make_shared<local_placement>(production_generator_factory()));
   }
   if (role == "gateway")
-    return start_gateway(config,
-                         std::make_shared<remote_placement>(config.gpu_nodes, config.cluster),
-                         gateway_name);
+    return start_gateway(
+        config, std::make_shared<remote_placement>(config.gpu_nodes, config.cluster), gateway_name);
   throw std::invalid_argument("role must be all or gateway to start a gateway, not '" + role + "'");
 }
 

@@ -242,7 +242,8 @@ void tick(peers_pointer self) {
     self->request(st.stats, answer_timeout, snapshot_atom::value)
         .then(
             [=](stats_snapshot& figures) {
-              self->send(leader, peer_load_atom::value, self->state.index, measured_load(figures, self->state.capacity));
+              self->send(leader, peer_load_atom::value, self->state.index,
+                         measured_load(figures, self->state.capacity));
             },
             [=](caf::error&) {});
   }

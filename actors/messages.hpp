@@ -403,7 +403,7 @@ using gateway_peers_actor = caf::typed_actor<
     caf::reacts_to<hello_atom, int32_t, bool, std::vector<pool_worker>>,
     // A follower's load (arrivals, queue, in flight), summed into the leader's scaling inputs.
     caf::reacts_to<peer_load_atom, int32_t, scaling_inputs>,
-    caf::reacts_to<tick_atom>,                      // to itself, every heartbeat
+    caf::reacts_to<tick_atom>,                    // to itself, every heartbeat
     caf::replies_to<shutdown_atom>::with<bool>>;  // leaves the pool to the other gateways
 
 }  // namespace muse::actors

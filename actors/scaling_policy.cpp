@@ -61,12 +61,11 @@ int scaling_policy::wanted(const scaling_inputs& in, std::string& why) const {
   const double present = (pending + running) / settings_.interval_s;
   const double demand = in.arrivals_per_s + present;
   const int needed = static_cast<int>(std::ceil(demand / per_worker - 1e-9));
-  why = "demand " + figure(demand) + " images/s (arrivals " + figure(in.arrivals_per_s) +
-        "/s + " + figure(pending) + " waiting and " + figure(running) + " running within " +
+  why = "demand " + figure(demand) + " images/s (arrivals " + figure(in.arrivals_per_s) + "/s + " +
+        figure(pending) + " waiting and " + figure(running) + " running within " +
         std::to_string(settings_.interval_s) + " s), one worker serves " +
         figure(in.images_per_s_per_worker) + "/s per busy second at " +
-        figure(settings_.target_utilisation * 100) + "% -> " + std::to_string(needed) +
-        " workers";
+        figure(settings_.target_utilisation * 100) + "% -> " + std::to_string(needed) + " workers";
   return needed;
 }
 

@@ -44,7 +44,7 @@ struct worker_figures {
   uint64_t model_calls = 0;
   uint32_t starts = 0;
   double images_per_s = 0;
-  double busy_s = 0;  // seconds it had a batch running: its capacity is work per busy second
+  double busy_s = 0;         // seconds it had a batch running: its capacity is work per busy second
   uint64_t image_steps = 0;  // the step counts of its images_done, added up
 };
 

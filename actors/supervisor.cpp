@@ -326,8 +326,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
 supervisor_actor spawn_supervisor(caf::actor_system& system,
                                   const config::deployment_config& config,
                                   std::shared_ptr<worker_placement> placement,
-                                  balancer_actor balancer, stats_actor stats,
-                                  shared_pool pool) {
+                                  balancer_actor balancer, stats_actor stats, shared_pool pool) {
   // Detached: a placement may block (remote spawn) without stalling the cooperative scheduler.
   return system.spawn<caf::detached>(supervisor, config, std::move(placement), std::move(balancer),
                                      std::move(stats), std::move(pool));

@@ -64,8 +64,8 @@ void check_gateway_peers(problem_list& problems, const deployment_config& config
                                          std::to_string(it->second) + "]");
     }
     if (peer.http_port != 0 && peer.http_port == peer.cluster_port)
-      problems.add(path + ".cluster_port", "must differ from its http_port (both " +
-                                               std::to_string(peer.http_port) + ")");
+      problems.add(path + ".cluster_port",
+                   "must differ from its http_port (both " + std::to_string(peer.http_port) + ")");
     std::string endpoint = peer.host + ":" + std::to_string(peer.cluster_port);
     auto [it, fresh] = endpoints.emplace(endpoint, path);
     if (!fresh)

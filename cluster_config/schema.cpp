@@ -264,8 +264,8 @@ void read_deployment(problem_list& problems, const json& document, deployment_co
   object_reader root(problems, &document, "", "");
   read_gateway(problems, root.object("gateway"), config.gateway);
   bool nodes_readable = read_gpu_nodes(problems, root, config.gpu_nodes);
-  nodes_readable = read_gateway_peers(problems, root, config.gateway, config.gateways) &&
-                   nodes_readable;
+  nodes_readable =
+      read_gateway_peers(problems, root, config.gateway, config.gateways) && nodes_readable;
   read_model(problems, root.object("model"), config.model);
   read_batching(problems, root.object("batching"), config.batching);
   read_balancer(problems, root.object("balancer"), config.balancer);

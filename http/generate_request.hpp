@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "cluster_config/config.hpp"
 #include "actors/order.hpp"
+#include "cluster_config/config.hpp"
 
 namespace muse::http {
 
@@ -33,7 +33,7 @@ struct request_rules {
 struct generate_fields {
   std::string prompt;
   std::optional<std::string> negative_prompt;
-  bool quality_steps = false;  // model.quality_steps rather than fast_steps
+  bool quality_steps = false;    // model.quality_steps rather than fast_steps
   std::optional<int64_t> steps;  // overrides quality_steps
   std::optional<double> guidance_scale;
   std::optional<int64_t> width;

@@ -1,8 +1,8 @@
 // Asynchronous jobs: POST answers 202 at once; the order runs on, its progress and outcome kept
 // in the job store, to be polled (GET), followed as server-sent events, or cancelled (DELETE).
 // A job is not tied to the connection that created it. Its order takes the one order path
-// (order.hpp): the store takes the outcome as the gateway delivers it (so a GET right after sees it),
-// and the events' PNGs are encoded on an HTTP thread.
+// (order.hpp): the store takes the outcome as the gateway delivers it (so a GET right after sees
+// it), and the events' PNGs are encoded on an HTTP thread.
 
 #include <chrono>
 
@@ -58,7 +58,8 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
 job_snapshot find_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
   const std::string& id = ex->params().at("id");
   auto job = jobs.find(id);
-  if (!job) throw api_error(404, "not_found", "no job " + id + " (unknown, or its results expired)");
+  if (!job)
+    throw api_error(404, "not_found", "no job " + id + " (unknown, or its results expired)");
   return *job;
 }
 
@@ -80,28 +81,30 @@ void cancel_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
 void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
   job_snapshot job = find_job(ex, jobs);
   auto start = ex->start_stream(200);
-  auto stream = std::make_shared<sse_stream>(std::move(start.request), std::move(start.state),
-                                             start.headers);
+  auto stream =
+      std::make_shared<sse_stream>(std::move(start.request), std::move(start.state), start.headers);
   auto finished = std::make_shared<std::atomic<bool>>(false);
   auto first = std::make_shared<std::atomic<bool>>(true);
   auto state = ex->shared_state();
-  bool known = jobs.subscribe(job.id, [stream, finished, first, state](const job_snapshot& snapshot) {
-    if (finished->load()) return;
-    if (snapshot.finished()) {
-      if (finished->exchange(true)) return;
-      // The images' base64 is built on an HTTP thread, not on the gateway's that finished the job.
-      state->run_on_http_thread([stream, snapshot] {
-        stream->send(to_string(snapshot.status), snapshot.to_json(true).dump());
-        stream->close();
+  bool known =
+      jobs.subscribe(job.id, [stream, finished, first, state](const job_snapshot& snapshot) {
+        if (finished->load()) return;
+        if (snapshot.finished()) {
+          if (finished->exchange(true)) return;
+          // The images' base64 is built on an HTTP thread, not on the gateway's that finished the
+          // job.
+          state->run_on_http_thread([stream, snapshot] {
+            stream->send(to_string(snapshot.status), snapshot.to_json(true).dump());
+            stream->close();
+          });
+          return;
+        }
+        if (first->exchange(false))
+          stream->send("status", snapshot.to_json(false).dump());
+        else
+          stream->send("progress",
+                       nlohmann::json{{"step", snapshot.step}, {"total", snapshot.total}}.dump());
       });
-      return;
-    }
-    if (first->exchange(false))
-      stream->send("status", snapshot.to_json(false).dump());
-    else
-      stream->send("progress",
-                   nlohmann::json{{"step", snapshot.step}, {"total", snapshot.total}}.dump());
-  });
   if (!known) {
     // Expired between the lookup and the subscription.
     stream->send("failed", api_error(404, "not_found", "no job " + job.id).body().dump());

@@ -22,9 +22,8 @@ const char* to_string(job_status status) {
 }
 
 nlohmann::json job_snapshot::to_json(bool with_images) const {
-  nlohmann::json out = {{"id", id},
-                        {"status", to_string(status)},
-                        {"progress", {{"step", step}, {"total", total}}}};
+  nlohmann::json out = {
+      {"id", id}, {"status", to_string(status)}, {"progress", {{"step", step}, {"total", total}}}};
   if (status == job_status::done) {
     nlohmann::json images = nlohmann::json::array();
     for (const auto& image : this->images) {
@@ -33,7 +32,8 @@ nlohmann::json job_snapshot::to_json(bool with_images) const {
       images.push_back(std::move(entry));
     }
     out["images"] = std::move(images);
-    out["timings"] = {{"queue_ms", queue_ms}, {"inference_ms", inference_ms}, {"total_ms", total_ms}};
+    out["timings"] = {
+        {"queue_ms", queue_ms}, {"inference_ms", inference_ms}, {"total_ms", total_ms}};
   }
   if (error) out["error"] = {{"code", error->code}, {"message", error->message}};
   return out;
@@ -108,8 +108,8 @@ void job_store::finish(const std::string& id, const actors::generate_outcome& ou
   job_snapshot& s = it->second.snapshot;
   it->second.finished_at = clock::now();
   if (outcome.error) {
-    s.status = *outcome.error == actors::failure::cancelled ? job_status::cancelled
-                                                             : job_status::failed;
+    s.status =
+        *outcome.error == actors::failure::cancelled ? job_status::cancelled : job_status::failed;
     std::string message =
         outcome.message.empty() ? actors::to_string(*outcome.error) : outcome.message;
     api_error error = error_for(*outcome.error, message);

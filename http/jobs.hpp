@@ -10,11 +10,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "actors/gateway.hpp"
 
@@ -38,8 +37,10 @@ struct job_snapshot {
   std::optional<job_error> error;               // when failed or cancelled
   double queue_ms = 0, inference_ms = 0, total_ms = 0;
 
-  bool finished() const { return status == job_status::done || status == job_status::failed ||
-                                 status == job_status::cancelled; }
+  bool finished() const {
+    return status == job_status::done || status == job_status::failed ||
+           status == job_status::cancelled;
+  }
   // {id, status, progress: {step, total}, images?: [{png_base64, seed}], error?, timings?}.
   // `with_images` false leaves the PNGs out (progress events stay small).
   nlohmann::json to_json(bool with_images) const;

@@ -22,7 +22,8 @@ nlohmann::json openai_error(const api_error& error, const std::string& param) {
                      : status >= 500 ? "server_error"
                                      : "invalid_request_error";
   nlohmann::json p = param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param);
-  return {{"error", {{"message", error.what()}, {"type", type}, {"param", p}, {"code", error.code()}}}};
+  return {
+      {"error", {{"message", error.what()}, {"type", type}, {"param", p}, {"code", error.code()}}}};
 }
 
 // OpenAI's field names for the native ones a translated request may name in an error.
@@ -32,8 +33,8 @@ std::string openai_param(const std::string& native) {
   return native;
 }
 
-nlohmann::json data_shape(const actors::generate_outcome& outcome, bool as_url,
-                          image_store& images, const std::string& public_url) {
+nlohmann::json data_shape(const actors::generate_outcome& outcome, bool as_url, image_store& images,
+                          const std::string& public_url) {
   nlohmann::json data = nlohmann::json::array();
   for (const auto& image : outcome.images) {
     if (as_url)

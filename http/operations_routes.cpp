@@ -26,16 +26,21 @@ void add_operations_routes(route_table& table) {
   // Load balancers and orchestrators poll /healthz and /readyz, holding no key.
   table.add(
       "GET", "/healthz",
-      [](const std::shared_ptr<exchange>& ex) { ex->send_json(200, {{"status", "ok"}}); },
+      [](const std::shared_ptr<exchange>& ex) {
+        ex->send_json(200, {{"status", "ok"}});
+      },
       route_access::open);
 
-  table.add("GET", "/readyz", [](const std::shared_ptr<exchange>& ex) {
-    server_state& state = ex->state();
-    if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
-    if (!state.gateway.ready())
-      throw api_error(503, "not_ready", "no worker has loaded the model yet");
-    ex->send_json(200, {{"status", "ready"}});
-  }, route_access::open);
+  table.add(
+      "GET", "/readyz",
+      [](const std::shared_ptr<exchange>& ex) {
+        server_state& state = ex->state();
+        if (state.draining) throw api_error(503, "shutting_down", "the server is shutting down");
+        if (!state.gateway.ready())
+          throw api_error(503, "not_ready", "no worker has loaded the model yet");
+        ex->send_json(200, {{"status", "ready"}});
+      },
+      route_access::open);
 
   table.add("GET", "/metrics", [](const std::shared_ptr<exchange>& ex) {
     answer_with_stats(ex, [](exchange& ex, const actors::stats_reply& stats) {

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <string>
 #include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -109,7 +109,8 @@ void order_families(writer& w, const actors::stats_snapshot& stats) {
          double(stats.orders.completed));
   w.family("muse_orders_failed_total", "counter", "Orders answered without images, by reason.");
   std::map<std::string, uint64_t> by_reason;  // by name, as the JSON lists them
-  for (auto f : actors::all_failures) by_reason[actors::to_string(f)] = stats.orders.failed_count(f);
+  for (auto f : actors::all_failures)
+    by_reason[actors::to_string(f)] = stats.orders.failed_count(f);
   for (const auto& [reason, count] : by_reason)
     w.sample("muse_orders_failed_total", {{"reason", reason}}, double(count));
   w.family("muse_order_latency_seconds", "gauge",

@@ -12,7 +12,6 @@ namespace muse::http {
 
 constexpr const char* prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
 
-std::string render_prometheus(const actors::stats_reply& stats,
-                              const http_metrics::snapshot& http);
+std::string render_prometheus(const actors::stats_reply& stats, const http_metrics::snapshot& http);
 
 }  // namespace muse::http

@@ -1,10 +1,10 @@
 #include "http/server_state.hpp"
 
+#include <vector>
+
 #include "actors/log.hpp"
 #include "http/api_error.hpp"
 #include "http/random_ids.hpp"
-
-#include <vector>
 
 namespace muse::http {
 

@@ -28,7 +28,8 @@ reply post(const std::string& url, const std::string& content_type, const std::s
   struct curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
   headers = curl_slist_append(headers, "Expect:");
-  if (!bearer.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + bearer).c_str());
+  if (!bearer.empty())
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + bearer).c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
@@ -37,11 +38,12 @@ reply post(const std::string& url, const std::string& content_type, const std::s
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, call_timeout_s);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                   +[](char* data, size_t size, size_t count, void* target) -> size_t {
-                     static_cast<std::string*>(target)->append(data, size * count);
-                     return size * count;
-                   });
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION,
+      +[](char* data, size_t size, size_t count, void* target) -> size_t {
+        static_cast<std::string*>(target)->append(data, size * count);
+        return size * count;
+      });
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
   CURLcode code = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);

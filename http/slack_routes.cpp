@@ -94,8 +94,8 @@ struct command {
   std::string user_id;
 };
 
-void post_result(const config::deployment_config& config, image_store& images,
-                 const command& cmd, const actors::generate_outcome& outcome) {
+void post_result(const config::deployment_config& config, image_store& images, const command& cmd,
+                 const actors::generate_outcome& outcome) {
   slack_client slack(config.slack.api_base, env_value(config.slack.bot_token_env));
   auto tell_failure = [&](const std::string& why) {
     slack.respond(cmd.response_url,
@@ -124,8 +124,9 @@ void post_result(const config::deployment_config& config, image_store& images,
          {{{"type", "image"},
            {"image_url", url},
            {"alt_text", cmd.prompt},
-           {"title", {{"type", "plain_text"}, {"text", cmd.prompt + " (seed " +
-                                                          std::to_string(image.seed) + ")"}}}}}}};
+           {"title",
+            {{"type", "plain_text"},
+             {"text", cmd.prompt + " (seed " + std::to_string(image.seed) + ")"}}}}}}};
     slack.respond(cmd.response_url, message.dump());
   } catch (const std::exception& error) {
     tell_failure(error.what());
@@ -149,9 +150,10 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
   auto form = parse_slack_form(ex->body());
   command cmd{trim(form["text"]), form["response_url"], form["channel_id"], form["user_id"]};
   if (cmd.prompt.empty()) {
-    ex->send_json(200, ephemeral("Usage: " + (form["command"].empty() ? std::string("/muse")
-                                                                       : form["command"]) +
-                                 " PROMPT, e.g. a lighthouse at dusk"));
+    ex->send_json(
+        200,
+        ephemeral("Usage: " + (form["command"].empty() ? std::string("/muse") : form["command"]) +
+                  " PROMPT, e.g. a lighthouse at dusk"));
     return;
   }
   if (cmd.response_url.rfind("http://", 0) != 0 && cmd.response_url.rfind("https://", 0) != 0)
@@ -170,7 +172,8 @@ void slash_command(const std::shared_ptr<exchange>& ex, const std::shared_ptr<im
     fields.prompt = cmd.prompt;
     request = validate_order(state, fields);
   } catch (const api_error& error) {
-    ex->send_json(200, ephemeral(std::string("Sorry, that prompt cannot be drawn: ") + error.what()));
+    ex->send_json(200,
+                  ephemeral(std::string("Sorry, that prompt cannot be drawn: ") + error.what()));
     return;
   }
 

@@ -33,7 +33,8 @@ std::string slack_signature_problem(const std::string& signing_secret, const std
   constexpr int64_t max_skew_s = 5 * 60;
   if (sent > now_s + max_skew_s || sent < now_s - max_skew_s)
     return "the Slack request timestamp is more than 5 minutes off";
-  const std::string expected = "v0=" + hmac_sha256_hex(signing_secret, "v0:" + timestamp + ":" + body);
+  const std::string expected =
+      "v0=" + hmac_sha256_hex(signing_secret, "v0:" + timestamp + ":" + body);
   if (!constant_time_equal(expected, signature)) return "the Slack signature does not match";
   return "";
 }

@@ -30,7 +30,8 @@ class pipeline_batch : public running_batch {
   explicit pipeline_batch(std::shared_ptr<pipeline> p) : pipeline_(std::move(p)) {}
 
   void add(uint64_t tag, const sample_request& request) override {
-    if (samples_.count(tag)) throw model_error("a sample with tag " + std::to_string(tag) + " is already running");
+    if (samples_.count(tag))
+      throw model_error("a sample with tag " + std::to_string(tag) + " is already running");
     auto started = pipeline_->start({request});
     samples_.emplace(tag, std::move(started.front()));
   }
@@ -81,7 +82,9 @@ class pipeline_generator : public generator {
   explicit pipeline_generator(std::shared_ptr<pipeline> p) : pipeline_(std::move(p)) {}
   std::string name() const override { return pipeline_->name(); }
   model_limits limits() const override { return pipeline_->limits(); }
-  std::unique_ptr<running_batch> start_batch() override { return std::make_unique<pipeline_batch>(pipeline_); }
+  std::unique_ptr<running_batch> start_batch() override {
+    return std::make_unique<pipeline_batch>(pipeline_);
+  }
 
  private:
   std::shared_ptr<pipeline> pipeline_;
@@ -95,8 +98,8 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
   if (options.path.empty()) throw model_error("no model path given");
   set_cpu_threads(options.intra_op_threads);
   try {
-    auto loaded = pipeline::load(options.path, options.device, options.dtype,
-                                 options.scheduler, options.config_dir, options.cuda);
+    auto loaded = pipeline::load(options.path, options.device, options.dtype, options.scheduler,
+                                 options.config_dir, options.cuda);
     loaded->set_memory_budget(
         memory_budget_bytes(options.memory_budget_mb, loaded->memory(), options.workers_on_device));
     return std::make_unique<pipeline_generator>(std::move(loaded));

@@ -102,7 +102,7 @@ torch::Tensor upsample_nearest(const torch::Tensor& x, const std::vector<int64_t
     options.scale_factor(std::vector<double>{2.0, 2.0});
   else
     options.size(size);
-  // Nearest upsampling of bfloat16 is missing from libtorch before 2.1.
+    // Nearest upsampling of bfloat16 is missing from libtorch before 2.1.
 #if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 1)
   if (x.scalar_type() == torch::kBFloat16)
     return F::interpolate(x.to(torch::kFloat32), options).to(x.dtype());

@@ -4,7 +4,8 @@
 
 namespace muse::model {
 
-std::vector<rgb_image> generator::generate(const std::vector<sample_request>& batch, const step_callback& on_step) {
+std::vector<rgb_image> generator::generate(const std::vector<sample_request>& batch,
+                                           const step_callback& on_step) {
   std::vector<rgb_image> images(batch.size());
   if (batch.empty()) return images;
   auto running = start_batch();

@@ -37,7 +37,8 @@ struct rgb_image {
 struct model_limits {
   int min_size = 8;
   int max_size = 1024;
-  int size_multiple = 8;  // width and height must be multiples of this (the VAE factor x UNet depth)
+  int size_multiple =
+      8;  // width and height must be multiples of this (the VAE factor x UNet depth)
   int default_width = 64;
   int default_height = 64;
   // width x height at most this: the largest picture whose estimated working memory fits the
@@ -68,11 +69,11 @@ class model_error : public std::runtime_error {
 
 // What one step() did for one sample of a running batch.
 struct step_report {
-  uint64_t tag = 0;     // the caller's id for the sample (given to add())
-  int step = 0;         // steps done so far for this sample
+  uint64_t tag = 0;  // the caller's id for the sample (given to add())
+  int step = 0;      // steps done so far for this sample
   int total_steps = 0;
   bool finished = false;
-  rgb_image image;      // set when finished
+  rgb_image image;  // set when finished
 };
 
 // A batch that samples join and leave between denoising steps (step-level batching): each

@@ -253,7 +253,8 @@ torch::Tensor pointwise_convolve(const nn::Conv2d& conv, const torch::Tensor& x)
 }  // namespace
 
 torch::Tensor resnet_block_impl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  const auto time = time_emb_proj_ && temb.defined() ? run_linear(time_emb_proj_, temb) : torch::Tensor();
+  const auto time =
+      time_emb_proj_ && temb.defined() ? run_linear(time_emb_proj_, temb) : torch::Tensor();
   if (fused_layout(x)) {
     // Each convolution's bias rides in the kernel after it: conv1's (and the time embedding) in
     // norm2's statistics, conv2's in the residual addition.

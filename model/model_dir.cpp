@@ -40,26 +40,33 @@ std::vector<std::string> component_weight_files(const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) {
     const auto name = entry.path().filename().string();
     auto ends_with = [&](const std::string& tail) {
-      return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+      return name.size() >= tail.size() &&
+             name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
     };
-    if (ends_with(".safetensors.index.json")) indexes.push_back(name);
-    else if (ends_with(".safetensors")) files.push_back(name);
+    if (ends_with(".safetensors.index.json"))
+      indexes.push_back(name);
+    else if (ends_with(".safetensors"))
+      files.push_back(name);
   }
-  for (const auto& preferred : {"model.safetensors.index.json", "diffusion_pytorch_model.safetensors.index.json"}) {
+  for (const auto& preferred :
+       {"model.safetensors.index.json", "diffusion_pytorch_model.safetensors.index.json"}) {
     if (std::find(indexes.begin(), indexes.end(), preferred) == indexes.end()) continue;
     const auto index = read_json_file(dir + "/" + preferred);
     if (!index.contains("weight_map") || !index.at("weight_map").is_object())
       throw model_error(dir + "/" + preferred + ": no weight_map object");
     std::set<std::string> shards;
-    for (const auto& [key, file] : index.at("weight_map").items()) shards.insert(file.get<std::string>());
+    for (const auto& [key, file] : index.at("weight_map").items())
+      shards.insert(file.get<std::string>());
     std::vector<std::string> paths;
     for (const auto& shard : shards) paths.push_back(dir + "/" + shard);
     return paths;
   }
   for (const auto& preferred : {"model.safetensors", "diffusion_pytorch_model.safetensors"})
-    if (std::find(files.begin(), files.end(), preferred) != files.end()) return {dir + "/" + preferred};
+    if (std::find(files.begin(), files.end(), preferred) != files.end())
+      return {dir + "/" + preferred};
   if (files.size() == 1) return {dir + "/" + files.front()};
-  if (files.empty()) throw model_error(dir + ": no .safetensors weights (only safetensors are loaded)");
+  if (files.empty())
+    throw model_error(dir + ": no .safetensors weights (only safetensors are loaded)");
   throw model_error(dir + ": several .safetensors files and no index saying which to use");
 }
 
@@ -95,7 +102,8 @@ bool json_bool(const nlohmann::json& json, const std::string& key, bool fallback
   return value->get<bool>();
 }
 
-std::string json_string(const nlohmann::json& json, const std::string& key, const std::string& fallback) {
+std::string json_string(const nlohmann::json& json, const std::string& key,
+                        const std::string& fallback) {
   const auto* value = find_key(json, key);
   if (!value) return fallback;
   if (!value->is_string()) throw model_error("config key '" + key + "' must be a string");

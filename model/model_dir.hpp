@@ -1,10 +1,9 @@
 #pragma once
 // Reading a diffusers-layout directory: JSON files and the weights of one component.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace muse::model {
 
@@ -20,6 +19,7 @@ std::vector<std::string> component_weight_files(const std::string& dir);
 int64_t json_int(const nlohmann::json& json, const std::string& key, int64_t fallback);
 double json_double(const nlohmann::json& json, const std::string& key, double fallback);
 bool json_bool(const nlohmann::json& json, const std::string& key, bool fallback);
-std::string json_string(const nlohmann::json& json, const std::string& key, const std::string& fallback);
+std::string json_string(const nlohmann::json& json, const std::string& key,
+                        const std::string& fallback);
 
 }  // namespace muse::model

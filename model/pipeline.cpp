@@ -59,7 +59,8 @@ void check_model_index(const nlohmann::json& index, const std::string& path) {
       {"scheduler", {}},
   };
   for (const auto& [component, classes] : expected) {
-    if (!index.contains(component)) throw model_error(path + ": model_index.json lacks '" + component + "'");
+    if (!index.contains(component))
+      throw model_error(path + ": model_index.json lacks '" + component + "'");
     const auto& entry = index.at(component);
     if (!entry.is_array() || entry.size() != 2 || !entry[1].is_string())
       throw model_error(path + ": model_index.json '" + component + "' must be [library, class]");
@@ -68,8 +69,8 @@ void check_model_index(const nlohmann::json& index, const std::string& path) {
       throw model_error(path + ": unsupported " + component + " class '" + cls + "'");
   }
   // Components that do not take part in text-to-image generation may be present.
-  const std::vector<std::string> ignorable = {"safety_checker", "feature_extractor", "image_encoder",
-                                              "requires_safety_checker"};
+  const std::vector<std::string> ignorable = {"safety_checker", "feature_extractor",
+                                              "image_encoder", "requires_safety_checker"};
   for (const auto& [key, value] : index.items()) {
     if (key.empty() || key[0] == '_' || expected.count(key)) continue;
     if (std::find(ignorable.begin(), ignorable.end(), key) != ignorable.end()) continue;
@@ -88,8 +89,9 @@ memory_architecture describe_memory(const unet_config& unet, const vae_config& v
     memory_architecture::unet_level level;
     level.channels = unet.block_out_channels[i];
     level.layers = unet.layers_per_block[i];
-    level.attention = unet.down_block_types[i] == "CrossAttnDownBlock2D" ||
-                      unet.up_block_types[unet.up_block_types.size() - 1 - i] == "CrossAttnUpBlock2D";
+    level.attention =
+        unet.down_block_types[i] == "CrossAttnDownBlock2D" ||
+        unet.up_block_types[unet.up_block_types.size() - 1 - i] == "CrossAttnUpBlock2D";
     level.heads = unet.attention_heads[i];
     level.transformer_layers = unet.transformer_layers_per_block[i];
     a.unet_levels.push_back(level);
@@ -112,20 +114,24 @@ int64_t largest_square(int64_t pixels, int64_t multiple) {
 }  // namespace
 
 void set_cpu_threads(int requested) {
-  if (requested < 0) throw model_error("CPU threads must be >= 0, got " + std::to_string(requested));
+  if (requested < 0)
+    throw model_error("CPU threads must be >= 0, got " + std::to_string(requested));
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(requested > 0 ? requested : std::max(cores, 1));
 }
 
 std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::string& device,
-                                         const std::string& dtype, const std::string& default_scheduler,
-                                         const std::string& config_dir, const cuda_engine_options& cuda) {
+                                         const std::string& dtype,
+                                         const std::string& default_scheduler,
+                                         const std::string& config_dir,
+                                         const cuda_engine_options& cuda) {
   torch::NoGradGuard no_grad;
   std::shared_ptr<pipeline> p(new pipeline(parse_device(device), parse_dtype(dtype)));
   const bool single_file = ends_with(path, ".safetensors");
   if (!single_file && !is_directory(path))
     throw model_error("model path " + path + " is neither a directory nor a .safetensors file");
-  if (single_file && !path_exists(path)) throw model_error("model file " + path + " does not exist");
+  if (single_file && !path_exists(path))
+    throw model_error("model file " + path + " does not exist");
   if (!single_file && !config_dir.empty() && config_dir != path)
     throw model_error("a config directory applies to single-file checkpoints only");
   const std::string dir = single_file ? (config_dir.empty() ? parent_dir(path) : config_dir) : path;
@@ -133,7 +139,9 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   const auto index_path = dir + "/model_index.json";
   if (!path_exists(index_path))
     throw model_error(dir + ": no model_index.json" +
-                      std::string(single_file ? " (a single file needs the diffusers configs of its model)" : ""));
+                      std::string(single_file
+                                      ? " (a single file needs the diffusers configs of its model)"
+                                      : ""));
   check_model_index(read_json_file(index_path), dir);
 
   p->tokenizer_ = std::make_unique<clip_tokenizer>(clip_tokenizer::load(dir + "/tokenizer"));
@@ -152,15 +160,18 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
     p->vae_ = load_vae(dir + "/vae", p->device_, p->dtype_);
   }
   const auto scheduler_path = dir + "/scheduler/scheduler_config.json";
-  p->schedulers_ = std::make_unique<scheduler_factory>(read_json_file(scheduler_path), default_scheduler);
+  p->schedulers_ =
+      std::make_unique<scheduler_factory>(read_json_file(scheduler_path), default_scheduler);
 
   const auto& unet = p->unet_->config();
   if (unet.in_channels != p->vae_->latent_channels())
-    throw model_error("unet in_channels (" + std::to_string(unet.in_channels) + ") != vae latent_channels (" +
-                      std::to_string(p->vae_->latent_channels()) + ")");
+    throw model_error("unet in_channels (" + std::to_string(unet.in_channels) +
+                      ") != vae latent_channels (" + std::to_string(p->vae_->latent_channels()) +
+                      ")");
   if (p->text_encoder_->config().hidden_size != unet.cross_attention_dim.front())
-    throw model_error("text encoder hidden_size (" + std::to_string(p->text_encoder_->config().hidden_size) +
-                      ") != unet cross_attention_dim (" + std::to_string(unet.cross_attention_dim.front()) + ")");
+    throw model_error(
+        "text encoder hidden_size (" + std::to_string(p->text_encoder_->config().hidden_size) +
+        ") != unet cross_attention_dim (" + std::to_string(unet.cross_attention_dim.front()) + ")");
   if (p->tokenizer_->max_length() > p->text_encoder_->config().max_position_embeddings)
     throw model_error("tokenizer max length exceeds the text encoder's max_position_embeddings");
 
@@ -174,10 +185,11 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   limits.max_pixels = int64_t(limits.max_size) * limits.max_size;
   limits.max_steps = 150;
   limits.schedulers = p->schedulers_->names();
-  p->architecture_ = describe_memory(unet, p->vae_->config(), p->tokenizer_->max_length(), p->dtype_);
+  p->architecture_ =
+      describe_memory(unet, p->vae_->config(), p->tokenizer_->max_length(), p->dtype_);
 
   p->run_unet_ = [unet = p->unet_](const torch::Tensor& sample, const torch::Tensor& timesteps,
-                                  const torch::Tensor& context) mutable {
+                                   const torch::Tensor& context) mutable {
     return unet->forward(sample, timesteps, context);
   };
   if (p->device_.is_cuda()) p->prepare_cuda(cuda);
@@ -231,7 +243,8 @@ void pipeline::set_memory_budget(int64_t budget_bytes) {
     throw model_error("a memory budget of " + std::to_string(bytes_to_mb(budget_bytes)) +
                       " MB fits no image: the smallest, " + std::to_string(limits_.min_size) + "x" +
                       std::to_string(limits_.min_size) + ", needs ~" +
-                      std::to_string(bytes_to_mb(sample_memory_bytes(architecture_, limits_.min_size, limits_.min_size))) +
+                      std::to_string(bytes_to_mb(
+                          sample_memory_bytes(architecture_, limits_.min_size, limits_.min_size))) +
                       " MB");
   memory_budget_ = budget_bytes;
   limits_.memory_budget_mb = budget_bytes >> 20;
@@ -248,20 +261,23 @@ void pipeline::set_memory_budget(int64_t budget_bytes) {
 void pipeline::validate(const sample_request& r) const {
   auto check_size = [&](int value, const char* what) {
     if (value < limits_.min_size || value > limits_.max_size || value % limits_.size_multiple != 0)
-      throw model_error(std::string(what) + " must be a multiple of " + std::to_string(limits_.size_multiple) +
-                        " in " + std::to_string(limits_.min_size) + ".." + std::to_string(limits_.max_size) +
+      throw model_error(std::string(what) + " must be a multiple of " +
+                        std::to_string(limits_.size_multiple) + " in " +
+                        std::to_string(limits_.min_size) + ".." + std::to_string(limits_.max_size) +
                         ", got " + std::to_string(value));
   };
   check_size(r.width, "width");
   check_size(r.height, "height");
   if (int64_t(r.width) * r.height > limits_.max_pixels)
-    throw model_error("width x height " + std::to_string(r.width) + "x" + std::to_string(r.height) + " needs ~" +
-                      std::to_string(bytes_to_mb(sample_memory_bytes(architecture_, r.width, r.height))) +
-                      " MB, over the worker's memory budget of " + std::to_string(limits_.memory_budget_mb) +
-                      " MB; at most " + std::to_string(limits_.max_pixels) + " pixels fit (the largest square: " +
-                      std::to_string(largest_square(limits_.max_pixels, limits_.size_multiple)) + ")");
+    throw model_error(
+        "width x height " + std::to_string(r.width) + "x" + std::to_string(r.height) + " needs ~" +
+        std::to_string(bytes_to_mb(sample_memory_bytes(architecture_, r.width, r.height))) +
+        " MB, over the worker's memory budget of " + std::to_string(limits_.memory_budget_mb) +
+        " MB; at most " + std::to_string(limits_.max_pixels) + " pixels fit (the largest square: " +
+        std::to_string(largest_square(limits_.max_pixels, limits_.size_multiple)) + ")");
   if (r.steps < 1 || r.steps > limits_.max_steps)
-    throw model_error("steps must be 1.." + std::to_string(limits_.max_steps) + ", got " + std::to_string(r.steps));
+    throw model_error("steps must be 1.." + std::to_string(limits_.max_steps) + ", got " +
+                      std::to_string(r.steps));
   if (!std::isfinite(r.guidance_scale) || r.guidance_scale < 0 || r.guidance_scale > 100)
     throw model_error("guidance_scale must be in 0..100");
 }
@@ -324,8 +340,8 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     s.noise = at::detail::createCPUGenerator(r.seed);
     // diffusers' prepare_latents: randn on a CPU generator in the model dtype (a half-precision
     // draw is not a rounded float32 one), then to the device.
-    auto noise = torch::randn({1, vae_->latent_channels(), r.height / factor, r.width / factor}, s.noise,
-                              torch::TensorOptions().dtype(dtype_));
+    auto noise = torch::randn({1, vae_->latent_channels(), r.height / factor, r.width / factor},
+                              s.noise, torch::TensorOptions().dtype(dtype_));
     s.latents = noise.to(device_, torch::kFloat32) * s.schedule->init_noise_sigma();
     s.schedule->draw_noise_in(dtype_);
     samples.push_back(std::move(s));
@@ -385,7 +401,8 @@ std::vector<rgb_image> pipeline::decode(const std::vector<sample_state*>& batch)
   const auto start = clock_type::now();
   std::vector<rgb_image> images(batch.size());
   std::map<std::pair<int, int>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->height, batch[i]->width}].push_back(i);
+  for (size_t i = 0; i < batch.size(); ++i)
+    groups[{batch[i]->height, batch[i]->width}].push_back(i);
   for (auto& [size, members] : groups) {
     std::vector<torch::Tensor> latents;
     for (auto i : members) latents.push_back(batch[i]->latents);

@@ -5,12 +5,12 @@
 // samples can join and leave a running batch between steps and still give the image they would
 // give alone.
 
+#include <torch/torch.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "model/generator.hpp"
 #include "model/memory_estimate.hpp"
@@ -32,7 +32,8 @@ struct sample_state {
   int height = 0;
   float guidance_scale = 1.0f;
   std::unique_ptr<scheduler> schedule;
-  at::Generator noise;   // CPU generator seeded with the request's seed (initial latents, ancestral noise)
+  at::Generator
+      noise;  // CPU generator seeded with the request's seed (initial latents, ancestral noise)
   torch::Tensor latents;  // (1, C, h, w) float32 on the model's device
   torch::Tensor cond;     // (1, L, D) prompt embedding, model dtype
   torch::Tensor uncond;   // negative-prompt embedding; undefined when guidance_scale <= 1
@@ -54,7 +55,8 @@ class pipeline {
   // configs (model_index.json, */config.json, tokenizer/, scheduler/) in config_dir (default:
   // the file's directory).
   static std::shared_ptr<pipeline> load(const std::string& path, const std::string& device,
-                                        const std::string& dtype, const std::string& default_scheduler,
+                                        const std::string& dtype,
+                                        const std::string& default_scheduler,
                                         const std::string& config_dir = "",
                                         const cuda_engine_options& cuda = {});
 
@@ -100,7 +102,8 @@ class pipeline {
   text_encoder text_encoder_{nullptr};
   unet_model unet_{nullptr};
   // unet_->forward, or its replay as CUDA graphs.
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_unet_;
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>
+      run_unet_;
   vae_model vae_{nullptr};
   std::unique_ptr<scheduler_factory> schedulers_;
   model_limits limits_;

@@ -19,7 +19,8 @@ void no_flush(png_structp) {}
 }  // namespace
 
 std::string encode_png(const rgb_image& image) {
-  if (image.width <= 0 || image.height <= 0) throw model_error("cannot encode an empty image as PNG");
+  if (image.width <= 0 || image.height <= 0)
+    throw model_error("cannot encode an empty image as PNG");
   if (image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3)
     throw model_error("image pixel buffer does not hold width * height * 3 bytes");
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
@@ -37,11 +38,13 @@ std::string encode_png(const rgb_image& image) {
     throw model_error("libpng failed to encode the image");
   }
   png_set_write_fn(png, &out, append_bytes, no_flush);
-  png_set_IHDR(png, info, static_cast<png_uint_32>(image.width), static_cast<png_uint_32>(image.height), 8,
-               PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, static_cast<png_uint_32>(image.width),
+               static_cast<png_uint_32>(image.height), 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_set_compression_level(png, 6);
   for (int y = 0; y < image.height; ++y)
-    rows[static_cast<size_t>(y)] = const_cast<png_bytep>(image.pixels.data() + static_cast<size_t>(y) * image.width * 3);
+    rows[static_cast<size_t>(y)] =
+        const_cast<png_bytep>(image.pixels.data() + static_cast<size_t>(y) * image.width * 3);
   png_write_info(png, info);
   png_write_image(png, rows.data());
   png_write_end(png, nullptr);

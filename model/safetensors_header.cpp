@@ -14,9 +14,9 @@ constexpr int max_header_depth = 4;
 element_type element_type_named(const std::string& name, const std::string& key,
                                 const std::string& path) {
   static const std::map<std::string, element_type> types = {
-      {"F64", element_type::f64}, {"F32", element_type::f32}, {"F16", element_type::f16},
-      {"BF16", element_type::bf16}, {"I64", element_type::i64}, {"I32", element_type::i32},
-      {"I16", element_type::i16}, {"I8", element_type::i8}, {"U8", element_type::u8},
+      {"F64", element_type::f64},     {"F32", element_type::f32}, {"F16", element_type::f16},
+      {"BF16", element_type::bf16},   {"I64", element_type::i64}, {"I32", element_type::i32},
+      {"I16", element_type::i16},     {"I8", element_type::i8},   {"U8", element_type::u8},
       {"BOOL", element_type::boolean}};
   auto it = types.find(name);
   if (it == types.end())
@@ -39,7 +39,8 @@ tensor_extent read_entry(const nlohmann::json& entry, const std::string& key, ui
   if (!shape.is_array()) throw bad("has a shape that is not a list");
   uint64_t elements = 1;
   for (const auto& dimension : shape) {
-    if (!dimension.is_number_unsigned()) throw bad("has a dimension that is not a whole number >= 0");
+    if (!dimension.is_number_unsigned())
+      throw bad("has a dimension that is not a whole number >= 0");
     const uint64_t d = dimension.get<uint64_t>();
     if (d > uint64_t(INT64_MAX) || __builtin_mul_overflow(elements, d, &elements))
       throw bad("has more elements than can be addressed");

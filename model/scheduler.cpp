@@ -49,9 +49,14 @@ const std::vector<sampler_kind>& kinds() {
 // The constructor defaults of each diffusers class (only the keys this code reads or checks).
 const json& class_defaults(const std::string& class_name) {
   static const std::map<std::string, json> defaults = [] {
-    const json common = {{"num_train_timesteps", 1000}, {"beta_start", 0.0001},     {"beta_end", 0.02},
-                         {"beta_schedule", "linear"},   {"trained_betas", nullptr}, {"prediction_type", "epsilon"},
-                         {"steps_offset", 0},           {"rescale_betas_zero_snr", false}};
+    const json common = {{"num_train_timesteps", 1000},
+                         {"beta_start", 0.0001},
+                         {"beta_end", 0.02},
+                         {"beta_schedule", "linear"},
+                         {"trained_betas", nullptr},
+                         {"prediction_type", "epsilon"},
+                         {"steps_offset", 0},
+                         {"rescale_betas_zero_snr", false}};
     std::map<std::string, json> out;
     auto with = [&](json extra) {
       json merged = common;
@@ -63,8 +68,8 @@ const json& class_defaults(const std::string& class_name) {
                                  {"set_alpha_to_one", true},
                                  {"thresholding", false},
                                  {"timestep_spacing", "leading"}});
-    out["PNDMScheduler"] =
-        with({{"skip_prk_steps", false}, {"set_alpha_to_one", false}, {"timestep_spacing", "leading"}});
+    out["PNDMScheduler"] = with(
+        {{"skip_prk_steps", false}, {"set_alpha_to_one", false}, {"timestep_spacing", "leading"}});
     out["EulerDiscreteScheduler"] = with({{"interpolation_type", "linear"},
                                           {"use_karras_sigmas", false},
                                           {"use_exponential_sigmas", false},
@@ -127,12 +132,14 @@ struct reader {
   }
   int integer(const std::string& key) const {
     const auto& v = at(key);
-    if (!v.is_number_integer()) throw model_error("scheduler " + name + ": '" + key + "' must be an integer");
+    if (!v.is_number_integer())
+      throw model_error("scheduler " + name + ": '" + key + "' must be an integer");
     return v.get<int>();
   }
   bool flag(const std::string& key) const {
     const auto& v = at(key);
-    if (!v.is_boolean()) throw model_error("scheduler " + name + ": '" + key + "' must be true or false");
+    if (!v.is_boolean())
+      throw model_error("scheduler " + name + ": '" + key + "' must be true or false");
     return v.get<bool>();
   }
   std::string text(const std::string& key) const {
@@ -161,14 +168,16 @@ struct noise_schedule {
 
   noise_schedule(const reader& r) {
     train_steps = r.integer("num_train_timesteps");
-    if (train_steps < 1 || train_steps > 100000) unsupported(r.name, "num_train_timesteps", r.at("num_train_timesteps"));
+    if (train_steps < 1 || train_steps > 100000)
+      unsupported(r.name, "num_train_timesteps", r.at("num_train_timesteps"));
     torch::Tensor betas;
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     const auto& trained = r.at("trained_betas");
     if (!trained.is_null()) {
       auto values = trained.get<std::vector<double>>();
       if (static_cast<int>(values.size()) != train_steps)
-        throw model_error("scheduler " + r.name + ": trained_betas must hold num_train_timesteps values");
+        throw model_error("scheduler " + r.name +
+                          ": trained_betas must hold num_train_timesteps values");
       betas = torch::tensor(std::vector<float>(values.begin(), values.end()), f32);
     } else {
       const auto schedule = r.text("beta_schedule");
@@ -178,10 +187,13 @@ struct noise_schedule {
       } else if (schedule == "scaled_linear") {
         betas = torch::linspace(std::sqrt(start), std::sqrt(end), train_steps, f32).pow(2);
       } else if (schedule == "squaredcos_cap_v2") {
-        auto alpha_bar = [](double t) { return std::pow(std::cos((t + 0.008) / 1.008 * M_PI / 2), 2); };
+        auto alpha_bar = [](double t) {
+          return std::pow(std::cos((t + 0.008) / 1.008 * M_PI / 2), 2);
+        };
         std::vector<float> values;
         for (int i = 0; i < train_steps; ++i) {
-          const double t1 = static_cast<double>(i) / train_steps, t2 = static_cast<double>(i + 1) / train_steps;
+          const double t1 = static_cast<double>(i) / train_steps,
+                       t2 = static_cast<double>(i + 1) / train_steps;
           values.push_back(static_cast<float>(std::min(1 - alpha_bar(t2) / alpha_bar(t1), 0.999)));
         }
         betas = torch::tensor(values, f32);
@@ -274,7 +286,8 @@ std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int n) {
   const double rho = 7.0;
   const double min_inv = std::pow(sigma_min, 1 / rho), max_inv = std::pow(sigma_max, 1 / rho);
   std::vector<double> out;
-  for (double ramp : linspace(0, 1, n)) out.push_back(std::pow(max_inv + ramp * (min_inv - max_inv), rho));
+  for (double ramp : linspace(0, 1, n))
+    out.push_back(std::pow(max_inv + ramp * (min_inv - max_inv), rho));
   return out;
 }
 
@@ -307,11 +320,13 @@ class ddim_scheduler : public scheduler {
     timesteps_ = discrete_timesteps(s_, n);
   }
 
-  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample, at::Generator*) override {
+  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample,
+                     at::Generator*) override {
     const int t = static_cast<int>(timestep());
     const int prev = t - ratio_;
     const double a = s_.alphas_cumprod.at(static_cast<size_t>(t));
-    const double a_prev = prev >= 0 ? s_.alphas_cumprod.at(static_cast<size_t>(prev)) : final_alpha_;
+    const double a_prev =
+        prev >= 0 ? s_.alphas_cumprod.at(static_cast<size_t>(prev)) : final_alpha_;
     const double b = 1 - a;
     torch::Tensor x0, eps;
     if (s_.prediction_type == "epsilon") {
@@ -350,7 +365,8 @@ class pndm_scheduler : public scheduler {
     timesteps_ = plms;
   }
 
-  torch::Tensor step(const torch::Tensor& out_in, const torch::Tensor& sample_in, at::Generator*) override {
+  torch::Tensor step(const torch::Tensor& out_in, const torch::Tensor& sample_in,
+                     at::Generator*) override {
     int t = static_cast<int>(timestep());
     int prev = t - ratio_;
     torch::Tensor out = out_in, sample = sample_in;
@@ -380,9 +396,11 @@ class pndm_scheduler : public scheduler {
   }
 
  private:
-  torch::Tensor previous_sample(const torch::Tensor& sample, int t, int prev, torch::Tensor out) const {
+  torch::Tensor previous_sample(const torch::Tensor& sample, int t, int prev,
+                                torch::Tensor out) const {
     const double a = s_.alphas_cumprod.at(static_cast<size_t>(t));
-    const double a_prev = prev >= 0 ? s_.alphas_cumprod.at(static_cast<size_t>(prev)) : final_alpha_;
+    const double a_prev =
+        prev >= 0 ? s_.alphas_cumprod.at(static_cast<size_t>(prev)) : final_alpha_;
     const double b = 1 - a, b_prev = 1 - a_prev;
     if (s_.prediction_type == "v_prediction") out = std::sqrt(a) * out + std::sqrt(b) * sample;
     const double sample_coeff = std::sqrt(a_prev / a);
@@ -432,8 +450,10 @@ class sigma_scheduler : public scheduler {
         for (double sigma : sigmas) t.push_back(round_f32(sigma_to_t(sigma, log_sigmas)));
       }
       const auto final_type = r.text("final_sigmas_type");
-      if (final_type == "sigma_min") last = std::sqrt((1 - s_.alphas_cumprod[0]) / s_.alphas_cumprod[0]);
-      else if (final_type != "zero") unsupported(r.name, "final_sigmas_type", final_type);
+      if (final_type == "sigma_min")
+        last = std::sqrt((1 - s_.alphas_cumprod[0]) / s_.alphas_cumprod[0]);
+      else if (final_type != "zero")
+        unsupported(r.name, "final_sigmas_type", final_type);
     }
     sigmas.push_back(last);
     for (auto& sigma : sigmas) sigma = round_f32(sigma);
@@ -445,7 +465,8 @@ class sigma_scheduler : public scheduler {
                             : static_cast<double>(round_f32(std::sqrt(max_sigma * max_sigma + 1)));
   }
 
-  torch::Tensor predicted_x0(const torch::Tensor& out, const torch::Tensor& sample, double sigma) const {
+  torch::Tensor predicted_x0(const torch::Tensor& out, const torch::Tensor& sample,
+                             double sigma) const {
     if (s_.prediction_type == "epsilon") return sample - sigma * out;
     return out * (-sigma / std::sqrt(sigma * sigma + 1)) + sample / (sigma * sigma + 1);
   }
@@ -458,7 +479,8 @@ class euler_scheduler : public sigma_scheduler {
  public:
   euler_scheduler(const reader& r, int n) : sigma_scheduler(r, n, true) {}
 
-  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample, at::Generator*) override {
+  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample,
+                     at::Generator*) override {
     const double sigma = sigmas_.at(static_cast<size_t>(step_index_));
     const double next = sigmas_.at(static_cast<size_t>(step_index_) + 1);
     auto derivative = (sample - predicted_x0(out, sample, sigma)) / sigma;
@@ -471,10 +493,12 @@ class euler_ancestral_scheduler : public sigma_scheduler {
  public:
   euler_ancestral_scheduler(const reader& r, int n) : sigma_scheduler(r, n, false) {}
 
-  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample, at::Generator* noise) override {
+  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample,
+                     at::Generator* noise) override {
     const double sigma = sigmas_.at(static_cast<size_t>(step_index_));
     const double next = sigmas_.at(static_cast<size_t>(step_index_) + 1);
-    const double sigma_up = std::sqrt(next * next * (sigma * sigma - next * next) / (sigma * sigma));
+    const double sigma_up =
+        std::sqrt(next * next * (sigma * sigma - next * next) / (sigma * sigma));
     const double sigma_down = std::sqrt(next * next - sigma_up * sigma_up);
     auto derivative = (sample - predicted_x0(out, sample, sigma)) / sigma;
     auto prev = sample + derivative * (sigma_down - sigma);
@@ -525,22 +549,27 @@ class dpmpp_2m_scheduler : public scheduler {
       for (double v : t) sigmas.push_back(interp(v, train));
     }
     final_zero_ = r.text("final_sigmas_type") == "zero";
-    if (final_zero_) sigmas.push_back(0);
-    else if (r.text("final_sigmas_type") == "sigma_min") sigmas.push_back(train.front());
-    else unsupported(r.name, "final_sigmas_type", r.at("final_sigmas_type"));
+    if (final_zero_)
+      sigmas.push_back(0);
+    else if (r.text("final_sigmas_type") == "sigma_min")
+      sigmas.push_back(train.front());
+    else
+      unsupported(r.name, "final_sigmas_type", r.at("final_sigmas_type"));
     for (auto& sigma : sigmas) sigma = round_f32(sigma);
     sigmas_ = sigmas;
     timesteps_ = t;
   }
 
-  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample, at::Generator*) override {
+  torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample,
+                     at::Generator*) override {
     const int i = step_index_;
     const int n = num_steps();
     const bool lower_final =
         i == n - 1 && (euler_at_final_ || (lower_order_final_ && n < 15) || final_zero_);
     const double sigma = sigmas_.at(static_cast<size_t>(i));
     const auto [alpha_s, sigma_s] = alpha_sigma(sigma);
-    auto x0 = s_.prediction_type == "epsilon" ? (sample - sigma_s * out) / alpha_s : alpha_s * sample - sigma_s * out;
+    auto x0 = s_.prediction_type == "epsilon" ? (sample - sigma_s * out) / alpha_s
+                                              : alpha_s * sample - sigma_s * out;
     previous_x0_ = latest_x0_;
     latest_x0_ = x0;
     torch::Tensor result;
@@ -604,12 +633,13 @@ json scheduler_factory::effective_config(const json& config, const std::string& 
   return effective;
 }
 
-std::unique_ptr<scheduler> scheduler_factory::create(const std::string& name, const json& effective, int steps) {
+std::unique_ptr<scheduler> scheduler_factory::create(const std::string& name, const json& effective,
+                                                     int steps) {
   const reader r{effective, name};
   const int train_steps = r.integer("num_train_timesteps");
   if (steps < 1 || steps > train_steps)
-    throw model_error("scheduler " + name + ": steps must be 1.." + std::to_string(train_steps) + ", got " +
-                      std::to_string(steps));
+    throw model_error("scheduler " + name + ": steps must be 1.." + std::to_string(train_steps) +
+                      ", got " + std::to_string(steps));
   if (name == "ddim") return std::make_unique<ddim_scheduler>(r, steps);
   if (name == "pndm") return std::make_unique<pndm_scheduler>(r, steps);
   if (name == "euler") return std::make_unique<euler_scheduler>(r, steps);

@@ -4,13 +4,13 @@
 // is ONE sample's run: its own timesteps, step index and history, so a batch can hold samples at
 // different timesteps with different step counts.
 
+#include <torch/torch.h>
+
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 namespace muse::model {
 
@@ -55,7 +55,8 @@ class scheduler_factory {
   // Names accepted by make() (those whose effective config is supported), default first.
   const std::vector<std::string>& names() const { return names_; }
   const std::string& default_name() const { return default_name_; }
-  // name "" = default. Throws model_error for unknown names or steps outside 1..num_train_timesteps.
+  // name "" = default. Throws model_error for unknown names or steps
+  // outside 1..num_train_timesteps.
   std::unique_ptr<scheduler> make(const std::string& name, int steps) const;
 
   // Every name this code implements.
@@ -63,7 +64,8 @@ class scheduler_factory {
   // The effective config for `name` (exposed for tests).
   static nlohmann::json effective_config(const nlohmann::json& config, const std::string& name);
   // Builds directly from an effective config; throws model_error on unsupported values.
-  static std::unique_ptr<scheduler> create(const std::string& name, const nlohmann::json& effective, int steps);
+  static std::unique_ptr<scheduler> create(const std::string& name, const nlohmann::json& effective,
+                                           int steps);
 
  private:
   nlohmann::json config_;

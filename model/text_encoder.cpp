@@ -17,9 +17,10 @@ text_encoder_config text_encoder_config::from_json(const nlohmann::json& json) {
   c.hidden_act = json_string(json, "hidden_act", c.hidden_act);
   c.layer_norm_eps = json_double(json, "layer_norm_eps", c.layer_norm_eps);
   if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
-    throw model_error("text encoder: unsupported hidden_act '" + c.hidden_act + "' (quick_gelu or gelu)");
-  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.intermediate_size <= 0 || c.num_hidden_layers <= 0 ||
-      c.num_attention_heads <= 0 || c.max_position_embeddings <= 0)
+    throw model_error("text encoder: unsupported hidden_act '" + c.hidden_act +
+                      "' (quick_gelu or gelu)");
+  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.intermediate_size <= 0 ||
+      c.num_hidden_layers <= 0 || c.num_attention_heads <= 0 || c.max_position_embeddings <= 0)
     throw model_error("text encoder: sizes in config.json must be positive");
   if (c.hidden_size % c.num_attention_heads != 0)
     throw model_error("text encoder: hidden_size is not a multiple of num_attention_heads");
@@ -30,7 +31,8 @@ text_encoder_config text_encoder_config::from_json(const nlohmann::json& json) {
   return c;
 }
 
-clip_attention_impl::clip_attention_impl(const text_encoder_config& c) : heads_(c.num_attention_heads) {
+clip_attention_impl::clip_attention_impl(const text_encoder_config& c)
+    : heads_(c.num_attention_heads) {
   q_proj_ = register_module("q_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
   k_proj_ = register_module("k_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
   v_proj_ = register_module("v_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
@@ -39,13 +41,17 @@ clip_attention_impl::clip_attention_impl(const text_encoder_config& c) : heads_(
 
 torch::Tensor clip_attention_impl::forward(const torch::Tensor& hidden) {
   const auto b = hidden.size(0), l = hidden.size(1), d = hidden.size(2);
-  auto split = [&](const torch::Tensor& x) { return x.view({b, l, heads_, d / heads_}).transpose(1, 2); };
-  auto out = muse::model::scaled_dot_product_attention(split(q_proj_(hidden)), split(k_proj_(hidden)), split(v_proj_(hidden)),
-                                          /*causal=*/true);
+  auto split = [&](const torch::Tensor& x) {
+    return x.view({b, l, heads_, d / heads_}).transpose(1, 2);
+  };
+  auto out = muse::model::scaled_dot_product_attention(
+      split(q_proj_(hidden)), split(k_proj_(hidden)), split(v_proj_(hidden)),
+      /*causal=*/true);
   return out_proj_(out.transpose(1, 2).reshape({b, l, d}));
 }
 
-clip_mlp_impl::clip_mlp_impl(const text_encoder_config& c) : quick_gelu_(c.hidden_act == "quick_gelu") {
+clip_mlp_impl::clip_mlp_impl(const text_encoder_config& c)
+    : quick_gelu_(c.hidden_act == "quick_gelu") {
   fc1_ = register_module("fc1", torch::nn::Linear(c.hidden_size, c.intermediate_size));
   fc2_ = register_module("fc2", torch::nn::Linear(c.intermediate_size, c.hidden_size));
 }
@@ -57,7 +63,9 @@ torch::Tensor clip_mlp_impl::forward(const torch::Tensor& hidden) {
 }
 
 clip_encoder_layer_impl::clip_encoder_layer_impl(const text_encoder_config& c) {
-  auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)); };
+  auto norm = [&] {
+    return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
+  };
   self_attn_ = register_module("self_attn", clip_attention(c));
   layer_norm1_ = register_module("layer_norm1", norm());
   mlp_ = register_module("mlp", clip_mlp(c));
@@ -71,21 +79,25 @@ torch::Tensor clip_encoder_layer_impl::forward(const torch::Tensor& hidden) {
 
 clip_text_transformer_impl::clip_text_transformer_impl(const text_encoder_config& c) {
   auto embeddings = register_module("embeddings", std::make_shared<torch::nn::Module>());
-  token_embedding_ = embeddings->register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.hidden_size));
-  position_embedding_ =
-      embeddings->register_module("position_embedding", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size));
+  token_embedding_ = embeddings->register_module("token_embedding",
+                                                 torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  position_embedding_ = embeddings->register_module(
+      "position_embedding", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size));
   auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
   layers_ = encoder->register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers_->push_back(clip_encoder_layer(c));
   final_layer_norm_ = register_module(
-      "final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+      "final_layer_norm",
+      torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
 }
 
 torch::Tensor clip_text_transformer_impl::forward(const torch::Tensor& input_ids) {
   const auto length = input_ids.size(1);
   if (length > position_embedding_->weight.size(0))
-    throw model_error("text encoder: " + std::to_string(length) + " tokens exceed max_position_embeddings");
-  auto positions = torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(input_ids.device()));
+    throw model_error("text encoder: " + std::to_string(length) +
+                      " tokens exceed max_position_embeddings");
+  auto positions =
+      torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(input_ids.device()));
   auto hidden = token_embedding_(input_ids) + position_embedding_(positions).unsqueeze(0);
   for (auto& layer : *layers_) hidden = layer->as<clip_encoder_layer>()->forward(hidden);
   return final_layer_norm_(hidden);
@@ -101,12 +113,12 @@ torch::Tensor text_encoder_impl::forward(const torch::Tensor& input_ids) {
 }
 
 text_encoder load_text_encoder(const std::string& dir, torch::Device device, torch::Dtype dtype) {
-  return load_text_encoder(read_json_file(dir + "/config.json"), weight_map::open_many(component_weight_files(dir)),
-                           device, dtype);
+  return load_text_encoder(read_json_file(dir + "/config.json"),
+                           weight_map::open_many(component_weight_files(dir)), device, dtype);
 }
 
-text_encoder load_text_encoder(const nlohmann::json& json, const weight_map& weights, torch::Device device,
-                               torch::Dtype dtype) {
+text_encoder load_text_encoder(const nlohmann::json& json, const weight_map& weights,
+                               torch::Device device, torch::Dtype dtype) {
   text_encoder model(text_encoder_config::from_json(json));
   model->to(device, dtype);
   // Older transformers saved the position_ids buffer and projection heads ride along in
@@ -115,7 +127,8 @@ text_encoder load_text_encoder(const nlohmann::json& json, const weight_map& wei
   bool prefixed = false;
   for (const auto& key : weights.names()) prefixed = prefixed || key.rfind("text_model.", 0) == 0;
   auto used = weights.renamed([prefixed](const std::string& key) -> std::string {
-    if (key.find("position_ids") != std::string::npos || key.rfind("text_projection", 0) == 0) return "";
+    if (key.find("position_ids") != std::string::npos || key.rfind("text_projection", 0) == 0)
+      return "";
     return prefixed ? key : "text_model." + key;
   });
   try {

@@ -3,10 +3,10 @@
 // causal mask, final LayerNorm; forward() returns last_hidden_state. Parameter names follow the
 // transformers state dict ("text_model.encoder.layers.0.self_attn.q_proj.weight").
 
-#include <string>
+#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <string>
 
 #include "model/weights.hpp"
 
@@ -87,7 +87,7 @@ TORCH_MODULE_IMPL(text_encoder, text_encoder_impl);
 
 // dir holds config.json and model.safetensors (or a sharded index).
 text_encoder load_text_encoder(const std::string& dir, torch::Device device, torch::Dtype dtype);
-text_encoder load_text_encoder(const nlohmann::json& config, const weight_map& weights, torch::Device device,
-                               torch::Dtype dtype);
+text_encoder load_text_encoder(const nlohmann::json& config, const weight_map& weights,
+                               torch::Device device, torch::Dtype dtype);
 
 }  // namespace muse::model

@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "model/generator.hpp"
 #include "model/unicode.hpp"
@@ -71,13 +70,14 @@ std::pair<std::string, std::string> split_merge(const std::string& line, const s
 }  // namespace
 
 clip_tokenizer::clip_tokenizer(std::unordered_map<std::string, int64_t> vocab,
-                               std::vector<std::pair<std::string, std::string>> merges, std::string pad_token,
-                               int max_length)
+                               std::vector<std::pair<std::string, std::string>> merges,
+                               std::string pad_token, int max_length)
     : vocab_(std::move(vocab)), max_length_(max_length) {
   for (size_t i = 0; i < merges.size(); ++i) ranks_.emplace(merges[i], i);
   auto required = [&](const std::string& token) {
     auto it = vocab_.find(token);
-    if (it == vocab_.end()) throw model_error("tokenizer vocabulary lacks the token '" + token + "'");
+    if (it == vocab_.end())
+      throw model_error("tokenizer vocabulary lacks the token '" + token + "'");
     return it->second;
   };
   bos_id_ = required(bos_token);
@@ -86,16 +86,19 @@ clip_tokenizer::clip_tokenizer(std::unordered_map<std::string, int64_t> vocab,
   pad_id_ = required(pad_token);
   if (max_length_ < 2) throw model_error("tokenizer max length must be at least 2");
   added_ = {{bos_token, bos_id_, true}, {eos_token, eos_id_, true}};
-  if (pad_token != bos_token && pad_token != eos_token) added_.push_back({pad_token, pad_id_, false});
+  if (pad_token != bos_token && pad_token != eos_token)
+    added_.push_back({pad_token, pad_id_, false});
   // Longest first, so that a token containing another wins.
-  std::sort(added_.begin(), added_.end(),
-            [](const added_token& a, const added_token& b) { return a.content.size() > b.content.size(); });
+  std::sort(added_.begin(), added_.end(), [](const added_token& a, const added_token& b) {
+    return a.content.size() > b.content.size();
+  });
 }
 
 clip_tokenizer clip_tokenizer::load(const std::string& dir) {
   std::unordered_map<std::string, int64_t> vocab;
   std::vector<std::pair<std::string, std::string>> merges;
-  const auto vocab_path = dir + "/vocab.json", merges_path = dir + "/merges.txt", fast_path = dir + "/tokenizer.json";
+  const auto vocab_path = dir + "/vocab.json", merges_path = dir + "/merges.txt",
+             fast_path = dir + "/tokenizer.json";
   if (file_exists(vocab_path) && file_exists(merges_path)) {
     const auto vocab_json = read_json(vocab_path);
     for (const auto& [token, id] : vocab_json.items()) vocab.emplace(token, id.get<int64_t>());
@@ -115,13 +118,17 @@ clip_tokenizer clip_tokenizer::load(const std::string& dir) {
   } else if (file_exists(fast_path)) {
     const auto json = read_json(fast_path);
     const auto& model = json.at("model");
-    if (model.value("type", "BPE") != "BPE") throw model_error(fast_path + ": model type is not BPE");
-    for (const auto& [token, id] : model.at("vocab").items()) vocab.emplace(token, id.get<int64_t>());
+    if (model.value("type", "BPE") != "BPE")
+      throw model_error(fast_path + ": model type is not BPE");
+    for (const auto& [token, id] : model.at("vocab").items())
+      vocab.emplace(token, id.get<int64_t>());
     for (const auto& merge : model.at("merges")) {
-      if (merge.is_string()) merges.push_back(split_merge(merge.get<std::string>(), fast_path));
+      if (merge.is_string())
+        merges.push_back(split_merge(merge.get<std::string>(), fast_path));
       else if (merge.is_array() && merge.size() == 2)
         merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
-      else throw model_error(fast_path + ": bad merge entry " + merge.dump());
+      else
+        throw model_error(fast_path + ": bad merge entry " + merge.dump());
     }
     if (json.contains("added_tokens"))
       for (const auto& added : json.at("added_tokens"))
@@ -132,10 +139,12 @@ clip_tokenizer clip_tokenizer::load(const std::string& dir) {
 
   std::string pad = eos_token;
   int max_length = 77;
-  const auto map_path = dir + "/special_tokens_map.json", config_path = dir + "/tokenizer_config.json";
+  const auto map_path = dir + "/special_tokens_map.json",
+             config_path = dir + "/tokenizer_config.json";
   if (file_exists(map_path)) {
     const auto map = read_json(map_path);
-    if (map.contains("pad_token") && !token_text(map.at("pad_token")).empty()) pad = token_text(map.at("pad_token"));
+    if (map.contains("pad_token") && !token_text(map.at("pad_token")).empty())
+      pad = token_text(map.at("pad_token"));
   }
   if (file_exists(config_path)) {
     const auto config = read_json(config_path);
@@ -168,7 +177,8 @@ std::string clip_tokenizer::normalize(const std::string& text) {
 std::vector<std::string> clip_tokenizer::pre_tokenize(const std::string& text) {
   // <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
   static const std::vector<std::u32string> specials = {U"<|startoftext|>", U"<|endoftext|>"};
-  static const std::vector<std::u32string> contractions = {U"s", U"t", U"re", U"ve", U"m", U"ll", U"d"};
+  static const std::vector<std::u32string> contractions = {U"s", U"t",  U"re", U"ve",
+                                                           U"m", U"ll", U"d"};
   const auto cps = unicode::decode_utf8(text);
   std::vector<std::string> pieces;
   size_t i = 0;
@@ -254,7 +264,8 @@ namespace {
 
 // Calls on_text for the stretches between occurrences of the tokens and on_token at each one.
 template <typename Token, typename OnText, typename OnToken>
-void split_on(const std::string& text, const std::vector<const Token*>& tokens, OnText on_text, OnToken on_token) {
+void split_on(const std::string& text, const std::vector<const Token*>& tokens, OnText on_text,
+              OnToken on_token) {
   size_t start = 0, at = 0;
   while (at < text.size()) {
     const Token* found = nullptr;

@@ -18,7 +18,8 @@ namespace muse::model {
 class clip_tokenizer {
  public:
   // vocab: token -> id; merges: ranked pairs (first = highest priority).
-  clip_tokenizer(std::unordered_map<std::string, int64_t> vocab, std::vector<std::pair<std::string, std::string>> merges,
+  clip_tokenizer(std::unordered_map<std::string, int64_t> vocab,
+                 std::vector<std::pair<std::string, std::string>> merges,
                  std::string pad_token = "<|endoftext|>", int max_length = 77);
 
   // A tokenizer/ directory: vocab.json + merges.txt, or tokenizer.json; tokenizer_config.json

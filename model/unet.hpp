@@ -105,9 +105,7 @@ class unet_model_impl : public torch::nn::Module {
 
   const unet_config& config() const { return config_; }
   // The memory layout activations run in: the convolution weights' (channels_last on CUDA).
-  torch::MemoryFormat activation_format() const {
-    return conv_in_->weight.suggest_memory_format();
-  }
+  torch::MemoryFormat activation_format() const { return conv_in_->weight.suggest_memory_format(); }
 
  private:
   unet_config config_;

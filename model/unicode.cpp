@@ -21,7 +21,8 @@ struct class_range {
 #include "model/unicode_tables.inc"
 
 bool in_ranges(char32_t cp, const std::vector<range>& ranges) {
-  auto it = std::upper_bound(ranges.begin(), ranges.end(), cp, [](char32_t c, const range& r) { return c < r.first; });
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,
+                             [](char32_t c, const range& r) { return c < r.first; });
   if (it == ranges.begin()) return false;
   --it;
   return cp <= it->second;
@@ -37,12 +38,14 @@ int combining_class(char32_t cp) {
 
 // Hangul syllables compose arithmetically (Unicode 3.12).
 constexpr char32_t s_base = 0xAC00, l_base = 0x1100, v_base = 0x1161, t_base = 0x11A7;
-constexpr int l_count = 19, v_count = 21, t_count = 28, n_count = v_count * t_count, s_count = l_count * n_count;
+constexpr int l_count = 19, v_count = 21, t_count = 28, n_count = v_count * t_count,
+              s_count = l_count * n_count;
 
 char32_t compose_pair(char32_t a, char32_t b) {
   if (a >= l_base && a < l_base + l_count && b >= v_base && b < v_base + v_count)
     return s_base + ((a - l_base) * v_count + (b - v_base)) * t_count;
-  if (a >= s_base && a < s_base + s_count && (a - s_base) % t_count == 0 && b > t_base && b < t_base + t_count)
+  if (a >= s_base && a < s_base + s_count && (a - s_base) % t_count == 0 && b > t_base &&
+      b < t_base + t_count)
     return a + (b - t_base);
   auto it = std::lower_bound(compositions.begin(), compositions.end(), std::make_pair(a, b),
                              [](const composition& c, const std::pair<char32_t, char32_t>& key) {
@@ -81,8 +84,10 @@ std::u32string decode_utf8(const std::string& text) {
     }
     bool ok = true;
     for (int k = 1; ok && k <= extra; ++k) {
-      if (i + k >= text.size() || (byte(i + k) & 0xC0) != 0x80) ok = false;
-      else cp = (cp << 6) | (byte(i + k) & 0x3F);
+      if (i + k >= text.size() || (byte(i + k) & 0xC0) != 0x80)
+        ok = false;
+      else
+        cp = (cp << 6) | (byte(i + k) & 0x3F);
     }
     if (ok && ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
                (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF))))
@@ -125,14 +130,15 @@ bool is_number(char32_t cp) { return in_ranges(cp, number_ranges); }
 
 bool is_space(char32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
 }
 
 char32_t to_lower(char32_t cp) {
   if (cp < 0x80) return (cp >= U'A' && cp <= U'Z') ? cp + 32 : cp;
-  auto it = std::lower_bound(lower_pairs.begin(), lower_pairs.end(), cp,
-                             [](const std::pair<char32_t, char32_t>& p, char32_t c) { return p.first < c; });
+  auto it = std::lower_bound(
+      lower_pairs.begin(), lower_pairs.end(), cp,
+      [](const std::pair<char32_t, char32_t>& p, char32_t c) { return p.first < c; });
   return it != lower_pairs.end() && it->first == cp ? it->second : cp;
 }
 
@@ -143,7 +149,8 @@ std::u32string nfc(const std::u32string& text) {
   int last_class = 0;
   for (char32_t cp : text) {
     const int cls = combining_class(cp);
-    if (starter != std::u32string::npos && (last_class < cls || (last_class == 0 && out.size() == starter + 1))) {
+    if (starter != std::u32string::npos &&
+        (last_class < cls || (last_class == 0 && out.size() == starter + 1))) {
       if (char32_t composed = compose_pair(out[starter], cp)) {
         out[starter] = composed;
         continue;

@@ -10,9 +10,9 @@ namespace muse::model::unicode {
 std::u32string decode_utf8(const std::string& text);
 std::string encode_utf8(const std::u32string& text);
 
-bool is_letter(char32_t cp);  // \p{L}
-bool is_number(char32_t cp);  // \p{N}
-bool is_space(char32_t cp);   // \s: the White_Space property
+bool is_letter(char32_t cp);     // \p{L}
+bool is_number(char32_t cp);     // \p{N}
+bool is_space(char32_t cp);      // \s: the White_Space property
 char32_t to_lower(char32_t cp);  // simple (one-to-one) lower-case mapping
 // Canonical composition (NFC) of text whose marks follow their base characters.
 std::u32string nfc(const std::u32string& text);

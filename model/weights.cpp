@@ -6,17 +6,17 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "model/generator.hpp"
 #include "model/safetensors_header.hpp"
 
 namespace muse::model {
 
-// One read-only (copy-on-write) mapping of a whole file; tensors keep it alive through their deleters.
+// One read-only (copy-on-write) mapping of a whole file; tensors keep it alive through their
+// deleters.
 struct weight_map::mapping {
   void* data = nullptr;
   size_t size = 0;
@@ -30,16 +30,26 @@ namespace {
 
 torch::Dtype torch_dtype(element_type type) {
   switch (type) {
-    case element_type::f64: return torch::kFloat64;
-    case element_type::f32: return torch::kFloat32;
-    case element_type::f16: return torch::kFloat16;
-    case element_type::bf16: return torch::kBFloat16;
-    case element_type::i64: return torch::kInt64;
-    case element_type::i32: return torch::kInt32;
-    case element_type::i16: return torch::kInt16;
-    case element_type::i8: return torch::kInt8;
-    case element_type::u8: return torch::kUInt8;
-    case element_type::boolean: return torch::kBool;
+    case element_type::f64:
+      return torch::kFloat64;
+    case element_type::f32:
+      return torch::kFloat32;
+    case element_type::f16:
+      return torch::kFloat16;
+    case element_type::bf16:
+      return torch::kBFloat16;
+    case element_type::i64:
+      return torch::kInt64;
+    case element_type::i32:
+      return torch::kInt32;
+    case element_type::i16:
+      return torch::kInt16;
+    case element_type::i8:
+      return torch::kInt8;
+    case element_type::u8:
+      return torch::kUInt8;
+    case element_type::boolean:
+      return torch::kBool;
   }
   return torch::kFloat32;
 }
@@ -69,7 +79,8 @@ weight_map weight_map::open_many(const std::vector<std::string>& paths) {
     // only copied if someone writes to them.
     map->data = mmap(nullptr, map->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     ::close(fd);
-    if (map->data == MAP_FAILED) throw model_error("cannot map " + path + ": " + std::strerror(errno));
+    if (map->data == MAP_FAILED)
+      throw model_error("cannot map " + path + ": " + std::strerror(errno));
 
     const auto header =
         read_safetensors_header(static_cast<const uint8_t*>(map->data), map->size, path);
@@ -79,9 +90,9 @@ weight_map weight_map::open_many(const std::vector<std::string>& paths) {
         throw model_error("tensor '" + key + "' appears in more than one weights file");
       auto keep = map;
       result.tensors_.emplace(
-          key, torch::from_blob(data_start + extent.begin, extent.shape,
-                                [keep](void*) mutable { keep.reset(); },
-                                torch::TensorOptions().dtype(torch_dtype(extent.type))));
+          key, torch::from_blob(
+                   data_start + extent.begin, extent.shape, [keep](void*) mutable { keep.reset(); },
+                   torch::TensorOptions().dtype(torch_dtype(extent.type))));
     }
     result.mappings_.push_back(map);
   }
@@ -107,7 +118,8 @@ weight_map weight_map::with_prefix(const std::string& prefix) const {
   weight_map out;
   out.mappings_ = mappings_;
   for (const auto& [key, tensor] : tensors_)
-    if (key.compare(0, prefix.size(), prefix) == 0) out.tensors_.emplace(key.substr(prefix.size()), tensor);
+    if (key.compare(0, prefix.size(), prefix) == 0)
+      out.tensors_.emplace(key.substr(prefix.size()), tensor);
   return out;
 }
 
@@ -190,14 +202,16 @@ torch::Device parse_device(const std::string& name) {
     int index = 0;
     if (name.size() > 5) {
       const auto digits = name.substr(5);
-      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 4)
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+          digits.size() > 4)
         throw model_error("bad device '" + name + "' (expected cpu, cuda or cuda:N)");
       index = std::stoi(digits);
     }
-    if (!torch::cuda::is_available()) throw model_error("device '" + name + "' asked for, but CUDA is not available");
+    if (!torch::cuda::is_available())
+      throw model_error("device '" + name + "' asked for, but CUDA is not available");
     if (index >= static_cast<int>(torch::cuda::device_count()))
-      throw model_error("device '" + name + "' does not exist (" + std::to_string(torch::cuda::device_count()) +
-                        " CUDA devices)");
+      throw model_error("device '" + name + "' does not exist (" +
+                        std::to_string(torch::cuda::device_count()) + " CUDA devices)");
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   throw model_error("bad device '" + name + "' (expected cpu, cuda or cuda:N)");

@@ -1,7 +1,10 @@
 #pragma once
 // Reading .safetensors files and filling torch modules from them. Modules in model/ name their
-// parameters exactly as the diffusers/transformers state dicts do ("down_blocks.0.resnets.0.conv1.weight"),
-// so loading is a walk over named_parameters() with no per-model key table.
+// parameters exactly as the diffusers/transformers state dicts do
+// ("down_blocks.0.resnets.0.conv1.weight"), so loading is a walk over named_parameters() with no
+// per-model key table.
+
+#include <torch/torch.h>
 
 #include <functional>
 #include <map>
@@ -9,15 +12,13 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 namespace muse::model {
 
 // The tensors of one or more .safetensors files, memory-mapped: get() returns a CPU tensor that
 // views the mapping (no copy); the mapping lives as long as any tensor or the map itself.
 class weight_map {
  public:
-  static weight_map open(const std::string& path);               // one file
+  static weight_map open(const std::string& path);                     // one file
   static weight_map open_many(const std::vector<std::string>& paths);  // sharded checkpoints
 
   bool contains(const std::string& name) const;

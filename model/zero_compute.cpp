@@ -24,7 +24,9 @@ const model_limits zero_compute_limits = [] {
 
 void check_request(const sample_request& request) {
   const auto& l = zero_compute_limits;
-  auto bad_size = [&](int v) { return v < l.min_size || v > l.max_size || v % l.size_multiple != 0; };
+  auto bad_size = [&](int v) {
+    return v < l.min_size || v > l.max_size || v % l.size_multiple != 0;
+  };
   if (bad_size(request.width) || bad_size(request.height))
     throw model_error("size must be multiples of 8 within 8..1024");
   if (request.steps < 1 || request.steps > l.max_steps) throw model_error("steps must be 1..150");

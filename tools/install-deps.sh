@@ -16,6 +16,8 @@ packages=(
   curl
   # The fuzz targets (tools/fuzz.sh): clang with libFuzzer and the sanitizer runtimes.
   clang libclang-rt-14-dev
+  # The format check (tools/check-format.sh) against .clang-format.
+  clang-format
 )
 
 missing=()

@@ -6,11 +6,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "model/pipeline.hpp"
 #include "model/profiling.hpp"
@@ -20,17 +19,23 @@ namespace {
 using muse::model::model_error;
 
 const char* usage =
-    "usage: muse-generate --model DIR --prompt P [--prompt P2 ...] [--negative N] [--steps 25] [--scheduler ddim]\n"
-    "         [--guidance 7.5] [--seed S] [--width W --height H] [--batch B] [--device cpu|cuda:0]\n"
-    "         [--dtype float32|float16|bfloat16] [--output out.png] [--repeat R] [--threads T] [--json]\n"
-    "         [--cuda-graphs on|off] [--channels-last on|off] [--fused-kernels on|off] [--profile TRACE.json]\n"
+    "usage: muse-generate --model DIR --prompt P [--prompt P2 ...] [--negative N] [--steps 25] "
+    "[--scheduler ddim]\n"
+    "         [--guidance 7.5] [--seed S] [--width W --height H] [--batch B] [--device "
+    "cpu|cuda:0]\n"
+    "         [--dtype float32|float16|bfloat16] [--output out.png] [--repeat R] [--threads T] "
+    "[--json]\n"
+    "         [--cuda-graphs on|off] [--channels-last on|off] [--fused-kernels on|off] [--profile "
+    "TRACE.json]\n"
     "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i.\n"
-    "--cuda-graphs, --channels-last and --fused-kernels (all on by default) apply on CUDA devices;\n"
+    "--cuda-graphs, --channels-last and --fused-kernels (all on by default) apply on CUDA "
+    "devices;\n"
     "--profile writes a Chrome trace of the last run (builds against a CUDA libtorch).\n";
 
 struct arguments {
   std::vector<std::string> prompts;
-  std::string model, negative, scheduler = "ddim", device = "cpu", dtype = "float32", output = "out.png";
+  std::string model, negative, scheduler = "ddim", device = "cpu", dtype = "float32",
+                               output = "out.png";
   std::string profile;
   muse::model::cuda_engine_options cuda;
   int steps = 25, width = 0, height = 0, batch = 1, repeat = 1, threads = 0;
@@ -52,14 +57,15 @@ int to_int(const std::string& flag, const std::string& value) {
 arguments parse(int argc, char** argv) {
   arguments a;
   const std::map<std::string, std::string*> strings = {
-      {"--model", &a.model},   {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
-      {"--device", &a.device}, {"--dtype", &a.dtype},   {"--output", &a.output},
+      {"--model", &a.model},    {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
+      {"--device", &a.device},  {"--dtype", &a.dtype},       {"--output", &a.output},
       {"--profile", &a.profile}};
   const std::map<std::string, bool*> switches = {{"--cuda-graphs", &a.cuda.graphs},
                                                  {"--channels-last", &a.cuda.channels_last},
                                                  {"--fused-kernels", &a.cuda.fused_kernels}};
-  const std::map<std::string, int*> ints = {{"--steps", &a.steps},   {"--width", &a.width},   {"--height", &a.height},
-                                            {"--batch", &a.batch},   {"--repeat", &a.repeat}, {"--threads", &a.threads}};
+  const std::map<std::string, int*> ints = {{"--steps", &a.steps},   {"--width", &a.width},
+                                            {"--height", &a.height}, {"--batch", &a.batch},
+                                            {"--repeat", &a.repeat}, {"--threads", &a.threads}};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -77,7 +83,8 @@ arguments parse(int argc, char** argv) {
     } else if (auto s = strings.find(flag); s != strings.end()) {
       *s->second = value;
     } else if (auto b = switches.find(flag); b != switches.end()) {
-      if (value != "on" && value != "off") throw std::invalid_argument(flag + " takes on or off, got '" + value + "'");
+      if (value != "on" && value != "off")
+        throw std::invalid_argument(flag + " takes on or off, got '" + value + "'");
       *b->second = value == "on";
     } else if (auto n = ints.find(flag); n != ints.end()) {
       *n->second = to_int(flag, value);
@@ -105,7 +112,8 @@ arguments parse(int argc, char** argv) {
   return a;
 }
 
-double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+double ms_between(std::chrono::steady_clock::time_point a,
+                  std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
@@ -114,7 +122,8 @@ std::string output_name(const std::string& base, int index, int count) {
   const auto dot = base.find_last_of('.');
   const auto slash = base.find_last_of('/');
   const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
-  const auto stem = has_ext ? base.substr(0, dot) : base, ext = has_ext ? base.substr(dot) : std::string(".png");
+  const auto stem = has_ext ? base.substr(0, dot) : base,
+             ext = has_ext ? base.substr(dot) : std::string(".png");
   return stem + "-" + std::to_string(index) + ext;
 }
 
@@ -139,9 +148,9 @@ int run(const arguments& a) {
     requests.push_back(r);
   }
   if (!a.json)
-    std::printf("loaded %s in %.0f ms (%s, %s); %d x %dx%d, %d steps, %s\n", pipe->name().c_str(), load_ms,
-                a.device.c_str(), a.dtype.c_str(), a.batch, requests[0].width, requests[0].height, a.steps,
-                a.scheduler.c_str());
+    std::printf("loaded %s in %.0f ms (%s, %s); %d x %dx%d, %d steps, %s\n", pipe->name().c_str(),
+                load_ms, a.device.c_str(), a.dtype.c_str(), a.batch, requests[0].width,
+                requests[0].height, a.steps, a.scheduler.c_str());
 
   std::vector<double> totals, encodes, decodes, unet_steps;
   std::vector<muse::model::rgb_image> images;
@@ -161,11 +170,14 @@ int run(const arguments& a) {
     images = pipe->decode(batch);
     const double total = ms_between(start, std::chrono::steady_clock::now());
     if (traced) muse::model::stop_gpu_trace(a.profile);
-    const double step_mean = std::accumulate(steps.begin(), steps.end(), 0.0) / static_cast<double>(steps.size());
+    const double step_mean =
+        std::accumulate(steps.begin(), steps.end(), 0.0) / static_cast<double>(steps.size());
     if (!a.json)
-      std::printf("run %d: encode %.1f ms, unet %.1f ms/step (%zu steps), decode %.1f ms, total %.1f ms, %.3f images/s\n",
-                  r + 1, encode_ms, step_mean, steps.size(), pipe->timings().decode_ms, total,
-                  a.batch * 1000.0 / total);
+      std::printf(
+          "run %d: encode %.1f ms, unet %.1f ms/step (%zu steps), decode %.1f ms, total %.1f ms, "
+          "%.3f images/s\n",
+          r + 1, encode_ms, step_mean, steps.size(), pipe->timings().decode_ms, total,
+          a.batch * 1000.0 / total);
     totals.push_back(total);
     encodes.push_back(encode_ms);
     decodes.push_back(pipe->timings().decode_ms);
@@ -195,16 +207,28 @@ int run(const arguments& a) {
   const auto need = muse::model::estimate_memory(
       pipe->architecture(), int64_t(requests[0].width) * requests[0].height, a.batch, unet_rows);
   if (a.json) {
-    nlohmann::json line = {{"model", pipe->name()},     {"device", a.device},       {"dtype", a.dtype},
-                           {"scheduler", a.scheduler},  {"steps", a.steps},         {"batch", a.batch},
-                           {"width", requests[0].width}, {"height", requests[0].height}, {"guidance", a.guidance},
-                           {"repeat", a.repeat},        {"load_ms", load_ms},       {"encode_ms", steady(encodes)},
-                           {"unet_step_ms", median(unet_steps)}, {"decode_ms", steady(decodes)},
-                           {"total_ms", total_ms},      {"images_per_s", a.batch * 1000.0 / total_ms},
-                           {"cuda_graphs", a.cuda.graphs}, {"channels_last", a.cuda.channels_last},
-                           {"fused_kernels", a.cuda.fused_kernels},
-                           {"estimated_unet_mb", muse::model::bytes_to_mb(need.unet_step_bytes)},
-                           {"estimated_decode_mb", muse::model::bytes_to_mb(need.vae_decode_bytes)}};
+    nlohmann::json line = {
+        {"model", pipe->name()},
+        {"device", a.device},
+        {"dtype", a.dtype},
+        {"scheduler", a.scheduler},
+        {"steps", a.steps},
+        {"batch", a.batch},
+        {"width", requests[0].width},
+        {"height", requests[0].height},
+        {"guidance", a.guidance},
+        {"repeat", a.repeat},
+        {"load_ms", load_ms},
+        {"encode_ms", steady(encodes)},
+        {"unet_step_ms", median(unet_steps)},
+        {"decode_ms", steady(decodes)},
+        {"total_ms", total_ms},
+        {"images_per_s", a.batch * 1000.0 / total_ms},
+        {"cuda_graphs", a.cuda.graphs},
+        {"channels_last", a.cuda.channels_last},
+        {"fused_kernels", a.cuda.fused_kernels},
+        {"estimated_unet_mb", muse::model::bytes_to_mb(need.unet_step_bytes)},
+        {"estimated_decode_mb", muse::model::bytes_to_mb(need.vae_decode_bytes)}};
     std::cout << line.dump() << std::endl;
   } else {
     std::printf("total %.1f ms per batch, %.3f images/s\n", total_ms, a.batch * 1000.0 / total_ms);

@@ -103,8 +103,8 @@ options parse_arguments(int argc, char** argv) {
   }
   if (parsed.help) return parsed;
   const bool checking = !parsed.check_config.empty();
-  if (checking && (!parsed.config_path.empty() || parsed.node || parsed.gateway ||
-                   parsed.http_port))
+  if (checking &&
+      (!parsed.config_path.empty() || parsed.node || parsed.gateway || parsed.http_port))
     throw usage_error{"--check-config takes no other option than --role"};
   if (checking && parsed.role.empty()) parsed.role = "all";
   if (parsed.role.empty()) throw usage_error{"--role is required"};

@@ -92,14 +92,14 @@ std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& r
   if (!type || !inference() || x.dim() < 1 || !x.is_contiguous() || !aligned(x) ||
       !layer_norm_supported(*type, x.size(-1)))
     return std::nullopt;
-  if (residual.defined() && (residual.sizes() != x.sizes() ||
-                             residual.scalar_type() != x.scalar_type() ||
-                             !residual.is_contiguous() || !aligned(residual)))
+  if (residual.defined() &&
+      (residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
+       !residual.is_contiguous() || !aligned(residual)))
     return std::nullopt;
   for (const auto* p : {&weight, &bias})
-    if (p->defined() && (p->dim() != 1 || p->size(0) != x.size(-1) ||
-                         p->scalar_type() != x.scalar_type() || !p->is_contiguous() ||
-                         p->device() != x.device() || !aligned(*p)))
+    if (p->defined() &&
+        (p->dim() != 1 || p->size(0) != x.size(-1) || p->scalar_type() != x.scalar_type() ||
+         !p->is_contiguous() || p->device() != x.device() || !aligned(*p)))
       return std::nullopt;
   c10::cuda::CUDAGuard device(x.device());
   auto output = torch::empty_like(x);
@@ -107,8 +107,7 @@ std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& r
   layer_norm(*type, x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
              weight.defined() ? weight.data_ptr() : nullptr,
              bias.defined() ? bias.data_ptr() : nullptr, output.data_ptr(), x.numel() / columns,
-             static_cast<int>(columns), static_cast<float>(eps),
-             c10::cuda::getCurrentCUDAStream());
+             static_cast<int>(columns), static_cast<float>(eps), c10::cuda::getCurrentCUDAStream());
   return output;
 }
 

@@ -358,8 +358,8 @@ __global__ void layer_norm_kernel(T* __restrict__ x, const T* __restrict__ resid
                                   T* __restrict__ output, int64_t rows, int columns, float eps) {
   constexpr int width = vector_width<T>;
   const int lane = threadIdx.x % warp_size;
-  const int64_t row = blockIdx.x * static_cast<int64_t>(layer_norm_rows_per_block) +
-                      threadIdx.x / warp_size;
+  const int64_t row =
+      blockIdx.x * static_cast<int64_t>(layer_norm_rows_per_block) + threadIdx.x / warp_size;
   if (row >= rows) return;
   const int vectors = columns / width;
   T* row_x = x + row * columns;
@@ -430,8 +430,8 @@ void launch_layer_norm(void* x, const void* residual, const void* gamma, const v
                        void* output, int64_t rows, int columns, float eps, cudaStream_t stream) {
   const int per_lane = (columns / vector_width<T> + warp_size - 1) / warp_size;
   // Compiled for the widths a row of the UNets' channel counts needs, rounded up.
-#define MUSE_LAYER_NORM_CASE(n)                                                               \
-  if (per_lane <= n)                                                                          \
+#define MUSE_LAYER_NORM_CASE(n)                                                              \
+  if (per_lane <= n)                                                                         \
     return launch_layer_norm_for<T, n>(x, residual, gamma, beta, output, rows, columns, eps, \
                                        stream);
   MUSE_LAYER_NORM_CASE(1)
@@ -595,8 +595,7 @@ void layer_norm(element_type type, void* x, const void* residual, const void* ga
                 const void* beta, void* output, int64_t rows, int columns, float eps,
                 cudaStream_t stream) {
   if (rows <= 0) return;
-  dispatch<layer_norm_launcher>(type, x, residual, gamma, beta, output, rows, columns, eps,
-                                stream);
+  dispatch<layer_norm_launcher>(type, x, residual, gamma, beta, output, rows, columns, eps, stream);
 }
 
 bool upsample_nearest_2x_supported(element_type type, int channels) {

@@ -150,8 +150,7 @@ TEST_CASE("cancel answers cancelled and stops the work at the next step", "[pipe
   REQUIRE(outcome);
   REQUIRE(outcome->error);
   CHECK(*outcome->error == failure::cancelled);
-  REQUIRE(eventually(
-      [&] { return p.worker_stats().steps_saved > 300; }));
+  REQUIRE(eventually([&] { return p.worker_stats().steps_saved > 300; }));
   CHECK(p.control->steps_copy().size() < 100);
   CHECK(p.results.answers("c1") == 1);
 }
@@ -393,10 +392,12 @@ TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline
   pipeline p(s);
   REQUIRE(p.wait_ready());
   stats_snapshot stats;
-  REQUIRE(eventually([&] {
-    stats = p.stats();
-    return !stats.decisions.empty();
-  }, 5s));
+  REQUIRE(eventually(
+      [&] {
+        stats = p.stats();
+        return !stats.decisions.empty();
+      },
+      5s));
   const auto& record = stats.decisions.front();
   CHECK(record.decision.action == scaling_action::hold);  // idle at min_workers
   CHECK(record.decision.target == 1);
@@ -424,21 +425,25 @@ pipeline_settings scaling_settings() {
 // for every answer.
 void load_until_two_ready(pipeline& p) {
   int orders = 0;
-  REQUIRE(eventually([&] {
-    if (p.stats().orders.open < 8)
-      p.submit(make_order("load" + std::to_string(orders++), {sample(1, 10), sample(2, 10)}));
-    return p.ready_workers() == 2;
-  }, 15s));
+  REQUIRE(eventually(
+      [&] {
+        if (p.stats().orders.open < 8)
+          p.submit(make_order("load" + std::to_string(orders++), {sample(1, 10), sample(2, 10)}));
+        return p.ready_workers() == 2;
+      },
+      15s));
   for (int i = 0; i < orders; ++i) REQUIRE(p.results.wait("load" + std::to_string(i)));
 }
 
 // Waits until the stats list one worker, and gives the last snapshot.
 stats_snapshot one_worker_listed(pipeline& p) {
   stats_snapshot stats;
-  CHECK(eventually([&] {
-    stats = p.stats();
-    return stats.workers && stats.workers->list.size() == 1;
-  }, 15s));
+  CHECK(eventually(
+      [&] {
+        stats = p.stats();
+        return stats.workers && stats.workers->list.size() == 1;
+      },
+      15s));
   return stats;
 }
 

@@ -1,9 +1,8 @@
 // Both load loops against test_http_server on 127.0.0.1: they must send exactly what they count,
 // time what the server makes them wait, and sort failures by kind.
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -83,7 +82,7 @@ TEST_CASE("the closed loop keeps N requests in flight and times each one") {
   CHECK(r.counts.ok == 40);
   CHECK(r.counts.failed() == 0);
   CHECK(server.requests() == 40);
-  CHECK(server.connections() == 4);  // one keep-alive connection per user
+  CHECK(server.connections() == 4);      // one keep-alive connection per user
   CHECK(server.max_in_progress() <= 4);  // never more than one per user
   CHECK(r.latency.count == 40);
   CHECK(r.latency.min >= 20);
@@ -104,7 +103,8 @@ TEST_CASE("the closed loop has all N users' requests in flight at once") {
   test_http_server server(held);
   bounded_run run(options_for(server.url(), {"--users", "4", "--requests", "12"}));
   for (size_t round = 1; round <= 3; ++round) {
-    REQUIRE(eventually([&] { return server.requests() == 4 * round && server.in_progress() == 4; }));
+    REQUIRE(
+        eventually([&] { return server.requests() == 4 * round && server.in_progress() == 4; }));
     server.release_held();
   }
   const bench_result r = run.get();
@@ -172,14 +172,14 @@ TEST_CASE("throughput counts responses inside the window, not the tail after it"
   REQUIRE(eventually([&] { return server.requests() == 8 && server.in_progress() == 4; }));
   server.release_held();
   REQUIRE(eventually([&] { return server.requests() == 12 && server.in_progress() == 4; }));
-  const double wave3_sent_s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                            first).count();
+  const double wave3_sent_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - first).count();
   std::this_thread::sleep_until(first + 950ms + 5ms);
   server.release_held();
   const bench_result r = run.get();
   INFO("wave 3 was in by " << wave3_sent_s << " s after the first request");
   CHECK(r.counts.warmup_requests == 4);
-  CHECK(r.counts.ok == 8);  // waves 2 and 3
+  CHECK(r.counts.ok == 8);            // waves 2 and 3
   CHECK(r.counts.ok_in_window == 8);  // waves 1 and 2
   CHECK(r.elapsed_s == Approx(0.8));
   CHECK(r.requests_per_s() == Approx(10));
@@ -261,7 +261,8 @@ TEST_CASE("chunked and connection-closing servers are read correctly") {
 
 TEST_CASE("error statuses are counted by status with the start of the body") {
   test_http_server server({0ms, 503, framing::content_length, R"({"error":{"code":"no_worker"}})"});
-  const bench_result r = run_bounded(options_for(server.url(), {"--users", "3", "--requests", "30"}));
+  const bench_result r =
+      run_bounded(options_for(server.url(), {"--users", "3", "--requests", "30"}));
   CHECK(r.counts.ok == 0);
   CHECK(r.counts.by_status.at(503) == 30);
   CHECK(r.all_failed());
@@ -272,8 +273,8 @@ TEST_CASE("error statuses are counted by status with the start of the body") {
 TEST_CASE("slow responses time out and refused connections are connect errors") {
   test_http_server slow({2000ms});
   const auto started = std::chrono::steady_clock::now();
-  auto r =
-      run_bounded(options_for(slow.url(), {"--users", "2", "--requests", "4", "--timeout", "100ms"}));
+  auto r = run_bounded(
+      options_for(slow.url(), {"--users", "2", "--requests", "4", "--timeout", "100ms"}));
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CHECK(r.counts.timeouts == 4);
@@ -287,7 +288,7 @@ TEST_CASE("slow responses time out and refused connections are connect errors") 
     closed_port = probe.local_endpoint().port();
   }
   r = run_bounded(options_for("http://127.0.0.1:" + std::to_string(closed_port),
-                           {"--users", "2", "--requests", "4"}));
+                              {"--users", "2", "--requests", "4"}));
   CHECK(r.counts.connect_errors == 4);
   CHECK(r.all_failed());
 }
@@ -335,10 +336,10 @@ TEST_CASE("lanes that get no arrival end with the run") {
     // 1 request/s: lane 0's arrivals are due at 0 s and `threads` s, lane i's first at i s, all
     // after the 200 ms duration or the one-request budget. Neither bound may wait for them.
     const auto started = std::chrono::steady_clock::now();
-    bench_result r = run_bounded(options_for(server.url(), {"--rate", "1", "--duration", "200ms",
-                                                            "--threads", threads, "--progress",
-                                                            "50ms"}),
-                                 true);
+    bench_result r =
+        run_bounded(options_for(server.url(), {"--rate", "1", "--duration", "200ms", "--threads",
+                                               threads, "--progress", "50ms"}),
+                    true);
     CHECK(r.counts.ok == 1);
     CHECK(seconds_since(started) < 0.9);  // lane 1's first arrival is due at 1 s
 

@@ -1,9 +1,9 @@
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <string>
-
-#include <unistd.h>
 
 #include "tools/bench/bench_options.hpp"
 

@@ -85,8 +85,8 @@ TEST_CASE("the request source cycles prompts and advances seeds by the images pe
 
 TEST_CASE("repeated --quality alternates the qualities request by request, whatever the prompt") {
   for (bool seeded : {false, true}) {
-    std::vector<std::string> args = {"--prompt", "one",     "--prompt", "two",    "--prompt",
-                                     "three",    "--quality", "fast",   "--quality", "quality"};
+    std::vector<std::string> args = {"--prompt", "one",       "--prompt", "two",       "--prompt",
+                                     "three",    "--quality", "fast",     "--quality", "quality"};
     if (seeded) {
       args.push_back("--seed");
       args.push_back("5");

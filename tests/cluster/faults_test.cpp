@@ -93,10 +93,12 @@ TEST_CASE("kill -9 of a GPU node under load: every request answered, workers rep
   auto& doomed = c.start_node("node-b");
   c.start_gateway();
   INFO(c.logs());
-  REQUIRE(eventually([&] {
-    auto s = c.stats();
-    return ready_on(s, "node-a") == 1 && ready_on(s, "node-b") == 1;
-  }, 60s));
+  REQUIRE(eventually(
+      [&] {
+        auto s = c.stats();
+        return ready_on(s, "node-a") == 1 && ready_on(s, "node-b") == 1;
+      },
+      60s));
   std::map<long, int> statuses;
   {
     load clients(c, 4);
@@ -143,32 +145,41 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
     load clients(c, 6);
     CHECK(eventually([&] { return c.stats()["workers"]["ready"].get<int>() >= 2; }, 40s));
     // A snapshot may time out on this busy machine: ask again.
-    CHECK(eventually([&] {
-      note_actions();
-      return actions.count("up") == 1;
-    }, 10s));
+    CHECK(eventually(
+        [&] {
+          note_actions();
+          return actions.count("up") == 1;
+        },
+        10s));
     INFO(decisions.dump());
     statuses = clients.finish();
   }
   CHECK(statuses.size() == 1);
   CHECK(statuses.count(200) == 1);
-  CHECK(eventually([&] {
-    auto s = c.stats();
-    int active = 0;
-    for (auto& w : s["workers"]["list"])
-      if (w["state"] == "ready" || w["state"] == "loading" || w["state"] == "draining") ++active;
-    return active == 1;
-  }, 40s));
+  CHECK(eventually(
+      [&] {
+        auto s = c.stats();
+        int active = 0;
+        for (auto& w : s["workers"]["list"])
+          if (w["state"] == "ready" || w["state"] == "loading" || w["state"] == "draining")
+            ++active;
+        return active == 1;
+      },
+      40s));
   // The drained workers left the list: none shows as dead, none counts in the total.
-  CHECK(eventually([&] {
-    auto s = c.stats();
-    return s["workers"]["total"] == 1 && s["workers"]["list"].size() == 1 &&
-           s["workers"]["list"][0]["state"] == "ready";
-  }, 10s));
-  CHECK(eventually([&] {
-    note_actions();
-    return actions.count("down") == 1;
-  }, 10s));
+  CHECK(eventually(
+      [&] {
+        auto s = c.stats();
+        return s["workers"]["total"] == 1 && s["workers"]["list"].size() == 1 &&
+               s["workers"]["list"][0]["state"] == "ready";
+      },
+      10s));
+  CHECK(eventually(
+      [&] {
+        note_actions();
+        return actions.count("down") == 1;
+      },
+      10s));
   INFO(decisions.dump());
   CHECK(generate(c, 99) == 200);
 }

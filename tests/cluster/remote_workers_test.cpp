@@ -28,9 +28,11 @@ json two_node_config(int min_workers, int max_workers) {
   config["model"]["path"] = std::string(MUSE_TEST_DATA) + "/tiny-sd";
   config["gateway"]["cluster_port"] = free_port();
   for (std::string name : {"node-a", "node-b"})
-    config["gpu_nodes"].push_back(
-        {{"name", name}, {"host", "127.0.0.1"}, {"port", free_port()}, {"devices", {"cpu"}},
-         {"slots_per_device", 1}});
+    config["gpu_nodes"].push_back({{"name", name},
+                                   {"host", "127.0.0.1"},
+                                   {"port", free_port()},
+                                   {"devices", {"cpu"}},
+                                   {"slots_per_device", 1}});
   config["autoscale"] = {{"min_workers", min_workers}, {"max_workers", max_workers}};
   return config;
 }

@@ -1,7 +1,8 @@
+#include "actors/scaling_policy.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "actors/capacity_meter.hpp"
-#include "actors/scaling_policy.hpp"
 
 using muse::actors::capacity_meter;
 using muse::actors::scaling_action;
@@ -82,8 +83,7 @@ TEST_CASE("never beyond max_workers nor the slots of the nodes", "[scaling]") {
   CHECK(by_slots.upper_bound() == 2);
 }
 
-TEST_CASE("shrinks only after scale_down_after low intervals, one worker at a time",
-          "[scaling]") {
+TEST_CASE("shrinks only after scale_down_after low intervals, one worker at a time", "[scaling]") {
   scaling_policy policy(settings(), 4, 8);
   auto idle = load(0, 0, 4, 2);
   CHECK(policy.decide(idle).action == scaling_action::hold);
@@ -127,7 +127,8 @@ TEST_CASE("queue_threshold: up when more wait than workers x max_batch_size", "[
   auto s = settings("queue_threshold");
   s.scale_down_after = 2;
   scaling_policy policy(s, 4, 8);
-  CHECK(policy.decide(load(100, 8, 2, 50)).action == scaling_action::hold);  // rate is not its input
+  CHECK(policy.decide(load(100, 8, 2, 50)).action ==
+        scaling_action::hold);  // rate is not its input
   auto up = policy.decide(load(0, 9, 2, 50));
   CHECK(up.action == scaling_action::up);
   CHECK(up.target == 3);
@@ -216,8 +217,8 @@ TEST_CASE("capacity meter: workers pool their counters; a restarted one counts f
   meter.update(pool({counted("w1", 10, 100, 10, 100), counted("w2", 10, 100, 10, 100)}));
   // w1 ran 10 s more at 100 steps/s; w2 restarted and ran 5 s at 100 steps/s since (its counters
   // went down): 1500 steps in 15 busy seconds, 10 steps an image.
-  auto figure = meter.update(
-      pool({counted("w1", 20, 1100, 110, 1100), counted("w2", 5, 500, 50, 500)}));
+  auto figure =
+      meter.update(pool({counted("w1", 20, 1100, 110, 1100), counted("w2", 5, 500, 50, 500)}));
   CHECK(figure == Approx(10));
 }
 

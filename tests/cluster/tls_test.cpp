@@ -31,8 +31,8 @@ void make_ca(const temp_folder& folder, const std::string& ca) {
 void make_certificate(const temp_folder& folder, const std::string& ca, const std::string& name) {
   auto base = folder.path() + "/" + name;
   auto ca_base = folder.path() + "/" + ca;
-  run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + base +
-      ".key -out " + base + ".csr");
+  run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + base + ".key -out " +
+      base + ".csr");
   run("openssl x509 -req -days 2 -in " + base + ".csr -CA " + ca_base + ".pem -CAkey " + ca_base +
       ".key -CAcreateserial -out " + base + ".pem");
 }
@@ -140,7 +140,8 @@ TEST_CASE("with TLS two gateways share the pool, and a gateway with a foreign ce
   auto& member = c.start_gateway("gw-2");
   REQUIRE(eventually([&] { return ready(member) == 2; }, 30s));
   json body = {{"prompt", "a green triangle"}, {"seed", 5}, {"quality", "fast"}};
-  CHECK(http_request("POST", "http://" + member.address() + "/api/v1/generate", body.dump())
-            .status == 200);
+  CHECK(
+      http_request("POST", "http://" + member.address() + "/api/v1/generate", body.dump()).status ==
+      200);
   CHECK(member.log().find("linked to gateway gw-1") != std::string::npos);
 }

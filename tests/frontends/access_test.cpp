@@ -1,10 +1,10 @@
-#include <cstdlib>
+#include "http/access.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "frontend_server.hpp"
-#include "http/access.hpp"
 
 using muse::testing::frontend_server;
 using muse::testing::http_request;
@@ -29,10 +29,12 @@ TEST_CASE("API keys: Bearer or X-API-Key, 401 without; health, Slack and the pag
   CHECK(missing.status == 401);
   CHECK(json::parse(missing.body)["error"]["code"] == "unauthorized");
   CHECK(missing.headers["www-authenticate"] == "Bearer");
-  CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"Authorization: Bearer key-two"}).status == 200);
+  CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"Authorization: Bearer key-two"}).status ==
+        200);
   CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"X-API-Key: key-one"}).status == 200);
   CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"X-API-Key: key-thr"}).status == 401);
-  CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"Authorization: Bearer key"}).status == 401);
+  CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"Authorization: Bearer key"}).status ==
+        401);
   CHECK(http_request("POST", s.url("/api/v1/jobs"), R"({"prompt": "a"})").status == 401);
   CHECK(http_request("POST", s.url("/v1/images/generations"), R"({"prompt": "a"})").status == 401);
   CHECK(s.gateway.held_count() == 0);
@@ -61,9 +63,9 @@ TEST_CASE("CORS is off unless origins are configured, and only listed origins ar
     frontend_server s;
     auto plain = http_request("GET", s.url("/healthz"), "", {"Origin: https://evil.example"});
     CHECK(plain.headers.count("access-control-allow-origin") == 0);
-    auto preflight = http_request("OPTIONS", s.url("/api/v1/jobs"), "",
-                                  {"Origin: https://evil.example",
-                                   "Access-Control-Request-Method: POST"});
+    auto preflight =
+        http_request("OPTIONS", s.url("/api/v1/jobs"), "",
+                     {"Origin: https://evil.example", "Access-Control-Request-Method: POST"});
     CHECK(preflight.headers.count("access-control-allow-origin") == 0);
     CHECK(preflight.headers.count("access-control-allow-methods") == 0);
   }
@@ -75,13 +77,15 @@ TEST_CASE("CORS is off unless origins are configured, and only listed origins ar
   CHECK(allowed.headers["vary"] == "Origin");
   auto other = http_request("GET", s.url("/healthz"), "", {"Origin: https://evil.example"});
   CHECK(other.headers.count("access-control-allow-origin") == 0);
-  auto preflight = http_request("OPTIONS", s.url("/api/v1/jobs"), "",
-                                {"Origin: https://app.example", "Access-Control-Request-Method: POST"});
+  auto preflight =
+      http_request("OPTIONS", s.url("/api/v1/jobs"), "",
+                   {"Origin: https://app.example", "Access-Control-Request-Method: POST"});
   CHECK(preflight.status == 204);
   CHECK(preflight.headers["access-control-allow-origin"] == "https://app.example");
   CHECK(preflight.headers["access-control-allow-headers"].find("X-API-Key") != std::string::npos);
-  auto refused = http_request("OPTIONS", s.url("/api/v1/jobs"), "",
-                              {"Origin: https://evil.example", "Access-Control-Request-Method: POST"});
+  auto refused =
+      http_request("OPTIONS", s.url("/api/v1/jobs"), "",
+                   {"Origin: https://evil.example", "Access-Control-Request-Method: POST"});
   CHECK(refused.headers.count("access-control-allow-methods") == 0);
 }
 
@@ -95,5 +99,6 @@ TEST_CASE("the web page is served from the binary", "[web]") {
   auto script = http_request("GET", s.url("/app.js"));
   CHECK(script.headers["content-type"] == "text/javascript; charset=utf-8");
   CHECK(script.body.find("/api/v1/jobs") != std::string::npos);
-  CHECK(http_request("GET", s.url("/style.css")).headers["content-type"] == "text/css; charset=utf-8");
+  CHECK(http_request("GET", s.url("/style.css")).headers["content-type"] ==
+        "text/css; charset=utf-8");
 }

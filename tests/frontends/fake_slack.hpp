@@ -43,7 +43,8 @@ class fake_slack {
     return "http://127.0.0.1:" + std::to_string(port_.load()) + path;
   }
   // Waits until `count` calls arrived; returns them all.
-  std::vector<slack_call> wait_calls(size_t count, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  std::vector<slack_call> wait_calls(size_t count,
+                                     std::chrono::milliseconds limit = std::chrono::seconds(10)) {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait_for(lock, limit, [&] { return calls_.size() >= count; });
     return calls_;
@@ -65,7 +66,9 @@ class fake_slack {
     std::string type = "text/plain";
     if (path == "/api/files.getUploadURLExternal") {
       type = "application/json";
-      answer = nlohmann::json{{"ok", true}, {"upload_url", url("/upload/F123")}, {"file_id", "F123"}}.dump();
+      answer =
+          nlohmann::json{{"ok", true}, {"upload_url", url("/upload/F123")}, {"file_id", "F123"}}
+              .dump();
     } else if (path == "/api/files.completeUploadExternal") {
       type = "application/json";
       answer = refuse_complete ? R"({"ok": false, "error": "not_in_channel"})"

@@ -65,10 +65,10 @@ class sse_reader {
     thread_.join();
   }
   // Waits until the collected text contains `needle`.
-  bool wait_for(const std::string& needle, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  bool wait_for(const std::string& needle,
+                std::chrono::milliseconds limit = std::chrono::seconds(5)) {
     std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, limit,
-                             [&] { return text_.find(needle) != std::string::npos; });
+    return changed_.wait_for(lock, limit, [&] { return text_.find(needle) != std::string::npos; });
   }
   bool wait_ended(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -91,19 +91,22 @@ class sse_reader {
   void run() {
     CURL* curl = curl_easy_init();
     curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* self) -> size_t {
-      auto* reader = static_cast<sse_reader*>(self);
-      std::lock_guard<std::mutex> lock(reader->mutex_);
-      reader->text_.append(data, size * count);
-      reader->changed_.notify_all();
-      return size * count;
-    });
+    curl_easy_setopt(
+        curl, CURLOPT_WRITEFUNCTION,
+        +[](char* data, size_t size, size_t count, void* self) -> size_t {
+          auto* reader = static_cast<sse_reader*>(self);
+          std::lock_guard<std::mutex> lock(reader->mutex_);
+          reader->text_.append(data, size * count);
+          reader->changed_.notify_all();
+          return size * count;
+        });
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION,
-                     +[](void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
-                       return static_cast<sse_reader*>(self)->stop_ ? 1 : 0;
-                     });
+    curl_easy_setopt(
+        curl, CURLOPT_XFERINFOFUNCTION,
+        +[](void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+          return static_cast<sse_reader*>(self)->stop_ ? 1 : 0;
+        });
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, this);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
     curl_easy_perform(curl);

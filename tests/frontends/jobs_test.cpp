@@ -1,10 +1,11 @@
+#include "http/jobs.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "frontend_server.hpp"
 #include "http/base64.hpp"
-#include "http/jobs.hpp"
 
 using muse::http::job_status;
 using muse::http::job_store;

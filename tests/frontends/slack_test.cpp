@@ -1,7 +1,6 @@
-#include <cstdlib>
-
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "fake_slack.hpp"
@@ -46,7 +45,8 @@ std::string command_body(const fake_slack& slack, const std::string& text) {
   // As Slack sends it: form-encoded, with the response_url escaped.
   std::string url = slack.url("/response");
   std::string escaped;
-  for (char c : url) escaped += c == ':' ? std::string("%3A") : c == '/' ? std::string("%2F") : std::string(1, c);
+  for (char c : url)
+    escaped += c == ':' ? std::string("%3A") : c == '/' ? std::string("%2F") : std::string(1, c);
   return "token=x&team_id=T1&channel_id=C42&user_id=U7&command=%2Fmuse&text=" + text +
          "&response_url=" + escaped;
 }
@@ -56,16 +56,22 @@ std::string command_body(const fake_slack& slack, const std::string& text) {
 TEST_CASE("Slack's signature checks out for its documented example", "[slack]") {
   // The example of Slack's "Verifying requests from Slack" page.
   const std::string body =
-      "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+      "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id="
+      "G8PSS9T3V"
       "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
-      "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmib"
+      "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%"
+      "2F96rGlfmib"
       "IGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
-  const std::string signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
-  CHECK(muse::http::slack_signature_problem(secret, "1531420618", body, signature, 1531420618) == "");
-  CHECK_THAT(muse::http::slack_signature_problem(secret, "1531420618", body + "x", signature, 1531420618),
-             Catch::Contains("does not match"));
-  CHECK_THAT(muse::http::slack_signature_problem(secret, "1531420618", body, signature, 1531420618 + 301),
-             Catch::Contains("5 minutes"));
+  const std::string signature =
+      "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+  CHECK(muse::http::slack_signature_problem(secret, "1531420618", body, signature, 1531420618) ==
+        "");
+  CHECK_THAT(
+      muse::http::slack_signature_problem(secret, "1531420618", body + "x", signature, 1531420618),
+      Catch::Contains("does not match"));
+  CHECK_THAT(
+      muse::http::slack_signature_problem(secret, "1531420618", body, signature, 1531420618 + 301),
+      Catch::Contains("5 minutes"));
   CHECK_THAT(muse::http::slack_signature_problem(secret, "", body, signature, 1531420618),
              Catch::Contains("missing"));
 }
@@ -87,8 +93,7 @@ TEST_CASE("a bad, missing or stale Slack signature is 401 and generates nothing"
   CHECK(slack.calls().empty());
 }
 
-TEST_CASE("a Slack command answers at once, then posts an image block to response_url",
-          "[slack]") {
+TEST_CASE("a Slack command answers at once, then posts an image block to response_url", "[slack]") {
   fake_slack slack;
   frontend_server s(slack_config(slack, "response_url"));
   const std::string body = command_body(slack, "a+red+fox");
@@ -123,7 +128,9 @@ TEST_CASE("a failed generation is told to the user in Slack", "[slack]") {
   fake_slack slack;
   frontend_server s(slack_config(slack, "response_url"));
   const std::string body = command_body(slack, "a+fox");
-  REQUIRE(http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status == 200);
+  REQUIRE(
+      http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status ==
+      200);
   s.gateway.complete(s.gateway.wait_submitted(1), muse::actors::failure::timeout);
   auto calls = slack.wait_calls(1);
   REQUIRE(calls.size() == 1);
@@ -133,7 +140,8 @@ TEST_CASE("a failed generation is told to the user in Slack", "[slack]") {
 
   // An empty command gets the usage, and nothing is generated.
   const std::string empty = command_body(slack, "");
-  auto usage = http_request("POST", s.url("/slack/commands"), empty, signed_headers(empty, now_s()));
+  auto usage =
+      http_request("POST", s.url("/slack/commands"), empty, signed_headers(empty, now_s()));
   CHECK_THAT(json::parse(usage.body)["text"].get<std::string>(), Catch::Contains("Usage: /muse"));
   CHECK(s.gateway.wait_submitted(2, std::chrono::milliseconds(200)).empty());
 }
@@ -142,7 +150,9 @@ TEST_CASE("upload mode: getUploadURLExternal, the upload, completeUploadExternal
   fake_slack slack;
   frontend_server s(slack_config(slack, "upload"));
   const std::string body = command_body(slack, "a+fox");
-  REQUIRE(http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status == 200);
+  REQUIRE(
+      http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status ==
+      200);
   std::string id = s.gateway.wait_submitted(1);
   const uint64_t seed = s.gateway.order(id).samples.at(0).seed;
   const std::string png = fake_gateway::fake_png(seed);
@@ -151,8 +161,8 @@ TEST_CASE("upload mode: getUploadURLExternal, the upload, completeUploadExternal
   REQUIRE(calls.size() == 3);
   CHECK(calls[0].path == "/api/files.getUploadURLExternal");
   CHECK(calls[0].authorization == "Bearer xoxb-test-token");
-  CHECK(calls[0].body == "filename=muse-" + std::to_string(seed) + ".png&length=" +
-                             std::to_string(png.size()));
+  CHECK(calls[0].body ==
+        "filename=muse-" + std::to_string(seed) + ".png&length=" + std::to_string(png.size()));
   CHECK(calls[1].path == "/upload/F123");
   CHECK(calls[1].body == png);
   CHECK(calls[2].path == "/api/files.completeUploadExternal");
@@ -170,12 +180,15 @@ TEST_CASE("upload mode: a refused upload is told to the user through response_ur
   slack.refuse_complete = true;
   frontend_server s(slack_config(slack, "upload"));
   const std::string body = command_body(slack, "a+fox");
-  REQUIRE(http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status == 200);
+  REQUIRE(
+      http_request("POST", s.url("/slack/commands"), body, signed_headers(body, now_s())).status ==
+      200);
   s.gateway.complete(s.gateway.wait_submitted(1));
   auto calls = slack.wait_calls(4);
   REQUIRE(calls.size() == 4);
   CHECK(calls[3].path == "/response");
-  CHECK_THAT(json::parse(calls[3].body)["text"].get<std::string>(), Catch::Contains("not_in_channel"));
+  CHECK_THAT(json::parse(calls[3].body)["text"].get<std::string>(),
+             Catch::Contains("not_in_channel"));
 }
 
 TEST_CASE("a Slack command whose text is not UTF-8 is a 400 naming the field", "[slack]") {

@@ -3,8 +3,8 @@
 // diffusers' own outputs: the CPU float32 references of tests/model and the float16 ones that
 // tools/reference/build_cuda_references.py made with diffusers on a GPU.
 // libtorch's CUDA builds log through glog, whose CHECK macro would shadow Catch2's: torch first.
-#include <torch/torch.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <torch/torch.h>
 #undef CHECK
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -167,7 +167,8 @@ TEST_CASE("the CUDA engine in float16 matches diffusers' float16 outputs on the 
   }
 }
 
-TEST_CASE("a CUDA worker's default memory budget is its share of the GPU's memory", "[gpu][memory]") {
+TEST_CASE("a CUDA worker's default memory budget is its share of the GPU's memory",
+          "[gpu][memory]") {
   auto pipe = load("tiny-sd", "float16", all_on);
   const device_memory memory = pipe->memory();
   const int64_t total = int64_t(at::cuda::getDeviceProperties(0)->totalGlobalMem);

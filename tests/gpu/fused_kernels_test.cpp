@@ -142,10 +142,9 @@ TEST_CASE("fused layer norm (+ residual) matches libtorch's", "[gpu][fused]") {
   torch::manual_seed(4);
   // A transformer block's rows at 512x512 (64x64, 32x32, 16x16 latents), the text encoder's, odd
   // ones; 36 and 2048 (float32) columns take libtorch's path.
-  const std::vector<std::vector<int64_t>> shapes = {{2, 4096, 320}, {16, 1024, 640},
-                                                    {16, 256, 1280}, {2, 77, 768},
-                                                    {3, 5, 24},      {2, 7, 36},
-                                                    {2, 9, 2048}};
+  const std::vector<std::vector<int64_t>> shapes = {
+      {2, 4096, 320}, {16, 1024, 640}, {16, 256, 1280}, {2, 77, 768},
+      {3, 5, 24},     {2, 7, 36},      {2, 9, 2048}};
   for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16})
     for (const auto& sizes : shapes)
       for (bool with_residual : {false, true}) {

@@ -200,8 +200,11 @@ TEST_CASE("a picture over the model's max_pixels is a 400 naming the limit") {
   auto rules = test_rules();
   rules.limits.max_pixels = 64 * 96;
   rules.limits.memory_budget_mb = 300;
-  CHECK(parse_generate_request(R"({"prompt":"a","width":64,"height":96})", rules, 1).samples.size() == 1);
-  CHECK(parse_generate_request(R"({"prompt":"a","width":128,"height":48})", rules, 1).samples.size() == 1);
+  CHECK(
+      parse_generate_request(R"({"prompt":"a","width":64,"height":96})", rules, 1).samples.size() ==
+      1);
+  CHECK(parse_generate_request(R"({"prompt":"a","width":128,"height":48})", rules, 1)
+            .samples.size() == 1);
   try {
     parse_generate_request(R"({"prompt":"a","width":128,"height":128})", rules, 1);
     FAIL("accepted");

@@ -77,7 +77,8 @@ int max_pixel_difference(const std::string& a, const std::string& b) {
   REQUIRE(x.width == y.width);
   REQUIRE(x.height == y.height);
   int worst = 0;
-  for (size_t i = 0; i < x.rgb.size(); ++i) worst = std::max(worst, std::abs(int(x.rgb[i]) - int(y.rgb[i])));
+  for (size_t i = 0; i < x.rgb.size(); ++i)
+    worst = std::max(worst, std::abs(int(x.rgb[i]) - int(y.rgb[i])));
   INFO("max pixel difference " << worst);
   return worst;
 }
@@ -165,9 +166,9 @@ TEST_CASE("muse-node serves the tiny pipeline over HTTP", "[integration]") {
     CHECK(body["images"][1]["seed"] == 51);
     std::string second =
         muse::testing::base64_decode(body["images"][1]["png_base64"].get<std::string>());
-    CHECK(max_pixel_difference(
-              first_png(post(node, "/api/v1/generate", {{"prompt", "stars"}, {"seed", 51}, {"steps", 3}})),
-              second) <= 1);
+    CHECK(max_pixel_difference(first_png(post(node, "/api/v1/generate",
+                                              {{"prompt", "stars"}, {"seed", 51}, {"steps", 3}})),
+                               second) <= 1);
   }
 
   SECTION("the seed's /api/predict answers a PNG data URL of the default size") {
@@ -403,8 +404,8 @@ TEST_CASE("--check-config checks what the role needs on this machine", "[integra
   CHECK(gpu.err.find("model.path") != std::string::npos);
   CHECK(gpu.err.find("auth.api_keys_env") == std::string::npos);
 
-  auto gateway = muse::testing::run_node_command({"--check-config", file, "--role", "gateway"},
-                                                 folder);
+  auto gateway =
+      muse::testing::run_node_command({"--check-config", file, "--role", "gateway"}, folder);
   CHECK(gateway.exit_code == 2);
   CHECK(gateway.err.find("auth.api_keys_env") != std::string::npos);
   CHECK(gateway.err.find("model.path") == std::string::npos);
@@ -413,7 +414,8 @@ TEST_CASE("--check-config checks what the role needs on this machine", "[integra
   std::string keyless = folder.write("keyless.json", config.dump());
   CHECK(muse::testing::run_node_command({"--check-config", keyless, "--role=gateway"}, folder)
             .exit_code == 0);
-  auto bad_role = muse::testing::run_node_command({"--check-config", keyless, "--role=moon"}, folder);
+  auto bad_role =
+      muse::testing::run_node_command({"--check-config", keyless, "--role=moon"}, folder);
   CHECK(bad_role.exit_code == 2);
   CHECK(bad_role.err.find("usage:") != std::string::npos);
 }

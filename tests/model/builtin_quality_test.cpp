@@ -7,17 +7,15 @@
 // The feature is the one tools/train/prepare_data.py wrote to tests/data/emoji/features.bin:
 // the mean of each 8x8 pixel block per channel of the 64x64 RGB image, rounded to uint8, in
 // (block row, block column, channel) order; 192 bytes per image, compared by squared distance.
-#include <catch2/catch.hpp>
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -85,7 +83,8 @@ double roughness(const rgb_image& image) {
     for (int x = 1; x < image_size; ++x)
       for (int c = 0; c < 3; ++c) {
         const size_t at = (static_cast<size_t>(y) * image_size + x) * 3 + c;
-        total += std::abs(static_cast<int>(image.pixels[at]) - static_cast<int>(image.pixels[at - 3]));
+        total +=
+            std::abs(static_cast<int>(image.pixels[at]) - static_cast<int>(image.pixels[at - 3]));
       }
   return total / (image_size * (image_size - 1) * 3.0);
 }
@@ -139,7 +138,7 @@ TEST_CASE("the built-in model draws the emoji it is asked for", "[model][builtin
     REQUIRE(images[i].height == image_size);
     REQUIRE(images[i].pixels.size() == static_cast<size_t>(image_size * image_size * 3));
     const double spread = pixel_std(images[i]);
-    CHECK(spread > 10.0);    // not blank
+    CHECK(spread > 10.0);  // not blank
     CHECK(spread < 125.0);
     CHECK(roughness(images[i]) < 40.0);  // not noise
 
@@ -149,7 +148,8 @@ TEST_CASE("the built-in model draws the emoji it is asked for", "[model][builtin
     for (size_t j = 0; j < item_of_image.size(); ++j) {
       long distance = 0;
       for (size_t k = 0; k < feature_bytes; ++k) {
-        const long d = static_cast<long>(feature[k]) - static_cast<uint8_t>(features[j * feature_bytes + k]);
+        const long d =
+            static_cast<long>(feature[k]) - static_cast<uint8_t>(features[j * feature_bytes + k]);
         distance += d * d;
       }
       if (distance < best) {
@@ -161,8 +161,8 @@ TEST_CASE("the built-in model draws the emoji it is asked for", "[model][builtin
     neighbours.insert(neighbour);
     if (neighbour == prompted_item[i]) ++hits;
   }
-  INFO(hits << " of " << prompts.size() << " prompts drew their emoji; "
-            << neighbours.size() << " distinct nearest neighbours");
+  INFO(hits << " of " << prompts.size() << " prompts drew their emoji; " << neighbours.size()
+            << " distinct nearest neighbours");
   CHECK(neighbours.size() * 2 >= prompts.size());  // not one picture for every prompt
   CHECK(hits * 2 >= prompts.size());
 }

@@ -17,7 +17,8 @@ const nlohmann::json& pipeline_metadata(const std::string& name) {
   return all.at("pipelines").at(name).at("pipeline");
 }
 
-void check_pipeline(const std::string& name, const std::string& model_path, const std::string& config_dir = "",
+void check_pipeline(const std::string& name, const std::string& model_path,
+                    const std::string& config_dir = "",
                     const std::vector<std::string>& schedulers = scheduler_factory::all_names()) {
   const auto ref = testing::reference(name, "pipeline");
   // Seeds as diffusers: torch.randn from a CPU generator is bit-identical here.
@@ -29,7 +30,8 @@ void check_pipeline(const std::string& name, const std::string& model_path, cons
     INFO(name << " " << scheduler);
     auto samples = pipe->start({testing::pipeline_reference_request(name, scheduler)});
     auto& s = samples.front();
-    testing::check_close(s.latents, ref.get("init_latents") * s.schedule->init_noise_sigma(), "initial latents");
+    testing::check_close(s.latents, ref.get("init_latents") * s.schedule->init_noise_sigma(),
+                         "initial latents");
     testing::check_close(s.cond, ref.get("prompt_embeds"), "prompt embeddings");
     testing::check_close(s.uncond, ref.get("negative_prompt_embeds"), "negative prompt embeddings");
     const auto expected_t = ref.get(scheduler + ".timesteps").to(torch::kFloat64);
@@ -57,8 +59,10 @@ void check_pipeline(const std::string& name, const std::string& model_path, cons
     a.scheduler = b.scheduler = scheduler;
     auto samples = pipe->start({a, b});
     const auto init = ref.get("batch.init_latents");
-    testing::check_close(samples[0].latents, init.narrow(0, 0, 1) * samples[0].schedule->init_noise_sigma(), "first");
-    testing::check_close(samples[1].latents, init.narrow(0, 1, 1) * samples[1].schedule->init_noise_sigma(), "second");
+    testing::check_close(samples[0].latents,
+                         init.narrow(0, 0, 1) * samples[0].schedule->init_noise_sigma(), "first");
+    testing::check_close(samples[1].latents,
+                         init.narrow(0, 1, 1) * samples[1].schedule->init_noise_sigma(), "second");
     std::vector<sample_state*> batch = {&samples[0], &samples[1]};
     while (!samples[0].finished()) pipe->step(batch);
     auto images = pipe->decode(batch);
@@ -78,7 +82,8 @@ TEST_CASE("pipeline parity with diffusers (SD1-style tiny model)", "[parity][pip
   check_pipeline("tiny-sd", testing::data_dir() + "/tiny-sd");
 }
 
-TEST_CASE("pipeline parity with diffusers (SD2-style tiny model: v-prediction, trailing)", "[parity][pipeline]") {
+TEST_CASE("pipeline parity with diffusers (SD2-style tiny model: v-prediction, trailing)",
+          "[parity][pipeline]") {
   if (!testing::have_reference("tiny-sd2")) {
     WARN("reference data for tiny-sd2 absent");
     return;
@@ -93,5 +98,6 @@ TEST_CASE("pipeline parity from the single-file checkpoint", "[parity][pipeline]
     return;
   }
   check_pipeline("tiny-sd", file, testing::data_dir() + "/tiny-sd", {"ddim", "euler_ancestral"});
-  CHECK_THROWS_AS(pipeline::load(file, "cpu", "float32", "ddim"), model_error);  // tests/data has no model_index.json
+  CHECK_THROWS_AS(pipeline::load(file, "cpu", "float32", "ddim"),
+                  model_error);  // tests/data has no model_index.json
 }

@@ -1,24 +1,28 @@
 // The pipeline end to end on a tiny random-weight model written by the test: loading and limits,
 // per-sample determinism whatever the batch, step-level joining, cancellation, request errors.
-#include <catch2/catch.hpp>
+#include "model/pipeline.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 
 #include "model/generator.hpp"
 #include "model/model_dir.hpp"
-#include "model/pipeline.hpp"
 #include "tiny_pipeline.hpp"
 
 using namespace muse::model;
 
 namespace {
 
-const nlohmann::json sd_scheduler = {{"_class_name", "PNDMScheduler"}, {"beta_end", 0.012},
-                                     {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085},
-                                     {"num_train_timesteps", 1000},     {"set_alpha_to_one", false},
-                                     {"skip_prk_steps", true},          {"steps_offset", 1},
+const nlohmann::json sd_scheduler = {{"_class_name", "PNDMScheduler"},
+                                     {"beta_end", 0.012},
+                                     {"beta_schedule", "scaled_linear"},
+                                     {"beta_start", 0.00085},
+                                     {"num_train_timesteps", 1000},
+                                     {"set_alpha_to_one", false},
+                                     {"skip_prk_steps", true},
+                                     {"steps_offset", 1},
                                      {"clip_sample", false}};
 
 const std::string& tiny_dir() {
@@ -54,7 +58,8 @@ sample_request request(uint64_t seed, const std::string& scheduler = "ddim", int
 int max_difference(const rgb_image& a, const rgb_image& b) {
   REQUIRE(a.pixels.size() == b.pixels.size());
   int worst = 0;
-  for (size_t i = 0; i < a.pixels.size(); ++i) worst = std::max(worst, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
+  for (size_t i = 0; i < a.pixels.size(); ++i)
+    worst = std::max(worst, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
   return worst;
 }
 
@@ -88,8 +93,8 @@ TEST_CASE("a sample's image does not depend on its batch-mates", "[pipeline]") {
 
 TEST_CASE("repeated prompts are encoded once and keep their rows", "[pipeline]") {
   auto pipe = pipeline::load(tiny_dir(), "cpu", "float32", "ddim");
-  const auto separate = torch::cat({pipe->encode_prompts({"a red apple"}), pipe->encode_prompts({""}),
-                                    pipe->encode_prompts({"rocket"})});
+  const auto separate = torch::cat({pipe->encode_prompts({"a red apple"}),
+                                    pipe->encode_prompts({""}), pipe->encode_prompts({"rocket"})});
   const auto shared = pipe->encode_prompts({"a red apple", "", "a red apple", "rocket", "", ""});
   REQUIRE(shared.size(0) == 6);
   const std::vector<int64_t> source = {0, 1, 0, 2, 1, 1};
@@ -176,9 +181,9 @@ TEST_CASE("every scheduler runs and reports its steps", "[pipeline]") {
 }
 
 TEST_CASE("a cancelled sample leaves the batch with an empty image", "[pipeline]") {
-  auto images = tiny_generator().generate({request(4), request(5)}, [](size_t index, int step, int) {
-    return !(index == 1 && step == 2);
-  });
+  auto images = tiny_generator().generate(
+      {request(4), request(5)},
+      [](size_t index, int step, int) { return !(index == 1 && step == 2); });
   CHECK(images[0].width == 16);
   CHECK(images[1].width == 0);
   CHECK(images[1].pixels.empty());

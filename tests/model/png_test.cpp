@@ -1,7 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <png.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 
 #include "model/generator.hpp"
@@ -39,7 +38,8 @@ rgb_image decode(const std::string& bytes) {
   REQUIRE(png_get_bit_depth(png, info) == 8);
   image.pixels.resize(static_cast<size_t>(image.width) * image.height * 3);
   std::vector<png_bytep> rows(static_cast<size_t>(image.height));
-  for (int y = 0; y < image.height; ++y) rows[static_cast<size_t>(y)] = image.pixels.data() + y * image.width * 3;
+  for (int y = 0; y < image.height; ++y)
+    rows[static_cast<size_t>(y)] = image.pixels.data() + y * image.width * 3;
   png_read_image(png, rows.data());
   png_destroy_read_struct(&png, &info, nullptr);
   return image;

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "model/safetensors_header.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 
 #include "model/generator.hpp"
-#include "model/safetensors_header.hpp"
 
 using namespace muse::model;
 
@@ -73,8 +73,10 @@ TEST_CASE("a hostile safetensors header is an error naming what is wrong", "[saf
        "more bytes than can be addressed"},
       {entry(R"("dtype": "F32", "shape": [1], "data_offsets": [0])"), "not two whole numbers"},
       {entry(R"("dtype": "F32", "shape": [1], "data_offsets": [8, 4])"), "outside the file's data"},
-      {entry(R"("dtype": "F32", "shape": [1], "data_offsets": [16, 20])"), "outside the file's data"},
-      {entry(R"("dtype": "F32", "shape": [2], "data_offsets": [0, 4])"), "does not match its shape"},
+      {entry(R"("dtype": "F32", "shape": [1], "data_offsets": [16, 20])"),
+       "outside the file's data"},
+      {entry(R"("dtype": "F32", "shape": [2], "data_offsets": [0, 4])"),
+       "does not match its shape"},
       {entry(R"("shape": [1], "data_offsets": [0, 4])"), "bad header entry for 'x'"},
       {file_of(R"({"x": 7})"), "not described by an object"},
   };

@@ -27,7 +27,8 @@ TEST_CASE("scheduler parity with diffusers", "[parity][scheduler]") {
       continue;
     }
     const auto ref = testing::reference(pipeline, "schedulers");
-    const auto config = read_json_file(testing::data_dir() + "/" + pipeline + "/scheduler/scheduler_config.json");
+    const auto config =
+        read_json_file(testing::data_dir() + "/" + pipeline + "/scheduler/scheduler_config.json");
     scheduler_factory factory(config, "ddim");
     for (const auto& name : scheduler_factory::all_names()) {
       INFO(pipeline << " " << name);
@@ -42,7 +43,8 @@ TEST_CASE("scheduler parity with diffusers", "[parity][scheduler]") {
         }
       }
       auto s = factory.make(name, 10);
-      CHECK(std::abs(s->init_noise_sigma() - ref.get(name + ".init_noise_sigma").item<double>()) <= 1e-5);
+      CHECK(std::abs(s->init_noise_sigma() - ref.get(name + ".init_noise_sigma").item<double>()) <=
+            1e-5);
       const auto outputs = ref.get("model_outputs");
       auto sample = ref.get("base_sample") * s->init_noise_sigma();
       testing::check_close(sample, ref.get(name + ".initial_sample"), "initial sample");

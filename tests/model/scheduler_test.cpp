@@ -1,11 +1,11 @@
-#include <catch2/catch.hpp>
+#include "model/scheduler.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "model/generator.hpp"
-#include "model/scheduler.hpp"
 
 using namespace muse::model;
 using Catch::Matchers::WithinAbs;
@@ -13,11 +13,11 @@ using Catch::Matchers::WithinAbs;
 namespace {
 
 // Stable Diffusion 1.5's scheduler_config.json.
-const nlohmann::json sd15 = {{"_class_name", "PNDMScheduler"}, {"beta_end", 0.012},
+const nlohmann::json sd15 = {{"_class_name", "PNDMScheduler"},   {"beta_end", 0.012},
                              {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085},
-                             {"num_train_timesteps", 1000},     {"set_alpha_to_one", false},
-                             {"skip_prk_steps", true},          {"steps_offset", 1},
-                             {"trained_betas", nullptr},        {"clip_sample", false}};
+                             {"num_train_timesteps", 1000},      {"set_alpha_to_one", false},
+                             {"skip_prk_steps", true},           {"steps_offset", 1},
+                             {"trained_betas", nullptr},         {"clip_sample", false}};
 
 // The SD1.5 training schedule, recomputed here in double precision.
 std::vector<double> sd15_alphas_cumprod() {
@@ -50,7 +50,8 @@ TEST_CASE("scheduler names and effective configs") {
   auto ddim = scheduler_factory::effective_config(sd15, "ddim");
   CHECK(ddim["clip_sample"] == false);
   CHECK(ddim["set_alpha_to_one"] == false);
-  auto fresh = scheduler_factory::effective_config({{"_class_name", "EulerDiscreteScheduler"}}, "euler");
+  auto fresh =
+      scheduler_factory::effective_config({{"_class_name", "EulerDiscreteScheduler"}}, "euler");
   CHECK(fresh["timestep_spacing"] == "linspace");
   CHECK_THROWS_AS(factory.make("lms", 25), model_error);
   CHECK_THROWS_AS(factory.make("ddim", 0), model_error);
@@ -58,12 +59,15 @@ TEST_CASE("scheduler names and effective configs") {
   CHECK_THROWS_AS(scheduler_factory({{"prediction_type", "sample"}}, "euler"), model_error);
   CHECK_THROWS_AS(scheduler_factory({{"thresholding", true}}, "ddim"), model_error);
   // An SDE solver config withholds the DPM++ 2M names; the others stay available.
-  scheduler_factory sde({{"_class_name", "DPMSolverMultistepScheduler"}, {"algorithm_type", "sde-dpmsolver++"}}, "ddim");
+  scheduler_factory sde(
+      {{"_class_name", "DPMSolverMultistepScheduler"}, {"algorithm_type", "sde-dpmsolver++"}},
+      "ddim");
   CHECK(std::find(sde.names().begin(), sde.names().end(), "dpmpp_2m") == sde.names().end());
   CHECK(std::find(sde.names().begin(), sde.names().end(), "euler") != sde.names().end());
   CHECK_THROWS_WITH(sde.make("dpmpp_2m", 10), Catch::Contains("algorithm_type"));
   // "pndm" always means PLMS steps, as Stable Diffusion ships it.
-  CHECK(scheduler_factory::effective_config({{"_class_name", "PNDMScheduler"}}, "pndm")["skip_prk_steps"] == true);
+  CHECK(scheduler_factory::effective_config({{"_class_name", "PNDMScheduler"}},
+                                            "pndm")["skip_prk_steps"] == true);
 }
 
 TEST_CASE("DDIM timesteps and update for SD1.5 at 25 and 50 steps") {
@@ -114,12 +118,15 @@ TEST_CASE("Euler sigmas for SD1.5") {
   // "leading" spacing: sqrt(sigma_max^2 + 1).
   CHECK_THAT(s->init_noise_sigma(), WithinAbs(std::sqrt(sigma(981) * sigma(981) + 1), 1e-4));
   auto x = torch::full({1, 1, 1, 1}, 2.0);
-  CHECK_THAT(s->scale_model_input(x).item<double>(), WithinAbs(2.0 / std::sqrt(sigma(981) * sigma(981) + 1), 1e-5));
+  CHECK_THAT(s->scale_model_input(x).item<double>(),
+             WithinAbs(2.0 / std::sqrt(sigma(981) * sigma(981) + 1), 1e-5));
   // Zero predicted noise keeps the sample (x0 = x).
   CHECK_THAT(s->step(torch::zeros_like(x), x, nullptr).item<double>(), WithinAbs(2.0, 1e-6));
 
-  auto lin = scheduler_factory({{"_class_name", "EulerDiscreteScheduler"}, {"beta_schedule", "scaled_linear"},
-                                {"beta_start", 0.00085}, {"beta_end", 0.012}},
+  auto lin = scheduler_factory({{"_class_name", "EulerDiscreteScheduler"},
+                                {"beta_schedule", "scaled_linear"},
+                                {"beta_start", 0.00085},
+                                {"beta_end", 0.012}},
                                "euler")
                  .make("euler", 25);
   CHECK(lin->timesteps().front() == 999);
@@ -141,8 +148,10 @@ TEST_CASE("Euler ancestral noise comes from the sample's generator") {
 }
 
 TEST_CASE("DPM++ 2M timesteps, Karras sigmas and final step") {
-  scheduler_factory factory({{"_class_name", "DPMSolverMultistepScheduler"}, {"beta_schedule", "scaled_linear"},
-                             {"beta_start", 0.00085}, {"beta_end", 0.012}},
+  scheduler_factory factory({{"_class_name", "DPMSolverMultistepScheduler"},
+                             {"beta_schedule", "scaled_linear"},
+                             {"beta_start", 0.00085},
+                             {"beta_end", 0.012}},
                             "dpmpp_2m");
   auto s = factory.make("dpmpp_2m", 25);
   REQUIRE(s->num_steps() == 25);
@@ -161,7 +170,8 @@ TEST_CASE("DPM++ 2M timesteps, Karras sigmas and final step") {
   // x0 = (x - sigma_t * eps) / alpha_t with eps = 0 gives x * sqrt(sigma^2 + 1).
   auto out = k->step(torch::zeros_like(x), x, nullptr);
   CHECK(k->finished());
-  CHECK_THAT(out.sum().item<double>(), WithinAbs(before.sum().item<double>() * std::sqrt(0.0292 * 0.0292 + 1), 1e-3));
+  CHECK_THAT(out.sum().item<double>(),
+             WithinAbs(before.sum().item<double>() * std::sqrt(0.0292 * 0.0292 + 1), 1e-3));
 }
 
 TEST_CASE("trailing timesteps when the step count does not divide the training steps") {

@@ -21,7 +21,8 @@ std::string fast_only_copy(const std::string& from, const std::string& name) {
   const std::string dir = "/tmp/muse_tok_" + std::to_string(getpid()) + "_" + name;
   fs::create_directories(dir);
   for (const char* file : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
-    if (fs::exists(from + "/" + file)) fs::copy_file(from + "/" + file, dir + "/" + file, fs::copy_options::overwrite_existing);
+    if (fs::exists(from + "/" + file))
+      fs::copy_file(from + "/" + file, dir + "/" + file, fs::copy_options::overwrite_existing);
   return dir;
 }
 

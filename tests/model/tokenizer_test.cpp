@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "model/tokenizer.hpp"
 
+#include <catch2/catch.hpp>
 #include <fstream>
 
 #include "model/generator.hpp"
-#include "model/tokenizer.hpp"
 
 using namespace muse::model;
 
@@ -11,8 +11,9 @@ namespace {
 
 clip_tokenizer tiny_tokenizer(const std::string& pad = "<|endoftext|>", int max_length = 77) {
   std::unordered_map<std::string, int64_t> vocab;
-  const std::vector<std::string> tokens = {"<|startoftext|>", "<|endoftext|>", "!", "a", "b", "c",
-                                           "a</w>", "b</w>", "c</w>", "ab", "ab</w>", "abc</w>", ",</w>"};
+  const std::vector<std::string> tokens = {
+      "<|startoftext|>", "<|endoftext|>", "!",  "a",      "b",       "c",    "a</w>",
+      "b</w>",           "c</w>",         "ab", "ab</w>", "abc</w>", ",</w>"};
   for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = static_cast<int64_t>(i);
   return clip_tokenizer(vocab, {{"a", "b"}, {"ab", "c</w>"}, {"a", "b</w>"}}, pad, max_length);
 }
@@ -21,11 +22,14 @@ clip_tokenizer tiny_tokenizer(const std::string& pad = "<|endoftext|>", int max_
 
 TEST_CASE("normalize composes (NFC), collapses whitespace and lower-cases") {
   CHECK(clip_tokenizer::normalize("  Hello\tWORLD \n") == " hello world ");
-  CHECK(clip_tokenizer::normalize("e\xCC\x81") == "\xC3\xA9");                          // e + combining acute -> é
-  CHECK(clip_tokenizer::normalize("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB") == "\xED\x95\x9C");  // jamo -> 한
-  CHECK(clip_tokenizer::normalize("\xE7\x8C\xAB\xE7\x8C\xAB") == "\xE7\x8C\xAB\xE7\x8C\xAB");  // 猫猫
-  CHECK(clip_tokenizer::normalize("\xD0\x9F\xD0\xA0\xD0\x98") == "\xD0\xBF\xD1\x80\xD0\xB8");     // ПРИ -> при
-  CHECK(clip_tokenizer::normalize("\xC3\x89T\xC3\x89") == "\xC3\xA9t\xC3\xA9");                   // ÉTÉ -> été
+  CHECK(clip_tokenizer::normalize("e\xCC\x81") == "\xC3\xA9");  // e + combining acute -> é
+  CHECK(clip_tokenizer::normalize("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB") ==
+        "\xED\x95\x9C");  // jamo -> 한
+  CHECK(clip_tokenizer::normalize("\xE7\x8C\xAB\xE7\x8C\xAB") ==
+        "\xE7\x8C\xAB\xE7\x8C\xAB");  // 猫猫
+  CHECK(clip_tokenizer::normalize("\xD0\x9F\xD0\xA0\xD0\x98") ==
+        "\xD0\xBF\xD1\x80\xD0\xB8");                                             // ПРИ -> при
+  CHECK(clip_tokenizer::normalize("\xC3\x89T\xC3\x89") == "\xC3\xA9t\xC3\xA9");  // ÉTÉ -> été
   CHECK(clip_tokenizer::normalize("") == "");
 }
 
@@ -35,7 +39,8 @@ TEST_CASE("pre_tokenize follows CLIP's pattern") {
         v{"it", "'s", "a", "dog", "'s", "4", "2", "<|endoftext|>", "!!"});
   CHECK(clip_tokenizer::pre_tokenize("hello,world") == v{"hello", ",", "world"});
   CHECK(clip_tokenizer::pre_tokenize("!'s x'll") == v{"!'", "s", "x", "'ll"});
-  CHECK(clip_tokenizer::pre_tokenize("caf\xC3\xA9 \xE2\x9C\xA8") == v{"caf\xC3\xA9", "\xE2\x9C\xA8"});
+  CHECK(clip_tokenizer::pre_tokenize("caf\xC3\xA9 \xE2\x9C\xA8") ==
+        v{"caf\xC3\xA9", "\xE2\x9C\xA8"});
 }
 
 TEST_CASE("BPE merges by rank and marks word ends") {

@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
+#include "model/weights.hpp"
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "model/generator.hpp"
-#include "model/weights.hpp"
 
 using namespace muse::model;
 
@@ -21,11 +20,14 @@ struct raw_tensor {
 };
 
 // Writes a .safetensors file by hand: u64 header length, JSON header, raw little-endian data.
-std::string write_safetensors(const std::string& name, const std::map<std::string, raw_tensor>& tensors) {
+std::string write_safetensors(const std::string& name,
+                              const std::map<std::string, raw_tensor>& tensors) {
   nlohmann::json header = {{"__metadata__", {{"format", "pt"}}}};
   std::string data;
   for (const auto& [key, t] : tensors) {
-    header[key] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+    header[key] = {{"dtype", t.dtype},
+                   {"shape", t.shape},
+                   {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
     data += t.bytes;
   }
   auto text = header.dump();
@@ -49,9 +51,10 @@ TEST_CASE("safetensors files load as tensors of each float type") {
   const std::vector<float> f32 = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -0.5f};
   const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x3800};   // 1, -2, 0.5
   const std::vector<uint16_t> bf16 = {0x3F80, 0x4040, 0xBF00};  // 1, 3, -0.5
-  const auto path = write_safetensors("types.safetensors", {{"a.weight", {"F32", {2, 3}, bytes_of(f32)}},
-                                                            {"b", {"F16", {3}, bytes_of(f16)}},
-                                                            {"c", {"BF16", {3}, bytes_of(bf16)}}});
+  const auto path =
+      write_safetensors("types.safetensors", {{"a.weight", {"F32", {2, 3}, bytes_of(f32)}},
+                                              {"b", {"F16", {3}, bytes_of(f16)}},
+                                              {"c", {"BF16", {3}, bytes_of(bf16)}}});
   auto weights = weight_map::open(path);
   std::remove(path.c_str());  // the mapping keeps the data alive
   REQUIRE(weights.names() == std::vector<std::string>{"a.weight", "b", "c"});
@@ -82,7 +85,8 @@ TEST_CASE("sharded files, prefixes and renames") {
   CHECK(all.names().size() == 3);
   auto model = all.with_prefix("model.");
   CHECK(model.names() == std::vector<std::string>{"x", "y"});
-  auto renamed = all.renamed([](const std::string& k) { return k == "other.z" ? std::string() : k + ".w"; });
+  auto renamed =
+      all.renamed([](const std::string& k) { return k == "other.z" ? std::string() : k + ".w"; });
   CHECK(renamed.names() == std::vector<std::string>{"model.x.w", "model.y.w"});
   CHECK(renamed.get("model.y.w")[1].item<float>() == 3.0f);
 }
@@ -111,12 +115,14 @@ TEST_CASE("malformed safetensors files are rejected with the file named") {
 
 TEST_CASE("load_module fills parameters by name and reports every problem") {
   torch::nn::Linear linear(2, 3);
-  auto good = weight_map::from_tensors({{"weight", torch::ones({3, 2})}, {"bias", torch::full({3}, 2.0)}});
+  auto good =
+      weight_map::from_tensors({{"weight", torch::ones({3, 2})}, {"bias", torch::full({3}, 2.0)}});
   load_module(*linear, good);
   CHECK(linear->weight.sum().item<float>() == 6.0f);
   CHECK(linear->bias.sum().item<float>() == 6.0f);
 
-  auto wrong = weight_map::from_tensors({{"weight", torch::ones({2, 2})}, {"extra", torch::ones({1})}});
+  auto wrong =
+      weight_map::from_tensors({{"weight", torch::ones({2, 2})}, {"extra", torch::ones({1})}});
   try {
     load_module(*linear, wrong);
     FAIL("expected an error");
@@ -126,8 +132,9 @@ TEST_CASE("load_module fills parameters by name and reports every problem") {
     CHECK(what.find("shape mismatch: weight") != std::string::npos);
     CHECK(what.find("unexpected: extra") != std::string::npos);
   }
-  auto loose = weight_map::from_tensors(
-      {{"weight", torch::zeros({3, 2}, torch::kFloat16)}, {"bias", torch::zeros({3})}, {"extra", torch::ones({1})}});
+  auto loose = weight_map::from_tensors({{"weight", torch::zeros({3, 2}, torch::kFloat16)},
+                                         {"bias", torch::zeros({3})},
+                                         {"extra", torch::ones({1})}});
   load_module(*linear, loose, /*strict=*/false);
   CHECK(linear->weight.abs().sum().item<float>() == 0.0f);
   CHECK(linear->weight.scalar_type() == torch::kFloat32);

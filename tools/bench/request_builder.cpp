@@ -71,13 +71,11 @@ request_source::request_source(const bench_options& options)
   if (!options.seed)
     for (const auto& prompt : options.prompts)
       for (size_t quality = 0; quality < qualities(); ++quality)
-        prebuilt_.push_back(std::make_shared<const std::string>(http_request(
-            options, request_body(options, prompt, std::nullopt, quality).dump())));
+        prebuilt_.push_back(std::make_shared<const std::string>(
+            http_request(options, request_body(options, prompt, std::nullopt, quality).dump())));
 }
 
-size_t request_source::qualities() const {
-  return std::max<size_t>(1, options_.qualities.size());
-}
+size_t request_source::qualities() const { return std::max<size_t>(1, options_.qualities.size()); }
 
 std::shared_ptr<const std::string> request_source::next() {
   const uint64_t k = counter_.fetch_add(1, std::memory_order_relaxed);
