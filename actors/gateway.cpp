@@ -8,10 +8,10 @@
 #include "actors/balancer.hpp"
 #include "actors/batcher.hpp"
 #include "actors/gateway_peers.hpp"
+#include "actors/gateway_with_placement.hpp"
 #include "actors/ingress.hpp"
 #include "actors/log.hpp"
 #include "actors/model_worker.hpp"
-#include "actors/pipeline.hpp"
 #include "actors/remote_placement.hpp"
 #include "actors/stats.hpp"
 #include "actors/supervisor.hpp"
@@ -83,9 +83,8 @@ class actor_gateway final : public gateway {
       peers_ =
           start_gateway_peers(sys, config, peer_index, std::move(placement), balancer_, stats_);
     }
-    log_info("gateway", "actor pipeline started (" + config.balancer.policy +
-                            ", batches of up to " + std::to_string(config.batching.max_batch_size) +
-                            ")");
+    log_info("gateway", "actors started (" + config.balancer.policy + ", batches of up to " +
+                            std::to_string(config.batching.max_batch_size) + ")");
   }
 
   ~actor_gateway() override { shutdown(std::chrono::milliseconds(0)); }

@@ -39,7 +39,7 @@ class gateway {
   virtual void shutdown(std::chrono::milliseconds grace) = 0;
 };
 
-// Builds the actor pipeline for `config`: role "all" places workers in this process, "gateway"
+// Starts the actors for `config`: role "all" places workers in this process, "gateway"
 // places them on the configured GPU nodes. With a `gateways` list, `gateway_name` says which of
 // them this one is (role "gateway" only): it shares the pool with the others (gateway_peers.hpp).
 std::unique_ptr<gateway> start_gateway(const config::deployment_config& config,

@@ -3,14 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include "actors/balancer.hpp"
-#include "pipeline_harness.hpp"
+#include "tests/actors/gateway_harness.hpp"
 
 using namespace muse::actors;
 using namespace muse::actors::testing;
 using namespace std::chrono_literals;
 
-TEST_CASE("an order gets one image per sample, each from its own seed and prompt", "[pipeline]") {
-  pipeline p;
+TEST_CASE("an order gets one image per sample, each from its own seed and prompt", "[gateway]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   CHECK(p.gw->ready());
   CHECK(p.gw->limits().max_size == 64);
@@ -30,12 +30,12 @@ TEST_CASE("an order gets one image per sample, each from its own seed and prompt
   CHECK(outcome->total_ms >= outcome->queue_ms);
 }
 
-TEST_CASE("a full queue leaves as one batch without waiting for max_wait_ms", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("a full queue leaves as one batch without waiting for max_wait_ms", "[gateway]") {
+  gateway_settings s;
   s.max_batch_size = 3;
   s.max_wait_ms = 3000;
   s.step_level = false;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; ++i) p.submit(make_order("o" + std::to_string(i), {sample(i)}));
@@ -46,11 +46,11 @@ TEST_CASE("a full queue leaves as one batch without waiting for max_wait_ms", "[
   CHECK(p.control->max_step_size() == 3);
 }
 
-TEST_CASE("a lone sample leaves after max_wait_ms", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("a lone sample leaves after max_wait_ms", "[gateway]") {
+  gateway_settings s;
   s.max_batch_size = 8;
   s.max_wait_ms = 150;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   p.submit(make_order("lone", {sample(1)}));
   auto outcome = p.results.wait("lone");
@@ -60,11 +60,11 @@ TEST_CASE("a lone sample leaves after max_wait_ms", "[pipeline]") {
   CHECK(outcome->queue_ms < 2000);
 }
 
-TEST_CASE("samples with different batch keys never share a model call", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("samples with different batch keys never share a model call", "[gateway]") {
+  gateway_settings s;
   s.max_batch_size = 4;
   s.max_wait_ms = 20;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   for (int i = 0; i < 12; ++i) {
     auto s = sample(i, 3 + i % 2, i % 3 == 0 ? 32 : 16);
@@ -82,12 +82,12 @@ TEST_CASE("samples with different batch keys never share a model call", "[pipeli
   CHECK(p.control->max_step_size() > 1);  // the test did batch something
 }
 
-TEST_CASE("past max_queue an order is refused at once with queue_full", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("past max_queue an order is refused at once with queue_full", "[gateway]") {
+  gateway_settings s;
   s.max_batch_size = 1;
   s.max_queue = 2;
   s.step_time = 10ms;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   auto start = std::chrono::steady_clock::now();
   const int orders = 10;
@@ -115,8 +115,8 @@ TEST_CASE("past max_queue an order is refused at once with queue_full", "[pipeli
   for (int i = 0; i < orders; ++i) CHECK(p.results.answers("q" + std::to_string(i)) == 1);
 }
 
-TEST_CASE("an order past its deadline is answered timeout once and its work stops", "[pipeline]") {
-  pipeline p;
+TEST_CASE("an order past its deadline is answered timeout once and its work stops", "[gateway]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   p.submit(make_order("late", {sample(1, 200)}, 100ms));
   auto outcome = p.results.wait("late", 2s);
@@ -136,8 +136,8 @@ TEST_CASE("an order past its deadline is answered timeout once and its work stop
   CHECK(p.stats().orders.failed_count(failure::timeout) == 1);
 }
 
-TEST_CASE("cancel answers cancelled and stops the work at the next step", "[pipeline]") {
-  pipeline p;
+TEST_CASE("cancel answers cancelled and stops the work at the next step", "[gateway]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
   p.submit(make_order("c1", {sample(1, 400)}), [&](int step, int total) {
@@ -156,12 +156,12 @@ TEST_CASE("cancel answers cancelled and stops the work at the next step", "[pipe
 }
 
 TEST_CASE("a worker dying mid-batch loses nothing: its samples run on another worker",
-          "[pipeline]") {
-  pipeline_settings s;
+          "[gateway]") {
+  gateway_settings s;
   s.workers = 2;
   s.policy = "round_robin";
   s.max_wait_ms = 1;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready(2));
   p.control->crashes_left = 1;  // the next model step anywhere throws: that worker dies
   std::vector<sample_request> requests;
@@ -183,11 +183,11 @@ TEST_CASE("a worker dying mid-batch loses nothing: its samples run on another wo
   for (int i = 0; i < 4; ++i) CHECK(p.results.answers("d" + std::to_string(i)) == 1);
 }
 
-TEST_CASE("with step-level batching a sample joins the running batch", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("with step-level batching a sample joins the running batch", "[gateway]") {
+  gateway_settings s;
   s.max_wait_ms = 1;
   s.step_level = true;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
   p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
@@ -204,11 +204,11 @@ TEST_CASE("with step-level batching a sample joins the running batch", "[pipelin
   CHECK_FALSE(first->error);
 }
 
-TEST_CASE("Fast and Quality samples of one size and scheduler share model calls", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("Fast and Quality samples of one size and scheduler share model calls", "[gateway]") {
+  gateway_settings s;
   s.max_batch_size = 2;
   s.max_wait_ms = 3000;  // only a full batch leaves in time: both must share one key
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   auto fast = sample(1, 5), quality = sample(2, 10);
   quality.guidance_scale = 1.0f;
@@ -230,11 +230,11 @@ TEST_CASE("Fast and Quality samples of one size and scheduler share model calls"
   for (size_t i = 0; i < steps.size(); ++i) CHECK(steps[i].size == (i < 5 ? 2u : 1u));
 }
 
-TEST_CASE("with step-level batching a Quality sample joins a running Fast batch", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("with step-level batching a Quality sample joins a running Fast batch", "[gateway]") {
+  gateway_settings s;
   s.max_wait_ms = 1;
   s.step_level = true;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
   auto fast = sample(1, 40), quality = sample(2, 80);
@@ -253,11 +253,11 @@ TEST_CASE("with step-level batching a Quality sample joins a running Fast batch"
 }
 
 TEST_CASE("step-level joining keeps other sizes and schedulers out of the running batch",
-          "[pipeline]") {
-  pipeline_settings s;
+          "[gateway]") {
+  gateway_settings s;
   s.max_wait_ms = 1;
   s.step_level = true;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
   p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
@@ -274,11 +274,11 @@ TEST_CASE("step-level joining keeps other sizes and schedulers out of the runnin
   CHECK(p.control->max_step_size() == 1);
 }
 
-TEST_CASE("without step-level batching a new sample waits for the running batch", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("without step-level batching a new sample waits for the running batch", "[gateway]") {
+  gateway_settings s;
   s.max_wait_ms = 1;
   s.step_level = false;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
   p.submit(make_order("first", {sample(1, 20)}), [&](int step, int) { progress = step; });
@@ -289,10 +289,10 @@ TEST_CASE("without step-level batching a new sample waits for the running batch"
   CHECK(p.control->max_step_size() == 1);
 }
 
-TEST_CASE("with no worker ready an order is refused at once with no_worker", "[pipeline]") {
-  pipeline_settings s;
+TEST_CASE("with no worker ready an order is refused at once with no_worker", "[gateway]") {
+  gateway_settings s;
   s.fail_load = true;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(eventually([&] { return p.control->loads >= 1; }));
   std::this_thread::sleep_for(20ms);
   CHECK_FALSE(p.gw->ready());
@@ -304,8 +304,8 @@ TEST_CASE("with no worker ready an order is refused at once with no_worker", "[p
   CHECK(p.stats().orders.failed_count(failure::no_worker) == 1);
 }
 
-TEST_CASE("a request the model refuses is answered invalid_request", "[pipeline]") {
-  pipeline p;
+TEST_CASE("a request the model refuses is answered invalid_request", "[gateway]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   p.submit(make_order("bad", {sample(1, 4, 16, "invalid")}));
   auto outcome = p.results.wait("bad");
@@ -315,8 +315,8 @@ TEST_CASE("a request the model refuses is answered invalid_request", "[pipeline]
   CHECK(outcome->message.find("invalid") != std::string::npos);
 }
 
-TEST_CASE("shutdown answers what is in flight and refuses new orders", "[pipeline]") {
-  pipeline p;
+TEST_CASE("shutdown answers what is in flight and refuses new orders", "[gateway]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   p.submit(make_order("quick", {sample(1, 2)}));
   p.submit(make_order("long", {sample(2, 2000)}));
@@ -334,8 +334,8 @@ TEST_CASE("shutdown answers what is in flight and refuses new orders", "[pipelin
   CHECK(p.results.answers("long") == 1);
 }
 
-TEST_CASE("the stats snapshot has every documented figure", "[pipeline][stats]") {
-  pipeline p;
+TEST_CASE("the stats snapshot has every documented figure", "[gateway][stats]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   p.submit(make_order("s1", {sample(1), sample(2)}));
   REQUIRE(p.results.wait("s1"));
@@ -386,10 +386,10 @@ TEST_CASE("the stats snapshot has every documented figure", "[pipeline][stats]")
   CHECK(w.busy_s < stats.uptime_s);
 }
 
-TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline][stats]") {
-  pipeline_settings s;
+TEST_CASE("every scaling decision reaches the stats with its inputs", "[gateway][stats]") {
+  gateway_settings s;
   s.autoscale_interval_s = 1;
-  pipeline p(s);
+  running_gateway p(s);
   REQUIRE(p.wait_ready());
   stats_snapshot stats;
   REQUIRE(eventually(
@@ -412,8 +412,8 @@ TEST_CASE("every scaling decision reaches the stats with its inputs", "[pipeline
 namespace {
 
 // Two slots, min_workers 1, decisions every second, 20 ms steps.
-pipeline_settings scaling_settings() {
-  pipeline_settings s;
+gateway_settings scaling_settings() {
+  gateway_settings s;
   s.workers = 2;
   s.min_workers = 1;
   s.autoscale_interval_s = 1;
@@ -423,7 +423,7 @@ pipeline_settings scaling_settings() {
 
 // Keeps work waiting and running until the supervisor has started the second worker, then waits
 // for every answer.
-void load_until_two_ready(pipeline& p) {
+void load_until_two_ready(running_gateway& p) {
   int orders = 0;
   REQUIRE(eventually(
       [&] {
@@ -436,7 +436,7 @@ void load_until_two_ready(pipeline& p) {
 }
 
 // Waits until the stats list one worker, and gives the last snapshot.
-stats_snapshot one_worker_listed(pipeline& p) {
+stats_snapshot one_worker_listed(running_gateway& p) {
   stats_snapshot stats;
   CHECK(eventually(
       [&] {
@@ -450,8 +450,8 @@ stats_snapshot one_worker_listed(pipeline& p) {
 }  // namespace
 
 TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
-          "[pipeline][stats][scaling]") {
-  pipeline p(scaling_settings());
+          "[gateway][stats][scaling]") {
+  running_gateway p(scaling_settings());
   REQUIRE(p.wait_ready(1));
   load_until_two_ready(p);
   // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops.
@@ -472,8 +472,8 @@ TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
 }
 
 TEST_CASE("a worker that died and is no longer wanted leaves the stats' list",
-          "[pipeline][stats][scaling]") {
-  pipeline p(scaling_settings());
+          "[gateway][stats][scaling]") {
+  running_gateway p(scaling_settings());
   REQUIRE(p.wait_ready(1));
   load_until_two_ready(p);
   // One of the two dies (its sample runs on the other) and no replacement can load.
@@ -492,8 +492,8 @@ TEST_CASE("a worker that died and is no longer wanted leaves the stats' list",
   CHECK(stats.workers->list[0].state == "ready");
 }
 
-TEST_CASE("every stats request is answered exactly once, shutdown or not", "[pipeline][stats]") {
-  pipeline p;
+TEST_CASE("every stats request is answered exactly once, shutdown or not", "[gateway][stats]") {
+  running_gateway p;
   REQUIRE(p.wait_ready());
   std::atomic<int> answers{0}, snapshots{0};
   auto count = [&](stats_reply reply) {

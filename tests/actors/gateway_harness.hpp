@@ -1,6 +1,6 @@
 #pragma once
-// Starts the whole actor pipeline on fake generators and collects outcomes, counting how often
-// each order was answered.
+// Starts the whole gateway (ingress to workers) on fake generators and collects outcomes, counting
+// how often each order was answered.
 
 #include <condition_variable>
 #include <future>
@@ -8,13 +8,13 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/gateway_with_placement.hpp"
 #include "actors/model_conversion.hpp"
-#include "actors/pipeline.hpp"
 #include "fake_generator.hpp"
 
 namespace muse::actors::testing {
 
-struct pipeline_settings {
+struct gateway_settings {
   int workers = 1;      // the node's slots, and min_workers unless that is set
   int min_workers = 0;  // 0: workers
   int max_batch_size = 4;
@@ -28,7 +28,7 @@ struct pipeline_settings {
   int autoscale_interval_s = 30;
 };
 
-inline config::deployment_config make_config(const pipeline_settings& s) {
+inline config::deployment_config make_config(const gateway_settings& s) {
   config::deployment_config config;
   config::gpu_node_config node;
   node.name = "test-node";
@@ -110,14 +110,14 @@ bool eventually(Predicate p, std::chrono::milliseconds limit = std::chrono::seco
   return true;
 }
 
-struct pipeline {
-  explicit pipeline(pipeline_settings s = {}) : settings(s) {
+struct running_gateway {
+  explicit running_gateway(gateway_settings s = {}) : settings(s) {
     control->step_time = s.step_time;
     control->load_time = s.load_time;
     control->fail_load = s.fail_load;
     gw = start_gateway(make_config(s), std::make_shared<local_placement>(fake_factory(control)));
   }
-  ~pipeline() { gw->shutdown(std::chrono::milliseconds(0)); }
+  ~running_gateway() { gw->shutdown(std::chrono::milliseconds(0)); }
 
   // The gateway's stats, waited for (a test may block; the gateway's callers may not). Empty
   // when the gateway answered none.
@@ -145,7 +145,7 @@ struct pipeline {
     gw->submit(std::move(order), results.callback(), std::move(progress));
   }
 
-  pipeline_settings settings;
+  gateway_settings settings;
   std::shared_ptr<fake_control> control = std::make_shared<fake_control>();
   outcomes results;
   std::unique_ptr<gateway> gw;
