@@ -55,11 +55,12 @@ int usage(const char* why) {
 void write_ticks(const std::filesystem::path& path, const sim_result& result) {
   std::ofstream out(path);
   out << "at_s,rate_per_s,arrivals_per_s,queue_depth,in_flight,workers,ready,target,"
-         "images_per_s_per_worker\n";
+         "images_per_s_per_worker,full_batch_images_per_s\n";
   for (auto& t : result.ticks)
     out << t.at_s << ',' << t.rate_per_s << ',' << t.inputs.arrivals_per_s << ','
         << t.inputs.queue_depth << ',' << t.inputs.in_flight << ',' << t.inputs.workers << ','
-        << t.ready << ',' << t.target << ',' << t.inputs.images_per_s_per_worker << '\n';
+        << t.ready << ',' << t.target << ',' << t.inputs.images_per_s_per_worker << ','
+        << t.inputs.full_batch_images_per_s << '\n';
 }
 
 // muse-bench's result shape: x = the trace's peak rate, one line per policy.
