@@ -68,7 +68,7 @@ int scaling_policy::wanted(const scaling_inputs& in, std::string& why) const {
   const bool measured = in.images_per_s_per_worker > 0 || in.full_batch_images_per_s > 0;
   if (settings_.policy == "queue_threshold" || !measured ||
       (settings_.policy == "capacity" && in.images_per_s_per_worker <= 0)) {
-    // The original rule; also the capacity policy's rule until a throughput has been measured.
+    // The original rule; also the other policies' rule until a throughput has been measured.
     if (pending > workers * batch) {
       why = figure(pending) + " samples waiting > " + std::to_string(workers) + " workers x " +
             std::to_string(max_batch_size_);
