@@ -70,6 +70,17 @@ worker_record* find_by_address(balancer_state& st, const caf::actor_addr& addres
   return nullptr;
 }
 
+// Combines the counters by row count element by element (a missing element counts as 0).
+template <class Combine>
+void by_rows(worker_counters& into, const worker_counters& other, Combine combine) {
+  auto each = [&](auto& to, const auto& from) {
+    if (from.size() > to.size()) to.resize(from.size());
+    for (size_t i = 0; i < from.size(); ++i) to[i] = combine(to[i], from[i]);
+  };
+  each(into.calls_by_rows, other.calls_by_rows);
+  each(into.busy_s_by_rows, other.busy_s_by_rows);
+}
+
 // Results carry the counters of when their image finished and may arrive after progress that
 // carries newer ones: keep each counter's highest value so that none goes backwards.
 void take_newer(worker_counters& kept, const worker_counters& seen) {
@@ -78,6 +89,7 @@ void take_newer(worker_counters& kept, const worker_counters& seen) {
   kept.steps_saved = std::max(kept.steps_saved, seen.steps_saved);
   kept.images = std::max(kept.images, seen.images);
   kept.busy_s = std::max(kept.busy_s, seen.busy_s);
+  by_rows(kept, seen, [](auto a, auto b) { return std::max(a, b); });
 }
 
 void add_counters(worker_counters& sum, const worker_counters& more) {
@@ -86,6 +98,7 @@ void add_counters(worker_counters& sum, const worker_counters& more) {
   sum.steps_saved += more.steps_saved;
   sum.images += more.images;
   sum.busy_s += more.busy_s;
+  by_rows(sum, more, [](auto a, auto b) { return a + b; });
 }
 
 void publish_status(balancer_pointer self) {
@@ -372,6 +385,8 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
           figures.images_per_s = up_s > 0 ? w.images_done / up_s : 0.0;
           figures.busy_s = counters.busy_s;
           figures.image_steps = w.image_steps;
+          figures.calls_by_rows = std::move(counters.calls_by_rows);
+          figures.busy_s_by_rows = std::move(counters.busy_s_by_rows);
           pool.list.push_back(std::move(figures));
         }
         return pool;

@@ -1,5 +1,7 @@
 #include "actors/capacity_meter.hpp"
 
+#include <algorithm>
+
 namespace muse::actors {
 
 double capacity_meter::update(const worker_pool_figures& pool) {
@@ -33,7 +35,52 @@ double capacity_meter::update(const worker_pool_figures& pool) {
   // Nothing measured (no worker has run a step yet, or all are new): the last figure stands.
   if (rate.busy_s > 0 && rate.steps > 0 && steps_per_image_ > 0)
     last_measured_ = static_cast<double>(rate.steps) / rate.busy_s / steps_per_image_;
+  // Full batches: the workers' lifetime calls by size (a step's time is the hardware's, not the
+  // load's), one call being one step of each sample in it.
+  std::vector<uint64_t> calls;
+  std::vector<double> seconds;
+  for (const auto& w : pool.list) {
+    const size_t rows = std::min(w.calls_by_rows.size(), w.busy_s_by_rows.size());
+    if (rows > calls.size()) {
+      calls.resize(rows, 0);
+      seconds.resize(rows, 0.0);
+    }
+    for (size_t i = 0; i < rows; ++i) {
+      calls[i] += w.calls_by_rows[i];
+      seconds[i] += w.busy_s_by_rows[i];
+    }
+  }
+  const double full_s = full_call_seconds(calls, seconds);
+  if (full_s > 0 && steps_per_image_ > 0)
+    full_batch_ = static_cast<double>(calls.size()) / full_s / steps_per_image_;
   return last_measured_;
+}
+
+double full_call_seconds(const std::vector<uint64_t>& calls_by_rows,
+                         const std::vector<double>& busy_s_by_rows) {
+  const size_t rows = std::min(calls_by_rows.size(), busy_s_by_rows.size());
+  if (rows == 0) return 0;
+  if (calls_by_rows[rows - 1] > 0) return busy_s_by_rows[rows - 1] / calls_by_rows[rows - 1];
+  // Weighted least squares of a call's seconds against its samples, over the sizes seen.
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, largest_mean = 0;
+  int sizes = 0;
+  for (size_t i = 0; i < rows; ++i) {
+    if (calls_by_rows[i] == 0) continue;
+    const double w = static_cast<double>(calls_by_rows[i]);
+    const double x = static_cast<double>(i + 1);
+    const double y = busy_s_by_rows[i] / w;
+    n += w;
+    sx += w * x;
+    sy += w * y;
+    sxx += w * x * x;
+    sxy += w * x * y;
+    largest_mean = y;
+    ++sizes;
+  }
+  if (sizes < 2) return 0;
+  const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  const double intercept = (sy - slope * sx) / n;
+  return std::max(largest_mean, intercept + slope * static_cast<double>(rows));
 }
 
 scaling_inputs measured_load(const stats_snapshot& stats, capacity_meter& capacity) {
@@ -46,6 +93,7 @@ scaling_inputs measured_load(const stats_snapshot& stats, capacity_meter& capaci
     for (auto& w : stats.workers->list) in.in_flight += w.in_flight;
   in.images_per_s_per_worker =
       stats.workers ? capacity.update(*stats.workers) : capacity.last_measured();
+  in.full_batch_images_per_s = capacity.full_batch_measured();
   return in;
 }
 

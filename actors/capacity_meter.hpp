@@ -11,12 +11,16 @@
 // a mix of step counts (Fast and Quality) as it was served. A pure class (no clock, no actors), so
 // it is unit-tested.
 //
-// The figure is measured at the batch sizes the load gave: below saturation batches are smaller
-// and it reads low, which errs towards more workers.
+// That figure is measured at the batch sizes the load gave: below saturation batches are smaller
+// and it reads low. What a worker serves in full batches (what a pool sized to the load will run:
+// its queue fills the batches) comes from the workers' model calls and busy seconds counted by the
+// samples in the call: the seconds of a call with max_batch_size samples (measured, or the
+// straight line through the smaller calls extrapolated to it), so it is known under light load too.
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "actors/stats_snapshot.hpp"
 
@@ -28,6 +32,10 @@ class capacity_meter {
   double update(const worker_pool_figures& pool);
   // What the last update answered.
   double last_measured() const { return last_measured_; }
+  // Images one worker finishes per busy second in full batches of max_batch_size (the length of
+  // the workers' by-row counters), as of the last update; 0 while unknown (fewer than two batch
+  // sizes seen and none full, or no image finished yet).
+  double full_batch_measured() const { return full_batch_; }
 
  private:
   struct totals {
@@ -39,7 +47,16 @@ class capacity_meter {
   std::map<std::string, totals> last_;  // by worker id, as of the previous update
   double steps_per_image_ = 0;          // the last measured
   double last_measured_ = 0;
+  double full_batch_ = 0;
 };
+
+// The seconds of one model call with as many samples as the counters have rows (index: samples
+// - 1; `busy_s_by_rows[i]` the seconds of `calls_by_rows[i]` calls): the mean of the full calls
+// when there were any, else the least-squares line through the mean call of each size (weighted by
+// calls) at the full size, never below the largest size's mean; 0 when no call was full and fewer
+// than two sizes were seen. Shared with the simulator, which counts whole batches as calls.
+double full_call_seconds(const std::vector<uint64_t>& calls_by_rows,
+                         const std::vector<double>& busy_s_by_rows);
 
 // The load a stats snapshot shows, as the scaling policy reads it: arrivals, samples waiting and
 // running, and one worker's throughput from `capacity` (updated with the snapshot's workers; its

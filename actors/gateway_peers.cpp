@@ -41,6 +41,8 @@ class peer_loads {
     auto now = clock::now();
     double throughput = 0;
     int measured = 0;
+    double full_batch = 0;
+    int full_measured = 0;
     for (auto& [index, report] : reports_) {
       if (now - report.second > max_age_) continue;
       inputs.arrivals_per_s += report.first.arrivals_per_s;
@@ -50,9 +52,15 @@ class peer_loads {
         throughput += report.first.images_per_s_per_worker;
         ++measured;
       }
+      if (report.first.full_batch_images_per_s > 0) {
+        full_batch += report.first.full_batch_images_per_s;
+        ++full_measured;
+      }
     }
     if (inputs.images_per_s_per_worker <= 0 && measured > 0)
       inputs.images_per_s_per_worker = throughput / measured;
+    if (inputs.full_batch_images_per_s <= 0 && full_measured > 0)
+      inputs.full_batch_images_per_s = full_batch / full_measured;
   }
 
  private:

@@ -66,6 +66,9 @@ struct worker_counters {
   uint64_t steps_saved = 0;   // steps not run because their sample was cancelled
   uint64_t images = 0;
   double busy_s = 0;  // seconds the model thread had a batch running (text encoding and steps)
+  // step() calls and their busy seconds by the samples in the call (index: samples - 1).
+  std::vector<uint64_t> calls_by_rows;
+  std::vector<double> busy_s_by_rows;
 };
 
 // failure codes travel as integers: 0 = images, 1 + failure otherwise.
@@ -147,7 +150,7 @@ typename Inspector::result_type inspect(Inspector& f, batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_counters& x) {
   return f(caf::meta::type_name("worker_counters"), x.model_calls, x.sample_steps, x.steps_saved,
-           x.images, x.busy_s);
+           x.images, x.busy_s, x.calls_by_rows, x.busy_s_by_rows);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_result& x) {
@@ -222,7 +225,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_figures& x) {
   return f(caf::meta::type_name("worker_figures"), x.id, x.node, x.device, x.state, x.in_flight,
            x.batches_done, x.images_done, x.mean_batch_size, x.steps_done, x.steps_saved,
-           x.model_calls, x.starts, x.images_per_s, x.busy_s, x.image_steps);
+           x.model_calls, x.starts, x.images_per_s, x.busy_s, x.image_steps, x.calls_by_rows,
+           x.busy_s_by_rows);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_pool_figures& x) {
@@ -258,7 +262,7 @@ typename Inspector::result_type inspect(Inspector& f, served_model& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scaling_inputs& x) {
   return f(caf::meta::type_name("scaling_inputs"), x.arrivals_per_s, x.queue_depth, x.in_flight,
-           x.workers, x.images_per_s_per_worker);
+           x.workers, x.images_per_s_per_worker, x.full_batch_images_per_s);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scaling_decision& x) {

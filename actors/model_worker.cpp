@@ -116,7 +116,11 @@ class model_loop {
         owner_(std::move(owner)),
         encoder_([this](sample_result result, worker_counters counters) {
           tell(result_atom::value, std::move(result), counters);
-        }) {}
+        }) {
+    const auto rows = static_cast<size_t>(std::max(1, options_.max_batch_size));
+    counters_.calls_by_rows.assign(rows, 0);
+    counters_.busy_s_by_rows.assign(rows, 0.0);
+  }
 
   void run() {
     std::unique_ptr<model::generator> generator;
@@ -250,8 +254,17 @@ class model_loop {
       tell(crashed_atom::value, std::string(e.what()));
       return false;
     }
-    counters_.busy_s += std::chrono::duration<double>(clock::now() - busy_since).count();
+    const double busy_s = std::chrono::duration<double>(clock::now() - busy_since).count();
+    counters_.busy_s += busy_s;
     ++counters_.model_calls;
+    if (size > 0) {
+      if (size > counters_.calls_by_rows.size()) {
+        counters_.calls_by_rows.resize(size, 0);
+        counters_.busy_s_by_rows.resize(size, 0.0);
+      }
+      ++counters_.calls_by_rows[size - 1];
+      counters_.busy_s_by_rows[size - 1] += busy_s;
+    }
     counters_.sample_steps += size;
     log_debug("worker " + options_.id, "step with " + std::to_string(size) + " samples");
     std::vector<sample_progress> progress;

@@ -31,14 +31,44 @@ const char* to_string(scaling_action action) {
 scaling_policy::scaling_policy(config::autoscale_config settings, int max_batch_size, int slots)
     : settings_(std::move(settings)),
       max_batch_size_(std::max(1, max_batch_size)),
-      upper_(std::max(settings_.min_workers, std::min(settings_.max_workers, slots))) {}
+      upper_(std::max(settings_.min_workers, std::min(settings_.max_workers, slots))),
+      tick_s_(settings_.policy == "full_batch"
+                  ? std::max(1, std::min(settings_.scale_up_check_s, settings_.interval_s))
+                  : std::max(1, settings_.interval_s)),
+      // Lower need for scale_down_after intervals: as many ticks, rounded up.
+      low_ticks_needed_(std::max(
+          1, (settings_.scale_down_after * settings_.interval_s + tick_s_ - 1) / tick_s_)) {}
+
+int scaling_policy::wanted_full_batch(const scaling_inputs& in, std::string& why) const {
+  const double per_worker =
+      in.full_batch_images_per_s > 0 ? in.full_batch_images_per_s : in.images_per_s_per_worker;
+  const auto waiting = static_cast<double>(in.queue_depth);
+  const double demand = in.arrivals_per_s + waiting / settings_.backlog_s;
+  const double load = demand / per_worker;
+  const int margin = static_cast<int>(std::ceil(load + std::sqrt(load) - 1e-9));
+  // The samples running need their workers whatever arrives (a closed loop of clients whose
+  // requests outlast the arrival window has no arrivals, yet keeps workers busy).
+  const int running = static_cast<int>((in.in_flight + static_cast<uint64_t>(max_batch_size_) - 1) /
+                                       max_batch_size_);
+  const int needed = std::max(margin, running);
+  why = "demand " + figure(demand) + " images/s (arrivals " + figure(in.arrivals_per_s) + "/s + " +
+        figure(waiting) + " waiting within " + figure(settings_.backlog_s) +
+        " s), one worker serves " + figure(per_worker) + "/s" +
+        (in.full_batch_images_per_s > 0 ? " in full batches" : " per busy second") + " -> load " +
+        figure(load) + " + sqrt " + figure(std::sqrt(load)) +
+        (running > margin ? ", " + std::to_string(in.in_flight) + " running" : std::string()) +
+        " -> " + std::to_string(needed) + " workers";
+  return needed;
+}
 
 int scaling_policy::wanted(const scaling_inputs& in, std::string& why) const {
   const int workers = std::max(in.workers, 0);
   const auto pending = static_cast<double>(in.queue_depth);
   const double batch = max_batch_size_;
-  if (settings_.policy == "queue_threshold" || in.images_per_s_per_worker <= 0) {
-    // The original rule; also the capacity policy's rule until a throughput has been measured.
+  const bool measured = in.images_per_s_per_worker > 0 || in.full_batch_images_per_s > 0;
+  if (settings_.policy == "queue_threshold" || !measured ||
+      (settings_.policy == "capacity" && in.images_per_s_per_worker <= 0)) {
+    // The original rule; also the other policies' rule until a throughput has been measured.
     if (pending > workers * batch) {
       why = figure(pending) + " samples waiting > " + std::to_string(workers) + " workers x " +
             std::to_string(max_batch_size_);
@@ -52,6 +82,7 @@ int scaling_policy::wanted(const scaling_inputs& in, std::string& why) const {
     why = figure(pending) + " samples waiting fit " + std::to_string(workers) + " workers";
     return workers;
   }
+  if (settings_.policy == "full_batch") return wanted_full_batch(in, why);
   // Capacity: the arrival rate, plus the work present now (waiting at the gateway and running on
   // the workers) served within one interval, against what one worker serves at the target
   // utilisation. The work present counts even when nothing new arrived: a closed loop of clients
@@ -78,29 +109,40 @@ scaling_decision scaling_policy::decide(const scaling_inputs& inputs) {
   if (wanted_count != unbounded)
     why += " (bounded to " + std::to_string(settings_.min_workers) + ".." + std::to_string(upper_) +
            ")";
+  const bool full_batch = settings_.policy == "full_batch";
   if (current < settings_.min_workers) {
-    low_intervals_ = 0;
+    low_ticks_ = 0;
+    highest_low_ = 0;
     decision = {settings_.min_workers, scaling_action::up,
                 "below min_workers " + std::to_string(settings_.min_workers)};
   } else if (current > upper_) {
-    low_intervals_ = 0;
+    low_ticks_ = 0;
+    highest_low_ = 0;
     decision = {upper_, scaling_action::down, "above the upper bound " + std::to_string(upper_)};
   } else if (wanted_count > current) {
-    low_intervals_ = 0;
+    low_ticks_ = 0;
+    highest_low_ = 0;
     decision = {wanted_count, scaling_action::up, why};
   } else if (wanted_count < current) {
-    ++low_intervals_;
-    if (low_intervals_ >= settings_.scale_down_after) {
-      low_intervals_ = 0;
-      decision = {current - 1, scaling_action::down,
-                  why + "; low for " + std::to_string(settings_.scale_down_after) + " intervals"};
+    ++low_ticks_;
+    highest_low_ = std::max(highest_low_, wanted_count);
+    const std::string span = full_batch ? std::to_string(low_ticks_needed_ * tick_s_) + " s"
+                                        : std::to_string(settings_.scale_down_after) + " intervals";
+    if (low_ticks_ >= low_ticks_needed_) {
+      // full_batch: to the highest need of the low ticks at once; the others one at a time.
+      const int target = full_batch ? highest_low_ : current - 1;
+      low_ticks_ = 0;
+      highest_low_ = 0;
+      decision = {target, scaling_action::down, why + "; low for " + span};
     } else {
       decision = {current, scaling_action::hold,
-                  why + "; low for " + std::to_string(low_intervals_) + " of " +
-                      std::to_string(settings_.scale_down_after) + " intervals"};
+                  why + "; low for " +
+                      (full_batch ? std::to_string(low_ticks_ * tick_s_) + " of " + span
+                                  : std::to_string(low_ticks_) + " of " + span)};
     }
   } else {
-    low_intervals_ = 0;
+    low_ticks_ = 0;
+    highest_low_ = 0;
     decision = {current, scaling_action::hold, why};
   }
   return decision;

@@ -46,6 +46,11 @@ struct worker_figures {
   double images_per_s = 0;
   double busy_s = 0;         // seconds it had a batch running: its capacity is work per busy second
   uint64_t image_steps = 0;  // the step counts of its images_done, added up
+  // Model calls and their busy seconds by the samples in the call (index: samples - 1, up to
+  // max_batch_size): a step's time at each batch size, so that the capacity meter knows what a
+  // worker serves in full batches however full the load made them.
+  std::vector<uint64_t> calls_by_rows;
+  std::vector<double> busy_s_by_rows;
 };
 
 struct worker_pool_figures {
@@ -96,6 +101,7 @@ struct scaling_inputs {
   uint64_t in_flight = 0;              // samples on workers
   int32_t workers = 0;                 // running or starting, not draining
   double images_per_s_per_worker = 0;  // one worker's images per busy second; 0 while unknown
+  double full_batch_images_per_s = 0;  // the same in full batches (max_batch_size); 0 while unknown
 };
 
 enum class scaling_action { hold, up, down };

@@ -273,7 +273,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
       return;
     }
   });
-  auto interval = std::chrono::seconds(self->state.config.autoscale.interval_s);
+  auto interval = std::chrono::seconds(self->state.policy->tick_s());
   return {
       [=](start_atom) {
         reconcile(self);

@@ -1,8 +1,8 @@
 #pragma once
 // The supervisor: keeps a target number of workers running on the config's nodes
 // (gpu_nodes[i].devices x slots_per_device; one local cpu slot when none is configured). It
-// starts autoscale.min_workers at once, then every autoscale.interval_s asks the stats for the
-// last interval's figures and lets the scaling_policy set the target. A new worker goes to the
+// starts autoscale.min_workers at once, then every policy tick (tick_s()) asks the stats for the
+// latest figures and lets the scaling_policy set the target. A new worker goes to the
 // reachable node with the most free slots; a node that refuses is retried after a backoff (0.5 s
 // doubling to 30 s), so a node that starts late or comes back is used again. A worker that dies
 // is replaced (same backoff on its node; a worker that lived a minute starts the count afresh),

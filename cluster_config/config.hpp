@@ -85,7 +85,10 @@ struct autoscale_config {
   int max_workers = 8;
   double target_utilisation = 0.8;
   int scale_down_after = 2;
-  std::string policy = "capacity";  // capacity | queue_threshold (the seed's rule)
+  // full_batch | capacity | queue_threshold (the seed's rule); actors/scaling_policy.hpp
+  std::string policy = "full_batch";
+  int scale_up_check_s = 5;  // full_batch: decides every this many seconds (at most interval_s)
+  double backlog_s = 10;     // full_batch: samples waiting are to be served within this
 };
 
 struct tls_config {

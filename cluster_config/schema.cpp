@@ -17,7 +17,7 @@ const std::vector<std::string> dtypes = {"float32", "float16", "bfloat16"};
 const std::vector<std::string> schedulers(model::scheduler_names.begin(),
                                           model::scheduler_names.end());
 const std::vector<std::string> balancer_policies = {"round_robin", "least_loaded"};
-const std::vector<std::string> autoscale_policies = {"capacity", "queue_threshold"};
+const std::vector<std::string> autoscale_policies = {"full_batch", "capacity", "queue_threshold"};
 const std::vector<std::string> slack_post_modes = {"response_url", "upload"};
 
 constexpr int64_t max_port = 65535;
@@ -204,6 +204,8 @@ void read_autoscale(problem_list& problems, const json* object, autoscale_config
   r.number("target_utilisation", autoscale.target_utilisation, 0.05, 1.0);
   r.integer("scale_down_after", autoscale.scale_down_after, 1, 100);
   r.choice("policy", autoscale.policy, autoscale_policies);
+  r.integer("scale_up_check_s", autoscale.scale_up_check_s, 1, 3600);
+  r.number("backlog_s", autoscale.backlog_s, 1, 3600);
   r.finish();
 }
 

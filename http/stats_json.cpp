@@ -50,7 +50,9 @@ json workers_json(const actors::worker_pool_figures& pool) {
                     {"starts", w.starts},
                     {"images_per_s", w.images_per_s},
                     {"busy_s", w.busy_s},
-                    {"image_steps", w.image_steps}});
+                    {"image_steps", w.image_steps},
+                    {"calls_by_rows", w.calls_by_rows},
+                    {"busy_s_by_rows", w.busy_s_by_rows}});
   return {{"ready", pool.ready},
           {"total", pool.total},
           {"capacity_per_worker", pool.capacity_per_worker},
@@ -69,7 +71,8 @@ json decision_json(const actors::scaling_record& r) {
             {"queue_depth", in.queue_depth},
             {"in_flight", in.in_flight},
             {"workers", in.workers},
-            {"images_per_s_per_worker", in.images_per_s_per_worker}}}};
+            {"images_per_s_per_worker", in.images_per_s_per_worker},
+            {"full_batch_images_per_s", in.full_batch_images_per_s}}}};
 }
 
 }  // namespace

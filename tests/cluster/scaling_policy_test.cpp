@@ -1,6 +1,9 @@
 #include "actors/scaling_policy.hpp"
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <utility>
+#include <vector>
 
 #include "actors/capacity_meter.hpp"
 
@@ -239,4 +242,186 @@ TEST_CASE("capacity from busy seconds gives the worker count the load needs",
   auto decision = policy.decide(load(8, 0, 1, per_worker));
   CHECK(decision.target == 2);
   CHECK(decision.reason.find("per busy second") != std::string::npos);
+}
+
+namespace {
+
+// full_batch: a decision every 5 s, down after 2 intervals of 30 s (12 ticks) of lower need, the
+// backlog served within 10 s.
+muse::config::autoscale_config full_batch_settings() {
+  muse::config::autoscale_config s;
+  s.policy = "full_batch";
+  s.interval_s = 30;
+  s.scale_up_check_s = 5;
+  s.scale_down_after = 2;
+  s.backlog_s = 10;
+  s.min_workers = 1;
+  s.max_workers = 1000;
+  return s;
+}
+
+// `arrivals` images/s, `queue` waiting, against workers that serve `full` images/s in full
+// batches and `mean` at the last interval's mean batch.
+scaling_inputs full_load(double arrivals, uint64_t queue, int workers, double full,
+                         double mean = 1) {
+  auto in = load(arrivals, queue, workers, mean);
+  in.full_batch_images_per_s = full;
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("full_batch: a constant load gives ceil(load + sqrt(load)) workers", "[scaling]") {
+  // load = arrivals / images per second in full batches.
+  for (auto [arrivals, expected] :
+       std::vector<std::pair<double, int>>{{10, 2}, {40, 6}, {100, 14}, {1000, 110}, {6675, 694}}) {
+    CAPTURE(arrivals);
+    scaling_policy policy(full_batch_settings(), 8, 1000);
+    const double load = arrivals / 10;
+    CHECK(expected == static_cast<int>(std::ceil(load + std::sqrt(load) - 1e-9)));
+    auto d = policy.decide(full_load(arrivals, 0, 1, 10));
+    CHECK(d.target == expected);
+    CHECK(d.action == scaling_action::up);
+    // The same load again: it holds there.
+    CHECK(policy.decide(full_load(arrivals, 0, expected, 10)).action == scaling_action::hold);
+  }
+}
+
+TEST_CASE("full_batch: capacity in full batches, not at the last interval's mean batch",
+          "[scaling]") {
+  scaling_policy policy(full_batch_settings(), 8, 1000);
+  // 100 images/s; 10/s in full batches (load 10 -> 14), though the light batches read 4/s.
+  auto d = policy.decide(full_load(100, 0, 1, 10, 4));
+  CHECK(d.target == 14);
+  CHECK(d.reason.find("in full batches") != std::string::npos);
+  // Until full batches are known, the images per busy second measured stand in.
+  scaling_policy unknown(full_batch_settings(), 8, 1000);
+  auto fallback = unknown.decide(full_load(100, 0, 1, 0, 10));
+  CHECK(fallback.target == 14);
+  CHECK(fallback.reason.find("per busy second") != std::string::npos);
+  // Nothing measured at all: the queue rule.
+  scaling_policy none(full_batch_settings(), 8, 1000);
+  CHECK(none.decide(full_load(100, 9, 1, 0, 0)).target == 2);
+}
+
+TEST_CASE("full_batch: the backlog is served within backlog_s", "[scaling]") {
+  scaling_policy policy(full_batch_settings(), 8, 1000);
+  // No arrivals, 400 waiting: 40/s over 10 s; 10/s a worker: load 4 -> ceil(4 + 2) = 6.
+  CHECK(policy.decide(full_load(0, 400, 1, 10)).target == 6);
+  // With 20/s arriving too: 60/s, load 6 -> ceil(6 + 2.449) = 9.
+  CHECK(policy.decide(full_load(20, 400, 6, 10)).target == 9);
+  auto s = full_batch_settings();
+  s.backlog_s = 40;
+  scaling_policy slower(s, 8, 1000);
+  // 400 over 40 s: 10/s, load 1 -> 2.
+  CHECK(slower.decide(full_load(0, 400, 1, 10)).target == 2);
+}
+
+TEST_CASE("full_batch: samples running keep their workers when nothing arrives", "[scaling]") {
+  scaling_policy policy(full_batch_settings(), 8, 1000);
+  // A closed loop: 20 samples on the workers, no arrivals in the window: 3 batches of 8.
+  auto in = full_load(0, 0, 1, 10);
+  in.in_flight = 20;
+  auto d = policy.decide(in);
+  CHECK(d.target == 3);
+  CHECK(d.reason.find("20 running") != std::string::npos);
+}
+
+TEST_CASE("full_batch: a drop goes down after scale_down_after intervals to their highest need",
+          "[scaling]") {
+  scaling_policy policy(full_batch_settings(), 8, 1000);
+  REQUIRE(policy.tick_s() == 5);
+  // 110 workers for 1000/s; the load drops to 100/s (14 workers) and, one tick, 160/s (20).
+  CHECK(policy.decide(full_load(1000, 0, 110, 10)).action == scaling_action::hold);
+  for (int tick = 1; tick < 12; ++tick) {
+    CAPTURE(tick);
+    auto d = policy.decide(full_load(tick == 6 ? 160 : 100, 0, 110, 10));
+    CHECK(d.action == scaling_action::hold);
+    CHECK(d.target == 110);
+  }
+  // The 12th tick of lower need (60 s = 2 intervals of 30 s): at once to the highest need seen.
+  auto down = policy.decide(full_load(100, 0, 110, 10));
+  CHECK(down.action == scaling_action::down);
+  CHECK(down.target == 20);
+  CHECK(down.reason.find("low for 60 s") != std::string::npos);
+  // A tick that needs all the workers there are resets the count.
+  for (int tick = 0; tick < 11; ++tick)
+    CHECK(policy.decide(full_load(10, 0, 20, 10)).action == scaling_action::hold);
+  CHECK(policy.decide(full_load(160, 0, 20, 10)).action == scaling_action::hold);
+  for (int tick = 0; tick < 11; ++tick)
+    CHECK(policy.decide(full_load(10, 0, 20, 10)).action == scaling_action::hold);
+  CHECK(policy.decide(full_load(10, 0, 20, 10)).target == 2);
+}
+
+TEST_CASE("full_batch: up at once on the faster tick, bounded as the others", "[scaling]") {
+  auto s = full_batch_settings();
+  s.max_workers = 50;
+  scaling_policy policy(s, 8, 40);
+  CHECK(policy.decide(full_load(1000, 0, 14, 10)).target == 40);
+  // The check is never slower than interval_s; the other policies tick every interval_s.
+  s.scale_up_check_s = 60;
+  CHECK(scaling_policy(s, 8, 40).tick_s() == 30);
+  s.policy = "capacity";
+  s.scale_up_check_s = 5;
+  CHECK(scaling_policy(s, 8, 40).tick_s() == 30);
+}
+
+namespace {
+
+// A worker that ran `calls` model calls of each size (index: samples - 1) taking `seconds`.
+worker_figures with_calls(std::string id, std::vector<uint64_t> calls, std::vector<double> seconds,
+                          uint64_t images, uint64_t image_steps) {
+  auto w = counted(std::move(id), 0, 0, images, image_steps);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    w.busy_s += seconds[i];
+    w.steps_done += calls[i] * (i + 1);
+  }
+  w.calls_by_rows = std::move(calls);
+  w.busy_s_by_rows = std::move(seconds);
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("full call seconds: measured when full calls ran, else the line through smaller ones",
+          "[scaling][capacity]") {
+  using muse::actors::full_call_seconds;
+  CHECK(full_call_seconds({}, {}) == 0);
+  // 4 full calls of 4 in 2 s: 0.5 s each, whatever the smaller ones took.
+  CHECK(full_call_seconds({10, 0, 0, 4}, {1, 0, 0, 2}) == Approx(0.5));
+  // No full call: 0.2 s at 1, 0.5 s at 4 (0.1 s + 0.1 s a sample) -> 0.9 s at 8.
+  CHECK(full_call_seconds({5, 0, 0, 2, 0, 0, 0, 0}, {1, 0, 0, 1, 0, 0, 0, 0}) == Approx(0.9));
+  // Calls weigh as many as they were: 3 at 2 samples (0.3 s each) with the above.
+  CHECK(full_call_seconds({5, 3, 0, 2, 0, 0, 0, 0}, {1, 0.9, 0, 1, 0, 0, 0, 0}) == Approx(0.9));
+  // One size only: nothing to draw a line through.
+  CHECK(full_call_seconds({5, 0, 0, 0}, {1, 0, 0, 0}) == 0);
+  // A line that falls (noise) never reads below the largest size's mean.
+  CHECK(full_call_seconds({1, 1, 0, 0}, {0.5, 0.3, 0, 0}) == Approx(0.3));
+}
+
+TEST_CASE("capacity meter: images per busy second in full batches, from calls by size",
+          "[scaling][capacity]") {
+  capacity_meter meter;
+  CHECK(meter.full_batch_measured() == 0);
+  // Two workers, max_batch_size 8, 25 steps an image. Only light batches so far: 1 sample a call
+  // at 0.2 s, 4 at 0.5 s (pooled over the workers): a call of 8 would take 0.9 s, so 8 / 0.9
+  // steps of 8 samples a second = 8 / 0.9 / 25 images per busy second.
+  meter.update(
+      pool({with_calls("w1", {50, 0, 0, 0, 0, 0, 0, 0}, {10, 0, 0, 0, 0, 0, 0, 0}, 2, 50),
+            with_calls("w2", {0, 0, 0, 25, 0, 0, 0, 0}, {0, 0, 0, 12.5, 0, 0, 0, 0}, 4, 100)}));
+  CHECK(meter.full_batch_measured() == Approx(8 / 0.9 / 25));
+  // The images per busy second at those batches read lower: what the load gave.
+  CHECK(meter.last_measured() < meter.full_batch_measured());
+  // Full calls measured since (25 calls of 8 in 20 s): 0.8 s a call, measured beats the line.
+  meter.update(
+      pool({with_calls("w1", {50, 0, 0, 0, 0, 0, 0, 0}, {10, 0, 0, 0, 0, 0, 0, 0}, 2, 50),
+            with_calls("w2", {0, 0, 0, 25, 0, 0, 0, 25}, {0, 0, 0, 12.5, 0, 0, 0, 20}, 12, 300)}));
+  CHECK(meter.full_batch_measured() == Approx(8 / 0.8 / 25));
+  // measured_load passes it on to the policy.
+  muse::actors::stats_snapshot stats;
+  stats.workers =
+      pool({with_calls("w1", {0, 0, 0, 0, 0, 0, 0, 10}, {0, 0, 0, 0, 0, 0, 0, 10}, 8, 200)});
+  capacity_meter fresh;
+  auto in = muse::actors::measured_load(stats, fresh);
+  CHECK(in.full_batch_images_per_s == Approx(8.0 / 1 / 25));
 }

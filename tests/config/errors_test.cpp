@@ -67,6 +67,12 @@ TEST_CASE("values out of range are named with the range", "[config][errors]") {
              StartsWith("model.fast_steps: must be 1..150, got 0"));
   CHECK_THAT(problems_of(R"({ "autoscale": { "target_utilisation": 1.5 } })"),
              StartsWith("autoscale.target_utilisation: must be 0.05..1, got 1.5"));
+  CHECK_THAT(problems_of(R"({ "autoscale": { "scale_up_check_s": 0 } })"),
+             StartsWith("autoscale.scale_up_check_s: must be 1..3600, got 0"));
+  CHECK_THAT(problems_of(R"({ "autoscale": { "backlog_s": 0.5 } })"),
+             StartsWith("autoscale.backlog_s: must be 1..3600, got 0.5"));
+  CHECK_THAT(problems_of(R"({ "autoscale": { "policy": "candidate" } })"),
+             StartsWith("autoscale.policy: must be one of"));
   CHECK_THAT(problems_of(R"({ "gateway": { "max_body_bytes": 18446744073709551615 } })"),
              StartsWith("gateway.max_body_bytes: must be 16..1073741824"));
   CHECK_THAT(problems_of(R"({ "model": { "width": 100 } })"),

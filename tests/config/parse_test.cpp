@@ -17,6 +17,9 @@ TEST_CASE("an empty object gives every default and one local CPU node", "[config
   CHECK(config.batching.max_batch_size == 8);
   CHECK(config.balancer.policy == "least_loaded");
   CHECK(config.autoscale.interval_s == 30);
+  CHECK(config.autoscale.policy == "full_batch");
+  CHECK(config.autoscale.scale_up_check_s == 5);
+  CHECK(config.autoscale.backlog_s == 10);
   CHECK_FALSE(config.cluster.tls.has_value());
   REQUIRE(config.gpu_nodes.size() == 1);
   const gpu_node_config& node = config.gpu_nodes[0];
@@ -42,7 +45,8 @@ TEST_CASE("every key of a full file is read", "[config]") {
     "batching": { "max_batch_size": 12, "max_wait_ms": 2000, "max_queue": 10, "step_level": false },
     "balancer": { "policy": "round_robin" },
     "autoscale": { "interval_s": 5, "min_workers": 2, "max_workers": 20, "target_utilisation": 0.5,
-                   "scale_down_after": 3, "policy": "queue_threshold" },
+                   "scale_down_after": 3, "policy": "queue_threshold", "scale_up_check_s": 2,
+                   "backlog_s": 7.5 },
     "cluster": { "tls": null, "heartbeat_ms": 200, "node_timeout_ms": 1000 },
     "auth": { "api_keys_env": "KEYS", "cors_origins": ["*"] },
     "slack": { "signing_secret_env": "S", "bot_token_env": "T", "api_base": "http://127.0.0.1:9/api",
@@ -75,6 +79,8 @@ TEST_CASE("every key of a full file is read", "[config]") {
   CHECK(config.balancer.policy == "round_robin");
   CHECK(config.autoscale.target_utilisation == Approx(0.5));
   CHECK(config.autoscale.policy == "queue_threshold");
+  CHECK(config.autoscale.scale_up_check_s == 2);
+  CHECK(config.autoscale.backlog_s == Approx(7.5));
   CHECK(config.cluster.node_timeout_ms == 1000);
   CHECK(config.auth.api_keys_env == "KEYS");
   CHECK(config.auth.cors_origins == std::vector<std::string>{"*"});

@@ -52,10 +52,12 @@ stats_snapshot full_snapshot() {
   w.images_per_s = 0.25;
   w.busy_s = 40.5;
   w.image_steps = 200;
+  w.calls_by_rows = {60, 40};
+  w.busy_s_by_rows = {20.5, 20.0};
   s.workers = worker_pool_figures{1, 1, 16, {w}};
   scaling_record record;
   record.decision = {2, scaling_action::up, "demand 3 images/s"};
-  record.inputs = {3.0, 7, 2, 1, 2.0};
+  record.inputs = {3.0, 7, 2, 1, 2.0, 2.5};
   record.policy = "capacity";
   record.at_s = 30.0;
   s.decisions = {record};
@@ -85,11 +87,13 @@ TEST_CASE("the stats JSON has every documented key, as it always had", "[stats]"
       {"id": "w1", "node": "gpu-1", "device": "cuda:0", "state": "ready", "in_flight": 2,
        "batches_done": 4, "images_done": 8, "mean_batch_size": 2.0, "steps_done": 200,
        "steps_saved": 10, "model_calls": 100, "starts": 1, "images_per_s": 0.25,
-       "busy_s": 40.5, "image_steps": 200}]},
+       "busy_s": 40.5, "image_steps": 200, "calls_by_rows": [60, 40],
+       "busy_s_by_rows": [20.5, 20.0]}]},
     "scaling": {"decisions": [
       {"action": "up", "target": 2, "reason": "demand 3 images/s", "policy": "capacity",
        "at_s": 30.0, "inputs": {"arrivals_per_s": 3.0, "queue_depth": 7, "in_flight": 2,
-                                "workers": 1, "images_per_s_per_worker": 2.0}}]}
+                                "workers": 1, "images_per_s_per_worker": 2.0,
+                                "full_batch_images_per_s": 2.5}}]}
   })");
   // Text, not values: 2.0 and 2 are equal as numbers but print differently.
   CHECK(muse::http::stats_json(full_snapshot()).dump() == expected.dump());

@@ -24,7 +24,7 @@ service_model::service_model(std::vector<std::pair<int, double>> points)
 }
 
 service_model service_model::h200_sd15_fast() {
-  return service_model({{1, 1 / 5.27}, {4, 4 / 7.77}, {8, 8 / 8.25}, {16, 16 / 8.32}});
+  return service_model({{1, 1 / 5.48}, {4, 4 / 8.29}, {8, 8 / 8.90}, {16, 16 / 9.07}});
 }
 
 double service_model::seconds(int batch) const {

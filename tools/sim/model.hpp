@@ -15,8 +15,8 @@ class service_model {
   // {batch size, seconds}, sizes ascending and distinct, at least two.
   explicit service_model(std::vector<std::pair<int, double>> points);
   // SD1.5, 512x512, 25 DDIM steps, fp16 on one H200: docs/benchmarks.md, "The C++ pipeline
-  // against diffusers + torch.compile on a GPU" (muse at 5.27 / 7.77 / 8.25 / 8.32 images/s at
-  // batch 1 / 4 / 8 / 16, so 0.190 / 0.515 / 0.970 / 1.923 s per batch).
+  // against diffusers + torch.compile on a GPU", muse's row as measured today (5.48 / 8.29 / 8.90
+  // / 9.07 images/s at batch 1 / 4 / 8 / 16, so 0.182 / 0.483 / 0.899 / 1.764 s per batch).
   static service_model h200_sd15_fast();
 
   double seconds(int batch) const;

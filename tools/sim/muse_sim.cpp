@@ -1,9 +1,11 @@
 // muse-sim: the autoscaling policies against arrival traces on a simulated GPU pool (README.md
 // in tools/ says how; docs/benchmarks.md quotes its figures).
 //
-//   muse-sim [--traces diurnal,flash,steps] [--policies seed,queue_threshold,capacity,oracle]
+//   muse-sim [--traces diurnal,flash,steps] [--policies
+//   seed,queue_threshold,capacity,full_batch,oracle]
 //            [--gpus 10,100,1000] [--peak-share 0.75] [--day-s 86400] [--interval-s 30]
-//            [--startup-s 10] [--failures-per-hour 1] [--repair-s 600] [--gpus-per-node 8]
+//            [--scale-up-check-s 5] [--startup-s 10] [--failures-per-hour 1] [--repair-s 600]
+//            [--gpus-per-node 8]
 //            [--max-batch 8] [--oracle-beta 0] [--seed 1]
 //            [--out DIR]
 //
@@ -42,8 +44,9 @@ std::vector<std::string> split(const std::string& list) {
 int usage(const char* why) {
   std::cerr << "muse-sim: " << why
             << "\nusage: muse-sim [--traces diurnal,flash,steps] "
-               "[--policies seed,queue_threshold,capacity,oracle] [--gpus 10,100,1000] "
-               "[--peak-share 0.75] [--day-s 86400] [--interval-s 30] [--startup-s 10] "
+               "[--policies seed,queue_threshold,capacity,full_batch,oracle] [--gpus 10,100,1000] "
+               "[--peak-share 0.75] [--day-s 86400] [--interval-s 30] [--scale-up-check-s 5] "
+               "[--startup-s 10] "
                "[--failures-per-hour 1] [--repair-s 600] [--gpus-per-node 8] [--max-batch 8] "
                "[--oracle-beta 0] [--seed 1] [--out DIR]\n";
   return 2;
@@ -52,11 +55,12 @@ int usage(const char* why) {
 void write_ticks(const std::filesystem::path& path, const sim_result& result) {
   std::ofstream out(path);
   out << "at_s,rate_per_s,arrivals_per_s,queue_depth,in_flight,workers,ready,target,"
-         "images_per_s_per_worker\n";
+         "images_per_s_per_worker,full_batch_images_per_s\n";
   for (auto& t : result.ticks)
     out << t.at_s << ',' << t.rate_per_s << ',' << t.inputs.arrivals_per_s << ','
         << t.inputs.queue_depth << ',' << t.inputs.in_flight << ',' << t.inputs.workers << ','
-        << t.ready << ',' << t.target << ',' << t.inputs.images_per_s_per_worker << '\n';
+        << t.ready << ',' << t.target << ',' << t.inputs.images_per_s_per_worker << ','
+        << t.inputs.full_batch_images_per_s << '\n';
 }
 
 // muse-bench's result shape: x = the trace's peak rate, one line per policy.
@@ -75,7 +79,8 @@ nlohmann::json plot_point(const std::string& policy, const trace& load, const si
 
 int main(int argc, char** argv) {
   std::vector<std::string> traces = trace::names();
-  std::vector<std::string> policies = {"seed", "queue_threshold", "capacity", "oracle"};
+  std::vector<std::string> policies = {"seed", "queue_threshold", "capacity", "full_batch",
+                                       "oracle"};
   std::vector<int> scales = {10, 100, 1000};
   double peak_share = 0.75;
   double day_s = 86400;
@@ -106,6 +111,8 @@ int main(int argc, char** argv) {
         day_s = std::stod(value);
       else if (key == "interval-s")
         base.autoscale.interval_s = std::stoi(value);
+      else if (key == "scale-up-check-s")
+        base.autoscale.scale_up_check_s = std::stoi(value);
       else if (key == "startup-s")
         base.startup_s = std::stod(value);
       else if (key == "failures-per-hour")

@@ -9,6 +9,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "actors/capacity_meter.hpp"
 #include "tools/sim/scalers.hpp"
 
 namespace muse::sim {
@@ -20,6 +21,8 @@ actors::scaling_inputs scaling_inputs_from(const interval_figures& f, double las
   in.queue_depth = f.queue_depth;
   in.in_flight = f.in_flight;
   in.images_per_s_per_worker = f.busy_s > 0 ? f.images_done / f.busy_s : last_capacity;
+  const double full_s = actors::full_call_seconds(f.calls_by_rows, f.busy_s_by_rows);
+  if (full_s > 0) in.full_batch_images_per_s = static_cast<double>(f.calls_by_rows.size()) / full_s;
   return in;
 }
 
@@ -80,6 +83,8 @@ class simulation {
     scaler_ = make_scaler(settings_, load_);
     latencies_.assign(static_cast<size_t>((2 * settings_.timeout_s + 600) / latency_bucket_s), 0);
     arrivals_by_second_.assign(static_cast<size_t>(load_.duration_s) + 2, 0);
+    calls_by_rows_.assign(static_cast<size_t>(settings_.max_batch_size), 0);
+    busy_s_by_rows_.assign(static_cast<size_t>(settings_.max_batch_size), 0.0);
   }
 
   sim_result run() {
@@ -92,7 +97,8 @@ class simulation {
       make_ready(e.worker, 0);
     }
     const auto bins = static_cast<uint64_t>(std::ceil(load_.duration_s / settings_.bin_s));
-    double next_tick = settings_.autoscale.interval_s;
+    const double tick_s = scaler_->tick_s();
+    double next_tick = tick_s;
     std::exponential_distribution<double> gap(settings_.failures_per_hour / 3600);
     double next_failure = settings_.failures_per_hour > 0 ? gap(failures_rng_) : INFINITY;
     double next_repair = INFINITY;
@@ -112,7 +118,7 @@ class simulation {
       }
       if (now >= next_tick) {
         tick(now);
-        next_tick += settings_.autoscale.interval_s;
+        next_tick += tick_s;
       }
       arrive(now);
       dispatch(now);
@@ -205,6 +211,9 @@ class simulation {
     in_flight_ -= w.batch_size;
     images_done_ += w.batch_size;
     busy_s_ += w.batch_s;
+    const auto row = std::min<size_t>(w.batch_size, calls_by_rows_.size()) - 1;
+    ++calls_by_rows_[row];
+    busy_s_by_rows_[row] += w.batch_s;
     w.state = worker_state::idle;
     if (w.draining) {
       stop(id, now);
@@ -309,6 +318,8 @@ class simulation {
     f.workers = active_;
     f.images_done = images_done_;
     f.busy_s = busy_s_;
+    f.calls_by_rows = calls_by_rows_;
+    f.busy_s_by_rows = busy_s_by_rows_;
     tick_record record;
     record.at_s = now;
     record.rate_per_s = load_.rate(now);
@@ -358,9 +369,11 @@ class simulation {
   uint64_t in_flight_ = 0;
   int active_ = 0;  // starting or serving, not draining
   int target_ = 1;
-  uint64_t images_done_ = 0;  // this interval
-  double busy_s_ = 0;         // this interval
-  double capacity_ = 0;       // the last measured images per busy second
+  uint64_t images_done_ = 0;             // this interval
+  double busy_s_ = 0;                    // this interval
+  std::vector<uint64_t> calls_by_rows_;  // batches by size, over the run
+  std::vector<double> busy_s_by_rows_;
+  double capacity_ = 0;  // the last measured images per busy second
   double end_ = 0;
   std::vector<uint64_t> latencies_;  // counts per latency_bucket_s
   std::vector<uint64_t> arrivals_by_second_;

@@ -3,8 +3,9 @@
 // a trace into one FIFO queue; every idle worker takes up to max_batch_size of them at once and
 // serves the batch for the service model's time; a supervisor tick every autoscale.interval_s
 // asks an autoscaler for a worker count; new workers serve after a start-up delay; nodes fail.
-// The autoscalers "queue_threshold" and "capacity" are muse::actors::scaling_policy itself, the
-// class the live supervisor runs. No clock, no threads: the same settings give the same result.
+// The autoscalers "full_batch", "capacity" and "queue_threshold" are muse::actors::scaling_policy
+// itself, the class the live supervisor runs, asked every tick_s() as the supervisor asks it. No
+// clock, no threads: the same settings give the same result.
 
 #include <cstdint>
 #include <string>
@@ -17,8 +18,8 @@
 namespace muse::sim {
 
 struct sim_settings {
-  // seed | queue_threshold | capacity | oracle | candidate (scalers.hpp says what each is).
-  std::string policy = "capacity";
+  // seed | queue_threshold | capacity | full_batch | oracle (scalers.hpp says what each is).
+  std::string policy = "full_batch";
   config::autoscale_config autoscale;  // max_workers is set to gpus by simulate()
   int gpus = 10;                       // the pool: the workers all nodes can hold
   int gpus_per_node = 0;               // a failure takes a whole node; 0: 8, or 1 under 16 GPUs
@@ -66,12 +67,18 @@ struct interval_figures {
   int workers = 0;           // running or starting, not draining
   uint64_t images_done = 0;  // batches finished in the interval
   double busy_s = 0;         // the time workers spent on those batches
+  // Batches (the model's calls here: a batch is one call) and their seconds by size (index:
+  // size - 1, up to max_batch_size), over the run, as the workers count them.
+  std::vector<uint64_t> calls_by_rows;
+  std::vector<double> busy_s_by_rows;
 };
 
 // The policy's inputs from those figures: the one place that turns gateway figures into
-// scaling_inputs, kept in step with inputs_from() in actors/supervisor.cpp. A worker's capacity
-// is the images it finished per busy second; with no batch finished in the interval the last
-// measurement stands (`last_capacity`, 0 while nothing was ever measured).
+// scaling_inputs, kept in step with measured_load() in actors/capacity_meter.cpp. A worker's
+// capacity is the images it finished per busy second; with no batch finished in the interval the
+// last measurement stands (`last_capacity`, 0 while nothing was ever measured). Its capacity in
+// full batches is the meter's full_call_seconds() of the counts by size (a call being a whole
+// batch here, an image one step).
 actors::scaling_inputs scaling_inputs_from(const interval_figures& figures, double last_capacity);
 
 sim_result simulate(const trace& load, const sim_settings& settings);

@@ -8,7 +8,7 @@ out=${1:?usage: tools/sim/sweep.sh OUT_DIR [muse-sim options]}
 shift
 build_dir=${MUSE_BUILD_DIR:-build}
 mkdir -p "$out"
-"$build_dir/muse-sim" --policies seed,queue_threshold,capacity,oracle,candidate --out "$out" "$@" \
+"$build_dir/muse-sim" --policies seed,queue_threshold,capacity,full_batch,oracle --out "$out" "$@" \
   | tee "$out/table.md"
 for dir in "$out"/plot/*/; do
   name=$(basename "$dir")
