@@ -192,8 +192,13 @@ void decide(supervisor_pointer self, const stats_snapshot& stats) {
   record.policy = st.config.autoscale.policy;
   record.at_s = stats.uptime_s;
   const auto& decision = record.decision;
-  log_info("supervisor", std::string("scaling ") + to_string(decision.action) + " to " +
-                             std::to_string(decision.target) + ": " + decision.reason);
+  // A change at info level; a hold (every scale-up check, 5 s by default) only at debug level.
+  const auto line = std::string("scaling ") + to_string(decision.action) + " to " +
+                    std::to_string(decision.target) + ": " + decision.reason;
+  if (decision.action == scaling_action::hold)
+    log_debug("supervisor", line);
+  else
+    log_info("supervisor", line);
   st.target = decision.target;
   self->send(st.stats, decision_atom::value, std::move(record));
   reconcile(self);
