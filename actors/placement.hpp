@@ -21,6 +21,9 @@ class worker_placement {
   // A worker on `node` died: a placement that keeps a link to the node drops it, so that the
   // next place() connects afresh (the node may have restarted) instead of using a dead link.
   virtual void forget(const std::string& node) {}
+  // Whether the nodes are reached over cluster links: then the supervisor probes a node it cannot
+  // reach (node_table.hpp). False for workers in this process.
+  virtual bool links_nodes() const { return false; }
 };
 
 // Workers in this process, each generator made by `factory` (the real model in production).
