@@ -6,6 +6,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <mutex>
 
 #include "cluster_harness.hpp"
 
