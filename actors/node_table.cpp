@@ -58,13 +58,14 @@ const node_table::entry* node_table::find(const std::string& node) const {
 
 bool node_table::may_place(const std::string& node, clock::time_point now) const {
   auto* e = find(node);
-  return e != nullptr && e->reachable && e->retry_at <= now;
+  // A node never seen yet is tried as well: at start every node is, so the first workers spread.
+  return e != nullptr && (e->reachable || !e->seen) && e->retry_at <= now;
 }
 
 node_table::clock::time_point node_table::next_retry(clock::time_point now) const {
   std::optional<clock::time_point> soonest;
   for (auto& e : entries_)
-    if (e.reachable && e.retry_at > now && (!soonest || e.retry_at < *soonest))
+    if ((e.reachable || !e.seen) && e.retry_at > now && (!soonest || e.retry_at < *soonest))
       soonest = e.retry_at;
   return soonest.value_or(now);
 }
@@ -78,6 +79,7 @@ void node_table::placed(const std::string& node, clock::time_point now) {
   }
   e->probe_wanted = false;
   e->failed_probes = 0;
+  e->seen = true;
 }
 
 std::chrono::milliseconds node_table::fail(entry& e, clock::time_point now) {
@@ -91,6 +93,7 @@ std::chrono::milliseconds node_table::fail(entry& e, clock::time_point now) {
 }
 
 void node_table::lose(entry& e, clock::time_point now) {
+  e.seen = true;
   if (e.reachable) {
     e.reachable = false;
     e.since = now;
@@ -138,6 +141,7 @@ bool node_table::probe_answered(const std::string& node, clock::time_point now) 
   e->probing = false;
   e->probe_wanted = false;
   e->failed_probes = 0;
+  e->seen = true;
   if (e->reachable) return false;
   e->reachable = true;
   e->since = now;

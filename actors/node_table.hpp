@@ -6,8 +6,9 @@
 //   backoff ends (0.5 s doubling to 30 s; a worker that lived a minute starts the count afresh);
 // - `unreachable`: its link was lost (a worker there died of it) or a probe found no one there,
 //   or, on a cluster, it was never linked yet. Placement does not try it (a connect to a stopped
-//   node would hold the supervisor); the supervisor probes it every probe period instead, and
-//   when a probe answers, its backoff is reset and it may be used at once.
+//   node would hold the supervisor), but for a node never seen yet (at start every node is tried,
+//   so the first workers spread); the supervisor probes it every probe period instead, and when
+//   a probe answers, its backoff is reset and it may be used at once.
 // After a failed spawn on a linked node a probe tells the two apart (a node that answers but
 // refuses spawns keeps backing off; one that does not answer is unreachable). Without links
 // (workers in this process) every node is reachable from the start and nothing is probed.
@@ -48,7 +49,7 @@ class node_table {
   node_table(const std::vector<std::string>& names, bool linked, clock::time_point now,
              std::chrono::milliseconds probe_period);
 
-  // Reachable and not backing off.
+  // Reachable (or never seen yet) and not backing off.
   bool may_place(const std::string& node, clock::time_point now) const;
   // The soonest end of a backoff after `now` among reachable nodes; now when there is none.
   clock::time_point next_retry(clock::time_point now) const;
@@ -84,6 +85,7 @@ class node_table {
     bool probing = false;
     clock::time_point probe_at{};
     int failed_probes = 0;  // since it was last reachable
+    bool seen = false;      // linked, or found unreachable, at least once
   };
   entry* find(const std::string& node);
   const entry* find(const std::string& node) const;

@@ -18,11 +18,12 @@ node_table linked_and_up(node_table::clock::time_point t0) {
 
 }  // namespace
 
-TEST_CASE("nodes of a cluster are unreachable until a probe answers", "[nodes]") {
+TEST_CASE("nodes of a cluster are unreachable until a probe answers, but tried at start",
+          "[nodes]") {
   auto t0 = node_table::clock::now();
   node_table table(two_nodes, true, t0, 1000ms);
   CHECK(table.state("gpu-1", t0) == node_state::unreachable);
-  CHECK_FALSE(table.may_place("gpu-1", t0));
+  CHECK(table.may_place("gpu-1", t0));  // never seen: tried, so the first workers spread
   CHECK(table.probes_due(t0) == two_nodes);
   CHECK(table.probes_due(t0).empty());  // both are being probed
   CHECK(table.probe_answered("gpu-1", t0 + 10ms));
@@ -30,6 +31,7 @@ TEST_CASE("nodes of a cluster are unreachable until a probe answers", "[nodes]")
   CHECK(table.state("gpu-1", t0 + 10ms) == node_state::up);
   CHECK(table.may_place("gpu-1", t0 + 10ms));
   CHECK(table.state("gpu-2", t0 + 10ms) == node_state::unreachable);
+  CHECK_FALSE(table.may_place("gpu-2", t0 + 10ms));  // seen unreachable: probed, not tried
   // The failed one is probed again one period later, not before.
   CHECK(table.probes_due(t0 + 500ms).empty());
   CHECK(table.probes_due(t0 + 1010ms) == std::vector<std::string>{"gpu-2"});
