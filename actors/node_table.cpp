@@ -38,7 +38,7 @@ node_table::node_table(const std::vector<std::string>& names, bool linked, clock
     e.name = name;
     e.since = now;
     e.reachable = !linked;
-    e.probe_wanted = linked;
+    e.probe_wanted = false;  // tried by placement first; probed once that fails
     e.probe_at = now;
     entries_.push_back(e);
   }
@@ -106,7 +106,7 @@ std::chrono::milliseconds node_table::place_failed(const std::string& node, cloc
   auto* e = find(node);
   if (e == nullptr) return first_backoff;
   auto delay = fail(*e, now);
-  if (linked_ && e->reachable && !e->probe_wanted) {
+  if (linked_ && !e->probe_wanted) {
     // Refused, or not there? A probe tells.
     e->probe_wanted = true;
     e->probe_at = now;

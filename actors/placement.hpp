@@ -24,6 +24,9 @@ class worker_placement {
   // Whether the nodes are reached over cluster links: then the supervisor probes a node it cannot
   // reach (node_table.hpp). False for workers in this process.
   virtual bool links_nodes() const { return false; }
+  // A probe linked to `node`: place() uses that link rather than connecting again (a second
+  // connection to a linked node breaks the first one's link).
+  virtual void linked(const std::string& node, const caf::node_id& id) {}
 };
 
 // Workers in this process, each generator made by `factory` (the real model in production).

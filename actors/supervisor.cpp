@@ -227,10 +227,10 @@ void probe_nodes(supervisor_pointer self) {
     if (node == st.config.gpu_nodes.end()) continue;  // only a cluster's nodes are probed
     self->request(links, timeout, caf::connect_atom::value, node->host, node->port)
         .then(
-            [=](caf::node_id&, caf::strong_actor_ptr&, std::set<std::string>&) {
+            [=](caf::node_id& id, caf::strong_actor_ptr&, std::set<std::string>&) {
+              self->state.placement->linked(name, id);  // the next spawn there uses this link
               if (!self->state.node_states->probe_answered(name, clock::now())) return;
               log_info("supervisor", "node " + name + " answers again");
-              self->state.placement->forget(name);  // connect afresh: it may have restarted
               report_nodes(self);
               reconcile(self);
             },

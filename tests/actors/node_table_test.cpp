@@ -12,18 +12,21 @@ const std::vector<std::string> two_nodes{"gpu-1", "gpu-2"};
 // A linked table where both nodes answered their first probe.
 node_table linked_and_up(node_table::clock::time_point t0) {
   node_table table(two_nodes, true, t0, 1000ms);
-  for (auto& name : table.probes_due(t0)) table.probe_answered(name, t0);
+  for (auto& name : two_nodes) table.placed(name, t0);
   return table;
 }
 
 }  // namespace
 
-TEST_CASE("nodes of a cluster are unreachable until a probe answers, but tried at start",
+TEST_CASE("nodes of a cluster are unreachable until linked, tried at start, then probed",
           "[nodes]") {
   auto t0 = node_table::clock::now();
   node_table table(two_nodes, true, t0, 1000ms);
   CHECK(table.state("gpu-1", t0) == node_state::unreachable);
   CHECK(table.may_place("gpu-1", t0));  // never seen: tried, so the first workers spread
+  CHECK(table.probes_due(t0).empty());  // placement tries them first
+  table.place_failed("gpu-1", t0);
+  table.place_failed("gpu-2", t0);
   CHECK(table.probes_due(t0) == two_nodes);
   CHECK(table.probes_due(t0).empty());  // both are being probed
   CHECK(table.probe_answered("gpu-1", t0 + 10ms));
