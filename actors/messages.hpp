@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/node_table.hpp"
 #include "actors/order.hpp"
 #include "actors/stats_snapshot.hpp"
 #include "model/generator.hpp"
@@ -273,9 +274,18 @@ typename Inspector::result_type inspect(Inspector& f, scaling_record& x) {
   return f(caf::meta::type_name("scaling_record"), x.decision, x.inputs, x.policy, x.at_s);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_figures& x) {
+  return f(caf::meta::type_name("node_figures"), x.name, x.state, x.workers, x.since_s,
+           x.retry_at_s);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), x.name, x.state, x.workers, x.since, x.retry_at);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stats_snapshot& x) {
   return f(caf::meta::type_name("stats_snapshot"), x.uptime_s, x.ready, x.model, x.queue, x.orders,
-           x.batches, x.latency_ms, x.workers, x.decisions);
+           x.batches, x.latency_ms, x.workers, x.decisions, x.nodes);
 }
 
 }  // namespace muse::actors
@@ -326,6 +336,8 @@ using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using peer_load_atom = caf::atom_constant<caf::atom("peerload")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 
 // What a model worker's client (the balancer) receives from it.
 using worker_client_actor =
@@ -385,12 +397,14 @@ using stats_actor = caf::typed_actor<
     caf::reacts_to<register_atom, batcher_actor, balancer_actor>,  // wiring, once at start
     caf::reacts_to<accepted_atom>, caf::reacts_to<order_done_atom, order_record>,
     caf::reacts_to<batch_done_atom, uint32_t>, caf::reacts_to<decision_atom, scaling_record>,
+    caf::reacts_to<nodes_atom, std::vector<node_status>>,  // the supervisor's, each probe period
     caf::replies_to<snapshot_atom>::with<stats_snapshot>,  // the supervisor's
     caf::reacts_to<snapshot_atom, stats_ticket>>;          // the facade's: answered by callback
 
 using supervisor_actor =
     caf::typed_actor<caf::reacts_to<start_atom>, caf::reacts_to<respawn_atom, std::string>,
-                     caf::reacts_to<tick_atom>,  // to itself: time for a scaling decision
+                     caf::reacts_to<tick_atom>,   // to itself: time for a scaling decision
+                     caf::reacts_to<probe_atom>,  // to itself: probe unreachable nodes
                      caf::replies_to<shutdown_atom>::with<bool>,  // true once every worker is down
                      // Several gateways (gateway_peers.hpp): the workers it counts; workers
                      // another supervisor started, now counted here; quit, leaving every worker
@@ -439,6 +453,7 @@ CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::pool_worker>))
 CAF_ADD_TYPE_ID(muse, (muse::actors::scaling_inputs))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_actor))
 CAF_ADD_TYPE_ID(muse, (muse::actors::gateway_peers_actor))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::node_status>))
 CAF_END_TYPE_ID_BLOCK(muse)
 
 namespace muse::actors {

@@ -21,6 +21,12 @@ class worker_placement {
   // A worker on `node` died: a placement that keeps a link to the node drops it, so that the
   // next place() connects afresh (the node may have restarted) instead of using a dead link.
   virtual void forget(const std::string& node) {}
+  // Whether the nodes are reached over cluster links: then the supervisor probes a node it cannot
+  // reach (node_table.hpp). False for workers in this process.
+  virtual bool links_nodes() const { return false; }
+  // A probe linked to `node`: place() uses that link rather than connecting again (a second
+  // connection to a linked node breaks the first one's link).
+  virtual void linked(const std::string& node, const caf::node_id& id) {}
 };
 
 // Workers in this process, each generator made by `factory` (the real model in production).

@@ -40,6 +40,11 @@ caf::expected<worker_actor> remote_placement::place(caf::actor_system& system,
   return spawned;
 }
 
+void remote_placement::linked(const std::string& node, const caf::node_id& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  connected_[node] = id;
+}
+
 void remote_placement::forget(const std::string& node) {
   std::lock_guard<std::mutex> lock(mutex_);
   connected_.erase(node);

@@ -19,6 +19,8 @@ class remote_placement : public worker_placement {
   caf::expected<worker_actor> place(caf::actor_system& system,
                                     const worker_options& options) override;
   void forget(const std::string& node) override;
+  bool links_nodes() const override { return true; }
+  void linked(const std::string& node, const caf::node_id& id) override;
 
  private:
   std::vector<config::gpu_node_config> nodes_;

@@ -22,6 +22,7 @@ struct stats_state {
   std::map<uint32_t, uint64_t> batch_sizes;
   latency_tracker queue_ms, inference_ms, total_ms;
   std::vector<scaling_record> decisions;
+  std::vector<node_status> nodes;
   static inline const char* name = "stats";
 };
 
@@ -44,6 +45,7 @@ stats_snapshot own_figures(stats_state& st) {
   s.batches.size_histogram = st.batch_sizes;
   s.latency_ms = {st.queue_ms.summary(), st.inference_ms.summary(), st.total_ms.summary()};
   s.decisions = st.decisions;
+  for (auto& node : st.nodes) s.nodes.push_back(to_figures(node, st.status->started));
   return s;
 }
 
@@ -100,6 +102,7 @@ stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_stat
         list.push_back(std::move(decision));
         if (list.size() > max_decisions_kept) list.erase(list.begin());
       },
+      [=](nodes_atom, std::vector<node_status>& nodes) { self->state.nodes = std::move(nodes); },
       [=](snapshot_atom) -> caf::result<stats_snapshot> {
         auto promise = self->make_response_promise<stats_snapshot>();
         assemble(self,

@@ -60,6 +60,15 @@ struct worker_pool_figures {
   std::vector<worker_figures> list;
 };
 
+// A GPU node as the supervisor sees it (README.md, "The cluster"). Times are the gateway's uptime.
+struct node_figures {
+  std::string name;
+  std::string state;      // up | unreachable | backoff
+  int32_t workers = 0;    // workers the supervisor counts there
+  double since_s = 0;     // when it entered its state (backoff: the last failure)
+  double retry_at_s = 0;  // unreachable: the next probe; backoff: the next spawn; up: 0
+};
+
 // Nearest-rank percentiles of the most recent latencies, in milliseconds.
 struct latency_summary {
   double p50 = 0;
@@ -131,6 +140,7 @@ struct stats_snapshot {
   order_latencies latency_ms;
   std::optional<worker_pool_figures> workers;  // none when the balancer did not answer in time
   std::vector<scaling_record> decisions;       // the last 50, oldest first
+  std::vector<node_figures> nodes;  // the supervisor's; empty on a gateway that does not lead
 };
 
 // What gateway::stats() answers: a snapshot, or why there is none.

@@ -6,7 +6,9 @@
 #include <set>
 
 #include "actors/capacity_meter.hpp"
+#include "actors/cluster_links.hpp"
 #include "actors/log.hpp"
+#include "actors/node_table.hpp"
 #include "actors/scaling_policy.hpp"
 
 namespace muse::actors {
@@ -14,17 +16,12 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr auto first_backoff = std::chrono::milliseconds(500);
-constexpr auto max_backoff = std::chrono::milliseconds(30000);
-constexpr auto stable_after = std::chrono::seconds(60);
 constexpr auto figures_timeout = std::chrono::seconds(5);
 
 struct node_slots {
   std::string name;
   std::vector<std::string> devices;
   int slots_per_device = 1;
-  int failures_in_a_row = 0;
-  clock::time_point retry_at{};
 };
 
 struct running_worker {
@@ -37,6 +34,7 @@ struct running_worker {
 struct supervisor_state {
   config::deployment_config config;
   std::vector<node_slots> nodes;
+  std::optional<node_table> node_states;          // reachability and backoff of each node
   std::map<std::string, running_worker> workers;  // by id
   std::optional<scaling_policy> policy;
   capacity_meter capacity;
@@ -59,12 +57,6 @@ struct supervisor_state {
 
 using supervisor_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
 
-std::chrono::milliseconds backoff(int failures) {
-  auto delay = first_backoff;
-  for (int i = 1; i < failures && delay < max_backoff; ++i) delay *= 2;
-  return std::min(delay, max_backoff);
-}
-
 int active_workers(const supervisor_state& st) {
   return static_cast<int>(std::count_if(st.workers.begin(), st.workers.end(),
                                         [](auto& entry) { return !entry.second.draining; }));
@@ -84,7 +76,7 @@ node_slots* choose_node(supervisor_state& st, std::string& device, clock::time_p
   node_slots* best = nullptr;
   int best_free = 0;
   for (auto& node : st.nodes) {
-    if (node.retry_at > now) continue;
+    if (!st.node_states->may_place(node.name, now)) continue;
     std::map<std::string, int> used;
     int on_node = 0;
     for (auto& [id, w] : st.workers)
@@ -132,13 +124,12 @@ void reconcile(supervisor_pointer self) {
     std::string device;
     auto* node = choose_node(st, device, now);
     if (node == nullptr) {
-      // Every node is full or backing off: try again when the first backoff ends.
-      std::optional<clock::time_point> soonest;
-      for (auto& n : st.nodes)
-        if (n.retry_at > now && (!soonest || n.retry_at < *soonest)) soonest = n.retry_at;
-      if (soonest)
+      // Every node is full, backing off or unreachable: try again when the first backoff ends
+      // (an unreachable node that answers a probe calls for a reconcile itself).
+      auto retry = st.node_states->next_retry(now);
+      if (retry > now)
         schedule_reconcile(self, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     *soonest - now + std::chrono::milliseconds(1)));
+                                     retry - now + std::chrono::milliseconds(1)));
       return;
     }
     auto options = make_worker_options(st.config, free_id(st), node->name, device);
@@ -146,9 +137,7 @@ void reconcile(supervisor_pointer self) {
       if (w.options.node == node->name) options.node_peers.push_back(w.handle.id());
     auto placed = st.placement->place(self->system(), options);
     if (!placed) {
-      ++node->failures_in_a_row;
-      auto delay = backoff(node->failures_in_a_row);
-      node->retry_at = clock::now() + delay;
+      auto delay = st.node_states->place_failed(node->name, clock::now());
       log_warning("supervisor", "cannot start worker " + options.id + " on " + node->name + ": " +
                                     self->system().render(placed.error()) + "; node retried in " +
                                     std::to_string(delay.count()) + " ms");
@@ -158,6 +147,7 @@ void reconcile(supervisor_pointer self) {
     w.options = options;
     w.handle = *placed;
     w.started = clock::now();
+    st.node_states->placed(node->name, w.started);
     self->monitor(w.handle);
     log_info("supervisor",
              "started worker " + options.id + " on " + options.node + "/" + options.device);
@@ -215,10 +205,47 @@ void adopt(supervisor_pointer self, const std::vector<pool_worker>& workers) {
     w.handle = worker.handle;
     w.started = clock::now();
     w.draining = worker.draining;
+    st.node_states->placed(w.options.node, w.started);
     self->monitor(w.handle);
     log_info("supervisor", "adopted worker " + w.options.id + " on " + w.options.node);
   }
   st.target = std::max(st.target, std::min(active_workers(st), st.config.autoscale.max_workers));
+}
+
+// The node table as the stats show it.
+void report_nodes(supervisor_pointer self) {
+  auto& st = self->state;
+  std::map<std::string, int> counted;
+  for (auto& [id, w] : st.workers) ++counted[w.options.node];
+  self->send(st.stats, nodes_atom::value, st.node_states->statuses(clock::now(), counted));
+}
+
+// Connects to each unreachable node whose probe is due, without waiting for it: a node that
+// answers is used again at once, rather than when its backoff happens to end.
+void probe_nodes(supervisor_pointer self) {
+  auto& st = self->state;
+  auto links = cluster_link_manager(self->system(), st.config.cluster);
+  auto timeout = std::chrono::milliseconds(st.config.cluster.node_timeout_ms);
+  for (auto& name : st.node_states->probes_due(clock::now())) {
+    auto node = std::find_if(st.config.gpu_nodes.begin(), st.config.gpu_nodes.end(),
+                             [&](auto& n) { return n.name == name; });
+    if (node == st.config.gpu_nodes.end()) continue;  // only a cluster's nodes are probed
+    self->request(links, timeout, caf::connect_atom::value, node->host, node->port)
+        .then(
+            [=](caf::node_id& id, caf::strong_actor_ptr&, std::set<std::string>&) {
+              self->state.placement->linked(name, id);  // the next spawn there uses this link
+              if (!self->state.node_states->probe_answered(name, clock::now())) return;
+              log_info("supervisor", "node " + name + " answers again");
+              report_nodes(self);
+              reconcile(self);
+            },
+            [=](caf::error& error) {
+              if (self->state.node_states->probe_failed(name, clock::now()))
+                log_warning("supervisor", "node " + name + " does not answer (" +
+                                              self->system().render(error) +
+                                              "); probed until it does");
+            });
+  }
 }
 
 supervisor_actor::behavior_type supervisor(supervisor_pointer self,
@@ -240,6 +267,10 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
   st.balancer = std::move(balancer);
   st.stats = std::move(stats);
   st.add_peer_load = std::move(pool.add_peer_load);
+  std::vector<std::string> names;
+  for (auto& node : st.nodes) names.push_back(node.name);
+  st.node_states.emplace(names, st.placement->links_nodes(), clock::now(),
+                         std::chrono::milliseconds(st.config.cluster.heartbeat_ms));
   adopt(self, pool.adopted);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
@@ -249,7 +280,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
       auto id = it->first;
       auto node_name = w.options.node;
       bool drained = w.draining;
-      bool stable = clock::now() - w.started >= stable_after;
+      auto lived = clock::now() - w.started;
       st.workers.erase(it);
       if (st.stopping) {
         log_info("supervisor", "worker " + id + " stopped");
@@ -262,17 +293,14 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
       }
       st.died.insert(id);
       st.placement->forget(node_name);
-      auto delay = first_backoff;
-      for (auto& node : st.nodes)
-        if (node.name == node_name) {
-          if (stable) node.failures_in_a_row = 0;
-          delay = backoff(++node.failures_in_a_row);
-          node.retry_at = clock::now() + delay;
-        }
+      // CAF kills the proxies of a node whose link is lost with this reason: the node is probed
+      // until it answers rather than tried by placement.
+      bool link_lost = down.reason == caf::exit_reason::remote_link_unreachable;
+      auto delay = st.node_states->worker_died(node_name, clock::now(), link_lost, lived);
+      auto retry = link_lost ? "its node is probed until it answers"
+                             : "its node is retried in " + std::to_string(delay.count()) + " ms";
       log_warning("supervisor", "worker " + id + " on " + node_name + " died (" +
-                                    self->system().render(down.reason) +
-                                    "); its node is retried in " + std::to_string(delay.count()) +
-                                    " ms");
+                                    self->system().render(down.reason) + "); " + retry);
       // At once: another node may have a free slot; this one waits out its backoff.
       self->send(self, respawn_atom::value, std::string{});
       return;
@@ -281,8 +309,16 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
   auto interval = std::chrono::seconds(self->state.policy->tick_s());
   return {
       [=](start_atom) {
+        self->send(self, probe_atom::value);
         reconcile(self);
         self->delayed_send(self, interval, tick_atom::value);
+      },
+      [=](probe_atom) {
+        if (self->state.stopping) return;
+        self->delayed_send(self, std::chrono::milliseconds(self->state.config.cluster.heartbeat_ms),
+                           probe_atom::value);
+        probe_nodes(self);
+        report_nodes(self);
       },
       [=](respawn_atom, std::string&) {
         self->state.reconcile_pending = false;

@@ -4,7 +4,8 @@
 // starts autoscale.min_workers at once, then every policy tick (tick_s()) asks the stats for the
 // latest figures and lets the scaling_policy set the target. A new worker goes to the
 // reachable node with the most free slots; a node that refuses is retried after a backoff (0.5 s
-// doubling to 30 s), so a node that starts late or comes back is used again. A worker that dies
+// doubling to 30 s), and one it cannot reach is probed every cluster.heartbeat_ms and used at once
+// when it answers, so a node that starts late or comes back is used again. A worker that dies
 // is replaced (same backoff on its node; a worker that lived a minute starts the count afresh),
 // on another node when its own is unreachable. Scaling down drains a worker (the balancer gives
 // it no new batch, it finishes what it holds, then quits). Every decision goes to the stats and

@@ -185,6 +185,20 @@ void worker_families(writer& w, const actors::worker_pool_figures& pool) {
   }
 }
 
+void node_families(writer& w, const actors::stats_snapshot& stats) {
+  if (stats.nodes.empty()) return;
+  w.family("muse_node_state", "gauge",
+           "1 for the state each GPU node is in (up, unreachable, backoff).");
+  for (const auto& node : stats.nodes)
+    w.sample("muse_node_state", {{"node", node.name}, {"state", node.state}}, 1);
+  w.family("muse_node_state_seconds", "gauge", "Seconds each GPU node has been in its state.");
+  for (const auto& node : stats.nodes)
+    w.sample("muse_node_state_seconds", {{"node", node.name}}, stats.uptime_s - node.since_s);
+  w.family("muse_node_workers", "gauge", "Workers the supervisor counts on each GPU node.");
+  for (const auto& node : stats.nodes)
+    w.sample("muse_node_workers", {{"node", node.name}}, double(node.workers));
+}
+
 }  // namespace
 
 std::string render_prometheus(const actors::stats_reply& stats,
@@ -195,6 +209,7 @@ std::string render_prometheus(const actors::stats_reply& stats,
     order_families(w, *stats.snapshot);
     batch_families(w, stats.snapshot->batches);
     if (stats.snapshot->workers) worker_families(w, *stats.snapshot->workers);
+    node_families(w, *stats.snapshot);
   } else {
     // No snapshot (the gateway shut down or did not answer): readiness is still known.
     single(w, "muse_ready", "gauge", "1 when at least one worker is ready.", stats.ready ? 1 : 0);

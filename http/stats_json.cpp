@@ -75,6 +75,13 @@ json decision_json(const actors::scaling_record& r) {
             {"full_batch_images_per_s", in.full_batch_images_per_s}}}};
 }
 
+json node_json(const actors::node_figures& n) {
+  json node = {
+      {"name", n.name}, {"state", n.state}, {"workers", n.workers}, {"since_s", n.since_s}};
+  node["retry_at_s"] = n.state == "up" ? json(nullptr) : json(n.retry_at_s);
+  return node;
+}
+
 }  // namespace
 
 json stats_json(const actors::stats_snapshot& s) {
@@ -85,6 +92,8 @@ json stats_json(const actors::stats_snapshot& s) {
     histogram[std::to_string(size)] = count;
   json decisions = json::array();
   for (const auto& record : s.decisions) decisions.push_back(decision_json(record));
+  json nodes = json::array();
+  for (const auto& node : s.nodes) nodes.push_back(node_json(node));
   json model = nullptr;
   if (s.model) model = {{"name", s.model->name}, {"limits", limits_json(s.model->limits)}};
   return {{"uptime_s", s.uptime_s},
@@ -106,7 +115,8 @@ json stats_json(const actors::stats_snapshot& s) {
             {"inference", latency_json(s.latency_ms.inference)},
             {"total", latency_json(s.latency_ms.total)}}},
           {"workers", s.workers ? workers_json(*s.workers) : json(nullptr)},
-          {"scaling", {{"decisions", decisions}}}};
+          {"scaling", {{"decisions", decisions}}},
+          {"nodes", nodes}};
 }
 
 json stats_json(const actors::stats_reply& reply) {

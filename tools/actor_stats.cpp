@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iomanip>
@@ -177,6 +178,15 @@ json summarise(const json& s, const json* previous, double seconds) {
         nodes[node]["ready"] = nodes[node]["ready"].get<int>() + 1;
       nodes[node]["workers"].push_back(w);
     }
+  // The supervisor's view of each configured node, also of one that holds no worker now.
+  for (auto& n : s.value("nodes", json::array())) {
+    auto name = n.value("name", std::string("?"));
+    if (!nodes.contains(name)) nodes[name] = {{"workers", json::array()}, {"ready", 0}};
+    nodes[name]["state"] = n.value("state", "");
+    nodes[name]["since_s"] = n.value("since_s", 0.0);
+    if (n.contains("retry_at_s") && n["retry_at_s"].is_number())
+      nodes[name]["retry_at_s"] = n["retry_at_s"];
+  }
   json decisions = json::array();
   if (s.contains("scaling") && s["scaling"].is_object())
     decisions = s["scaling"].value("decisions", json::array());
@@ -208,7 +218,16 @@ void print(std::ostream& out, const std::string& address, const json& v) {
         << fixed(g["latency_ms"][kind]["p50"].get<double>()) << " ms  p95 "
         << fixed(g["latency_ms"][kind]["p95"].get<double>()) << " ms\n";
   for (auto& [name, node] : v["nodes"].items()) {
-    out << "\nnode " << name << "  (" << node["ready"] << " ready)\n";
+    out << "\nnode " << name;
+    if (node.contains("state")) {
+      double uptime = v["uptime_s"].get<double>();
+      out << "  " << node["state"].get<std::string>() << " for "
+          << fixed(uptime - node["since_s"].get<double>(), 1) << " s";
+      if (node.contains("retry_at_s"))
+        out << ", retry in " << fixed(std::max(0.0, node["retry_at_s"].get<double>() - uptime), 1)
+            << " s";
+    }
+    out << "  (" << node["ready"] << " ready)\n";
     out << "  worker  device   state     in_flight  batches  images  mean_batch  images/s\n";
     for (auto& w : node["workers"])
       out << "  " << std::setw(6) << std::left << w.value("id", "") << "  " << std::setw(7)

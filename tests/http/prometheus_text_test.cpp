@@ -49,6 +49,8 @@ stats_reply sample_stats() {
   s.workers->total = 2;
   s.workers->list = {worker("w1", "ready", 2, 3, 5, 100, 4, 1.2),
                      worker("w\"2", "loading", 0, 0, 0, 0, 0, 0)};
+  s.nodes = {node_figures{"gpu-1", "up", 2, 0.5, 0},
+             node_figures{"gpu-2", "unreachable", 0, 10.5, 13}};
   return stats_reply{s, true, {}};
 }
 
@@ -100,6 +102,12 @@ TEST_CASE("metrics render as valid Prometheus text with every figure", "[prometh
   CHECK(s.at(R"(muse_worker_steps_saved_total{worker="w1",node="local",device="cpu"})") == 4);
   CHECK(s.at(R"(muse_worker_busy_seconds_total{worker="w1",node="local",device="cpu"})") == 10);
   CHECK(s.at(R"(muse_worker_state{worker="w\"2",node="local",device="cpu",state="loading"})") == 1);
+
+  CHECK(s.at(R"(muse_node_state{node="gpu-1",state="up"})") == 1);
+  CHECK(s.at(R"(muse_node_state{node="gpu-2",state="unreachable"})") == 1);
+  CHECK(s.at(R"(muse_node_state_seconds{node="gpu-2"})") == 2);
+  CHECK(s.at(R"(muse_node_workers{node="gpu-1"})") == 2);
+  CHECK(s.at(R"(muse_node_workers{node="gpu-2"})") == 0);
 }
 
 TEST_CASE("metrics without a snapshot are still valid text", "[prometheus]") {

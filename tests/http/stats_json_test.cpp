@@ -61,6 +61,8 @@ stats_snapshot full_snapshot() {
   record.policy = "capacity";
   record.at_s = 30.0;
   s.decisions = {record};
+  s.nodes = {node_figures{"gpu-1", "up", 1, 0.5, 0},
+             node_figures{"gpu-2", "unreachable", 0, 9.25, 12.5}};
   return s;
 }
 
@@ -93,7 +95,10 @@ TEST_CASE("the stats JSON has every documented key, as it always had", "[stats]"
       {"action": "up", "target": 2, "reason": "demand 3 images/s", "policy": "capacity",
        "at_s": 30.0, "inputs": {"arrivals_per_s": 3.0, "queue_depth": 7, "in_flight": 2,
                                 "workers": 1, "images_per_s_per_worker": 2.0,
-                                "full_batch_images_per_s": 2.5}}]}
+                                "full_batch_images_per_s": 2.5}}]},
+    "nodes": [
+      {"name": "gpu-1", "state": "up", "workers": 1, "since_s": 0.5, "retry_at_s": null},
+      {"name": "gpu-2", "state": "unreachable", "workers": 0, "since_s": 9.25, "retry_at_s": 12.5}]
   })");
   // Text, not values: 2.0 and 2 are equal as numbers but print differently.
   CHECK(muse::http::stats_json(full_snapshot()).dump() == expected.dump());
@@ -107,6 +112,7 @@ TEST_CASE("parts that did not answer are null, as before", "[stats]") {
   CHECK(body["workers"].is_null());
   CHECK(body["batches"]["mean_size"].is_number_float());
   CHECK(body["scaling"]["decisions"] == json::array());
+  CHECK(body["nodes"] == json::array());
   CHECK(body["orders"]["failed"].size() == std::size(all_failures));
 }
 
