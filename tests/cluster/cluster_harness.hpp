@@ -11,10 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -192,5 +195,42 @@ bool eventually(Predicate done, std::chrono::milliseconds limit) {
   }
   return true;
 }
+
+// Clients sending requests back to back until finish(): client i's n-th request is
+// send(first_seed + i * 100000 + n), which returns its HTTP status; a request that throws (no
+// answer: the process died under it) counts as -1. finish() returns the count by status.
+class closed_loop_load {
+ public:
+  closed_loop_load(int clients, std::function<long(int seed)> send, int first_seed = 0)
+      : send_(std::move(send)) {
+    for (int i = 0; i < clients; ++i)
+      threads_.emplace_back([this, i, first_seed] {
+        for (int n = 0; !stop_; ++n) {
+          long status = -1;
+          try {
+            status = send_(first_seed + i * 100000 + n);
+          } catch (const std::exception&) {
+          }
+          std::lock_guard<std::mutex> lock(mutex_);
+          ++statuses_[status];
+        }
+      });
+  }
+  ~closed_loop_load() { finish(); }
+  std::map<long, int> finish() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return statuses_;
+  }
+
+ private:
+  std::function<long(int seed)> send_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::map<long, int> statuses_;
+};
 
 }  // namespace muse::testing

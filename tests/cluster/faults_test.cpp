@@ -47,35 +47,6 @@ long generate(const cluster& c, int seed) {
   return http_request("POST", c.url("/api/v1/generate"), body.dump(), {}, 40).status;
 }
 
-// Clients sending requests back to back until `stop`; counts answers by status.
-class load {
- public:
-  load(const cluster& c, int clients) {
-    for (int i = 0; i < clients; ++i)
-      threads_.emplace_back([this, &c, i] {
-        for (int n = 0; !stop_; ++n) {
-          auto status = generate(c, i * 100000 + n);
-          std::lock_guard<std::mutex> lock(mutex_);
-          ++statuses_[status];
-        }
-      });
-  }
-  ~load() { finish(); }
-  std::map<long, int> finish() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-    std::lock_guard<std::mutex> lock(mutex_);
-    return statuses_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::map<long, int> statuses_;
-};
-
 int ready_on(const json& stats, const std::string& node) {
   int count = 0;
   if (!stats.contains("workers")) return 0;
@@ -101,7 +72,7 @@ TEST_CASE("kill -9 of a GPU node under load: every request answered, workers rep
       60s));
   std::map<long, int> statuses;
   {
-    load clients(c, 4);
+    closed_loop_load clients(4, [&c](int seed) { return generate(c, seed); });
     std::this_thread::sleep_for(1500ms);
     doomed.kill_hard();
     // The lost worker comes back on the surviving node.
@@ -142,7 +113,7 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
     }
   };
   {
-    load clients(c, 6);
+    closed_loop_load clients(6, [&c](int seed) { return generate(c, seed); });
     CHECK(eventually([&] { return c.stats()["workers"]["ready"].get<int>() >= 2; }, 40s));
     // A snapshot may time out on this busy machine: ask again.
     CHECK(eventually(

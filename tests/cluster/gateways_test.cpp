@@ -76,39 +76,6 @@ size_t decisions(const json& stats) {
   return stats["scaling"]["decisions"].size();
 }
 
-// Clients sending requests back to back to one gateway until `finish`; counts answers by status.
-class load {
- public:
-  load(const child_process& gateway, int clients, int first_seed) {
-    for (int i = 0; i < clients; ++i)
-      threads_.emplace_back([this, &gateway, i, first_seed] {
-        for (int n = 0; !stop_; ++n) {
-          long status = -1;  // no HTTP answer (the gateway died under the request)
-          try {
-            status = generate(gateway, first_seed + i * 100000 + n);
-          } catch (const std::exception&) {
-          }
-          std::lock_guard<std::mutex> lock(mutex_);
-          ++statuses_[status];
-        }
-      });
-  }
-  ~load() { finish(); }
-  std::map<long, int> finish() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-    std::lock_guard<std::mutex> lock(mutex_);
-    return statuses_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::map<long, int> statuses_;
-};
-
 }  // namespace
 
 TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the other's requests",
@@ -127,7 +94,8 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
 
   // Load on the follower alone reaches the leader's scaling inputs.
   {
-    load follower_clients(follower, 3, 1);
+    closed_loop_load follower_clients(
+        3, [&g = follower](int seed) { return generate(g, seed); }, 1);
     CHECK(eventually(
         [&] {
           auto stats = stats_of(*leader);
@@ -145,8 +113,10 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
   auto pool_before = ready_workers(stats_of(follower));
   std::map<long, int> follower_statuses;
   {
-    load follower_clients(follower, 3, 500000);
-    load leader_clients(*leader, 2, 900000);
+    closed_loop_load follower_clients(
+        3, [&g = follower](int seed) { return generate(g, seed); }, 500000);
+    closed_loop_load leader_clients(
+        2, [&g = *leader](int seed) { return generate(g, seed); }, 900000);
     std::this_thread::sleep_for(1500ms);
     leader->kill_hard();
     std::this_thread::sleep_for(500ms);
@@ -206,8 +176,10 @@ TEST_CASE("two gateways share one pool; kill -9 of a GPU node loses none of eith
 
   std::map<long, int> leader_statuses, follower_statuses;
   {
-    load leader_clients(leader, 2, 1);
-    load follower_clients(follower, 2, 500000);
+    closed_loop_load leader_clients(
+        2, [&g = leader](int seed) { return generate(g, seed); }, 1);
+    closed_loop_load follower_clients(
+        2, [&g = follower](int seed) { return generate(g, seed); }, 500000);
     std::this_thread::sleep_for(1500ms);
     doomed.kill_hard();
     // The leader starts the lost worker again on node-a, and the follower uses it too.
@@ -252,7 +224,8 @@ TEST_CASE("load on a follower alone scales the pool up, and idle shrinks it back
   };
   std::map<long, int> statuses;
   {
-    load clients(follower, 6, 1);
+    closed_loop_load clients(
+        6, [&g = follower](int seed) { return generate(g, seed); }, 1);
     // The leader sees only the follower's load, and the follower uses the workers it adds.
     CHECK(eventually([&] { return ready_workers(stats_of(follower)).size() >= 2; }, 40s));
     CHECK(eventually([&] { return actions().count("up") == 1; }, 10s));

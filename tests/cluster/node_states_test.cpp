@@ -66,36 +66,6 @@ std::string actor_stats(const cluster& c) {
   return out;
 }
 
-// Clients sending requests back to back until finish(); counts answers by status.
-class load {
- public:
-  load(const cluster& c, int clients) {
-    for (int i = 0; i < clients; ++i)
-      threads_.emplace_back([this, &c, i] {
-        for (int n = 0; !stop_; ++n) {
-          json body = {{"prompt", "a green ring"}, {"seed", i * 100000 + n}, {"quality", "fast"}};
-          auto status = http_request("POST", c.url("/api/v1/generate"), body.dump(), {}, 40).status;
-          std::lock_guard<std::mutex> lock(mutex_);
-          ++statuses_[status];
-        }
-      });
-  }
-  ~load() { finish(); }
-  std::map<long, int> finish() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-    std::lock_guard<std::mutex> lock(mutex_);
-    return statuses_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::map<long, int> statuses_;
-};
-
 }  // namespace
 
 TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker within seconds",
@@ -116,7 +86,10 @@ TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker w
 
   std::map<long, int> statuses;
   {
-    load clients(c, 4);
+    closed_loop_load clients(4, [&c](int seed) {
+      json body = {{"prompt", "a green ring"}, {"seed", seed}, {"quality", "fast"}};
+      return http_request("POST", c.url("/api/v1/generate"), body.dump(), {}, 40).status;
+    });
     std::this_thread::sleep_for(1000ms);
     doomed.kill_hard();
     json down;

@@ -81,36 +81,6 @@ std::vector<held_count> held_counts(const std::string& log) {
   return counts;
 }
 
-// Clients sending requests back to back until `finish`; counts answers by status.
-class load {
- public:
-  load(const cluster& c, int clients) {
-    for (int i = 0; i < clients; ++i)
-      threads_.emplace_back([this, &c, i] {
-        for (int n = 0; !stop_; ++n) {
-          json body = {{"prompt", "a blue circle"}, {"seed", i * 100000 + n}, {"quality", "fast"}};
-          auto status = http_request("POST", c.url("/api/v1/generate"), body.dump(), {}, 60).status;
-          std::lock_guard<std::mutex> lock(mutex_);
-          ++statuses_[status];
-        }
-      });
-  }
-  ~load() { finish(); }
-  std::map<long, int> finish() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-    std::lock_guard<std::mutex> lock(mutex_);
-    return statuses_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::map<long, int> statuses_;
-};
-
 }  // namespace
 
 TEST_CASE("a stopped and resumed GPU node keeps no worker the gateway gave up on",
@@ -130,7 +100,10 @@ TEST_CASE("a stopped and resumed GPU node keeps no worker the gateway gave up on
 
   std::map<long, int> statuses;
   {
-    load clients(c, 3);
+    closed_loop_load clients(3, [&c](int seed) {
+      json body = {{"prompt", "a blue circle"}, {"seed", seed}, {"quality", "fast"}};
+      return http_request("POST", c.url("/api/v1/generate"), body.dump(), {}, 60).status;
+    });
     for (int cycle = 1; cycle <= cycles; ++cycle) {
       INFO("cycle " << cycle);
       stopped.signal(SIGSTOP);
