@@ -150,12 +150,21 @@ bool node_table::probe_answered(const std::string& node, clock::time_point now) 
   return true;
 }
 
-bool node_table::probe_failed(const std::string& node, clock::time_point now) {
+bool node_table::probe_failed(const std::string& node, clock::time_point now, bool refused) {
   auto* e = find(node);
   if (e == nullptr) return false;
   e->probing = false;
   lose(*e, now);
-  return ++e->failed_probes == 1;
+  const bool first = ++e->failed_probes == 1;
+  if (refused) {
+    // Someone answers but the handshake fails: a configuration fault, not an outage. Probing
+    // it every period would not bring it back sooner, and each failed TLS handshake can cost
+    // the other links their connection: back off as after a refused spawn.
+    auto delay = first_backoff;
+    for (int i = 1; i < e->failed_probes && delay < max_backoff; ++i) delay *= 2;
+    e->probe_at = now + std::min<std::chrono::milliseconds>(delay, max_backoff);
+  }
+  return first;
 }
 
 node_state node_table::state(const std::string& node, clock::time_point now) const {

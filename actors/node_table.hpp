@@ -66,7 +66,9 @@ class node_table {
   // True when the node was unreachable: its backoff is reset, missing workers may go there now.
   bool probe_answered(const std::string& node, clock::time_point now);
   // True for the first failure since the node was last reachable (worth a line in the log).
-  bool probe_failed(const std::string& node, clock::time_point now);
+  // `refused`: the node answered but the handshake failed (TLS: a certificate one side does not
+  // trust): probed again after a backoff (0.5 s doubling to 30 s), not every probe period.
+  bool probe_failed(const std::string& node, clock::time_point now, bool refused = false);
 
   node_state state(const std::string& node, clock::time_point now) const;
   // `workers`: the workers counted on each node, by name.

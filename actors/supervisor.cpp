@@ -240,7 +240,10 @@ void probe_nodes(supervisor_pointer self) {
               reconcile(self);
             },
             [=](caf::error& error) {
-              if (self->state.node_states->probe_failed(name, clock::now()))
+              const bool refused =
+                  error.category() == caf::atom("system") &&
+                  error.code() == static_cast<uint8_t>(caf::sec::disconnect_during_handshake);
+              if (self->state.node_states->probe_failed(name, clock::now(), refused))
                 log_warning("supervisor", "node " + name + " does not answer (" +
                                               self->system().render(error) +
                                               "); probed until it does");

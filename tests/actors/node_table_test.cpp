@@ -125,3 +125,23 @@ TEST_CASE("node figures are in the gateway's uptime", "[nodes]") {
   status.state = node_state::up;
   CHECK(to_figures(status, started).retry_at_s == 0.0);
 }
+
+TEST_CASE("a node that refuses the handshake is probed after a backoff, not every period",
+          "[nodes]") {
+  auto t0 = node_table::clock::now();
+  node_table table(two_nodes, true, t0, 200ms);
+  table.place_failed("gpu-2", t0);
+  auto t = t0;
+  // Probes after 0.5, 1, 2, 4 s of refusals (each failed TLS handshake may cost the other
+  // links their connection), where an unanswered probe would be repeated every 200 ms.
+  for (auto wait : {500ms, 1000ms, 2000ms, 4000ms}) {
+    REQUIRE(table.probes_due(t) == std::vector<std::string>{"gpu-2"});
+    table.probe_failed("gpu-2", t, true);
+    CHECK(table.probes_due(t + wait - 10ms).empty());
+    t += wait;
+  }
+  CHECK(table.state("gpu-2", t) == node_state::unreachable);
+  CHECK(table.probes_due(t) == std::vector<std::string>{"gpu-2"});
+  CHECK(table.probe_answered("gpu-2", t + 5ms));
+  CHECK(table.state("gpu-2", t + 5ms) == node_state::up);
+}
