@@ -10,6 +10,7 @@
 
 #include "cluster_harness.hpp"
 
+using muse::testing::closed_loop_load;
 using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;

@@ -20,6 +20,7 @@
 #include "cluster_config/config.hpp"
 #include "cluster_harness.hpp"
 
+using muse::testing::closed_loop_load;
 using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;
