@@ -42,6 +42,15 @@ torch::Tensor group_norm(const torch::Tensor& x, torch::nn::GroupNorm norm, bool
   return inference ? torch::silu_(y) : torch::silu(y);
 }
 
+bool fused_rows(const torch::Tensor& x) {
+#if MUSE_WITH_CUDA
+  return use_fused(x) && x.is_contiguous();
+#else
+  (void)x;
+  return false;
+#endif
+}
+
 bool fused_layout(const torch::Tensor& x) {
 #if MUSE_WITH_CUDA
   return use_fused(x) && x.dim() == 4 && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
@@ -66,23 +75,27 @@ torch::Tensor add_residual_and_bias(torch::Tensor fresh, const torch::Tensor& re
 }
 
 normed_sum add_layer_norm(torch::Tensor fresh, const torch::Tensor& residual,
-                          torch::nn::LayerNorm norm) {
+                          torch::nn::LayerNorm norm, const torch::Tensor& sum_bias) {
 #if MUSE_WITH_CUDA
   if (use_fused(fresh)) {
-    if (auto normed =
-            cuda::layer_norm(fresh, residual, norm->weight, norm->bias, norm->options.eps()))
+    if (auto normed = cuda::layer_norm(fresh, residual, sum_bias, norm->weight, norm->bias,
+                                       norm->options.eps()))
       return {fresh, *normed};
   }
 #endif
-  auto sum = torch::GradMode::is_enabled() ? fresh + residual : fresh.add_(residual);
-  return {sum, norm(sum)};
+  const bool inference = !torch::GradMode::is_enabled();
+  auto sum = inference ? fresh.add_(residual) : fresh + residual;
+  auto normed = norm(sum);
+  if (sum_bias.defined()) sum = inference ? sum.add_(sum_bias) : sum + sum_bias;
+  return {sum, normed};
 }
 
 torch::Tensor layer_norm(const torch::Tensor& x, torch::nn::LayerNorm norm) {
 #if MUSE_WITH_CUDA
   if (use_fused(x)) {
     auto input = x;  // not written: no residual
-    if (auto normed = cuda::layer_norm(input, {}, norm->weight, norm->bias, norm->options.eps()))
+    if (auto normed =
+            cuda::layer_norm(input, {}, {}, norm->weight, norm->bias, norm->options.eps()))
       return *normed;
   }
 #endif
@@ -118,6 +131,14 @@ torch::Tensor geglu(const torch::Tensor& projected) {
   auto parts = projected.chunk(2, -1);
   auto gate = torch::gelu(parts[1]);
   return torch::GradMode::is_enabled() ? parts[0] * gate : gate.mul_(parts[0]);
+}
+
+torch::Tensor concat_channels(const torch::Tensor& a, const torch::Tensor& b) {
+#if MUSE_WITH_CUDA
+  if (use_fused(a))
+    if (auto fused = cuda::concat_channels(a, b)) return *fused;
+#endif
+  return torch::cat({a, b}, 1);
 }
 
 }  // namespace muse::model

@@ -30,19 +30,23 @@ torch::Tensor group_norm(const torch::Tensor& x, torch::nn::GroupNorm norm, bool
 // True where the fused kernels take `x` (a CUDA tensor in channels_last, fused kernels on):
 // layers then run the fused form of their block.
 bool fused_layout(const torch::Tensor& x);
+// True for a contiguous CUDA tensor with fused kernels on (rows of a transformer's tokens).
+bool fused_rows(const torch::Tensor& x);
 
 // fresh + residual + bias (per channel, may be undefined), updating `fresh` in place.
 torch::Tensor add_residual_and_bias(torch::Tensor fresh, const torch::Tensor& residual,
                                     const torch::Tensor& bias);
 
 // A transformer block's pre-norm after a residual: `sum` = fresh + residual (fresh updated in
-// place), `normed` = norm(sum). The fused kernel does both in one pass.
+// place), `normed` = norm(sum). The fused kernel does both in one pass. With `sum_bias` (C),
+// `sum` also holds it (not `normed`): the bias of a layer whose product is later added onto
+// `sum` by its matrix product.
 struct normed_sum {
   torch::Tensor sum;
   torch::Tensor normed;
 };
 normed_sum add_layer_norm(torch::Tensor fresh, const torch::Tensor& residual,
-                          torch::nn::LayerNorm norm);
+                          torch::nn::LayerNorm norm, const torch::Tensor& sum_bias = {});
 torch::Tensor layer_norm(const torch::Tensor& x, torch::nn::LayerNorm norm);
 
 // Nearest-neighbour upsampling of (N, C, H, W) to `size` ({height, width}; empty: twice H and
@@ -51,5 +55,9 @@ torch::Tensor upsample_nearest(const torch::Tensor& x, const std::vector<int64_t
 
 // diffusers' GEGLU: `projected` (..., 2n) -> value * gelu(gate), value and gate its two halves.
 torch::Tensor geglu(const torch::Tensor& projected);
+
+// torch::cat({a, b}, 1) of (N, C, H, W) tensors (a UNet's skip connection); the fused kernel
+// takes channels_last inputs.
+torch::Tensor concat_channels(const torch::Tensor& a, const torch::Tensor& b);
 
 }  // namespace muse::model

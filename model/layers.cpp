@@ -183,6 +183,20 @@ torch::Tensor run_linear(const torch::nn::Linear& layer, const torch::Tensor& x)
   return torch::linear(x, layer->weight, layer->bias);
 }
 
+torch::Tensor convolve(nn::Conv2d conv, const torch::Tensor& x) {
+  const auto& o = conv->options;
+  if (!conv->bias.defined() || !fused_layout(x) ||
+      torch::enumtype::get_enum_name(o.padding_mode()) != std::string("kZeros"))
+    return conv(x);
+  auto h = F::conv2d(x, conv->weight,
+                     F::Conv2dFuncOptions()
+                         .stride(o.stride())
+                         .padding(o.padding())
+                         .dilation(o.dilation())
+                         .groups(o.groups()));
+  return add_residual_and_bias(h, {}, conv->bias);
+}
+
 torch::Tensor silu_fresh(torch::Tensor fresh) {
   return inference() ? torch::silu_(fresh) : torch::silu(fresh);
 }
@@ -279,8 +293,8 @@ downsample_impl::downsample_impl(int channels, int padding) : padding_(padding) 
 }
 
 torch::Tensor downsample_impl::forward(const torch::Tensor& x) {
-  if (padding_ == 0) return conv_(F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));
-  return conv_(x);
+  if (padding_ == 0) return convolve(conv_, F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));
+  return convolve(conv_, x);
 }
 
 upsample_impl::upsample_impl(int channels) {
@@ -288,7 +302,7 @@ upsample_impl::upsample_impl(int channels) {
 }
 
 torch::Tensor upsample_impl::forward(const torch::Tensor& x, const std::vector<int64_t>& size) {
-  return conv_(upsample_nearest(x, size));
+  return convolve(conv_, upsample_nearest(x, size));
 }
 
 // ---- attention ----
@@ -379,6 +393,14 @@ torch::Tensor geglu_feed_forward_impl::forward(const torch::Tensor& x) {
   return run_linear(out_, geglu(run_linear(proj_, x)));
 }
 
+torch::Tensor geglu_feed_forward_impl::accumulate(const torch::Tensor& x,
+                                                  torch::Tensor residual_with_bias) {
+  const auto inner = geglu(run_linear(proj_, x));
+  residual_with_bias.view({-1, residual_with_bias.size(-1)})
+      .addmm_(inner.view({-1, inner.size(-1)}), out_->weight.t());
+  return residual_with_bias;
+}
+
 transformer_block_impl::transformer_block_impl(int dim, int heads, int head_dim, int context_dim,
                                                bool upcast) {
   auto make_norm = [&] { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(1e-5)); };
@@ -392,6 +414,10 @@ transformer_block_impl::transformer_block_impl(int dim, int heads, int head_dim,
 
 torch::Tensor transformer_block_impl::forward(torch::Tensor x, const torch::Tensor& context) {
   auto h = add_layer_norm(attn1_(layer_norm(x, norm1_)), x, norm2_);
+  if (fused_rows(h.sum) && inference()) {
+    h = add_layer_norm(attn2_(h.normed, context), h.sum, norm3_, ff_->output_bias());
+    return ff_->accumulate(h.normed, h.sum);
+  }
   h = add_layer_norm(attn2_(h.normed, context), h.sum, norm3_);
   return add_fresh(ff_(h.normed), h.sum);
 }

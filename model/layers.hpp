@@ -68,6 +68,10 @@ void check_silu(config_reader& reader, const std::string& key);
 // add for inputs of more than 2 dimensions, one extra pass over every activation.
 torch::Tensor run_linear(const torch::nn::Linear& layer, const torch::Tensor& x);
 
+// A convolution layer. On channels_last CUDA activations its bias is added by a fused kernel:
+// libtorch's cuDNN path adds it in a broadcast pass of its own, at a third of the bandwidth.
+torch::Tensor convolve(torch::nn::Conv2d conv, const torch::Tensor& x);
+
 // SiLU / addition that reuse `fresh` (an intermediate nobody else holds) when no gradient is
 // being recorded.
 torch::Tensor silu_fresh(torch::Tensor fresh);
@@ -162,6 +166,11 @@ class geglu_feed_forward_impl : public torch::nn::Module {
  public:
   explicit geglu_feed_forward_impl(int dim);
   torch::Tensor forward(const torch::Tensor& x);
+  // residual + forward(x), where `residual` (contiguous, not needed afterwards) already holds
+  // the output layer's bias (`output_bias()`): the last matrix product adds onto it in place
+  // (cuBLAS's beta = 1), so the residual addition costs no pass of its own.
+  torch::Tensor accumulate(const torch::Tensor& x, torch::Tensor residual_with_bias);
+  const torch::Tensor& output_bias() const { return out_->bias; }
 
  private:
   torch::nn::Linear proj_{nullptr}, out_{nullptr};

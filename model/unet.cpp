@@ -281,7 +281,7 @@ torch::Tensor unet_up_block_impl::forward(torch::Tensor x, const torch::Tensor& 
                                           std::vector<torch::Tensor>& skips,
                                           const std::vector<int64_t>& upsample_size) {
   for (size_t i = 0; i < resnets_.size(); ++i) {
-    x = resnets_[i](torch::cat({x, skips.back()}, 1), temb);
+    x = resnets_[i](concat_channels(x, skips.back()), temb);
     skips.pop_back();
     if (!attentions_.empty()) x = attentions_[i](x, context);
   }
@@ -357,7 +357,7 @@ torch::Tensor unet_model_impl::forward(torch::Tensor sample, torch::Tensor times
   // Every resnet projects SiLU(emb): activate it once here.
   emb = torch::silu(emb);
 
-  auto x = conv_in_(sample.contiguous(activation_format()));
+  auto x = convolve(conv_in_, sample.contiguous(activation_format()));
   std::vector<torch::Tensor> skips{x};
   for (auto& block : down_blocks_) x = block(x, emb, encoder_hidden_states, skips);
   x = mid_block_(x, emb, encoder_hidden_states);
@@ -369,7 +369,7 @@ torch::Tensor unet_model_impl::forward(torch::Tensor sample, torch::Tensor times
     }
     x = block(x, emb, encoder_hidden_states, skips, size);
   }
-  return conv_out_(group_norm(x, conv_norm_out_, true)).contiguous();
+  return convolve(conv_out_, group_norm(x, conv_norm_out_, true)).contiguous();
 }
 
 unet_model load_unet(const nlohmann::json& config, const weight_map& weights, torch::Device device,

@@ -147,10 +147,10 @@ vae_encoder_impl::vae_encoder_impl(const vae_config& c) {
 }
 
 torch::Tensor vae_encoder_impl::forward(torch::Tensor x) {
-  x = conv_in_(x.contiguous(conv_in_->weight.suggest_memory_format()));
+  x = convolve(conv_in_, x.contiguous(conv_in_->weight.suggest_memory_format()));
   for (auto& block : down_blocks_) x = block(x);
   x = mid_block_(x);
-  return conv_out_(group_norm(x, conv_norm_out_, true));
+  return convolve(conv_out_, group_norm(x, conv_norm_out_, true));
 }
 
 vae_decoder_impl::vae_decoder_impl(const vae_config& c) {
@@ -175,10 +175,10 @@ vae_decoder_impl::vae_decoder_impl(const vae_config& c) {
 
 torch::Tensor vae_decoder_impl::forward(torch::Tensor x) {
   // The layout of the convolution weights (channels_last on CUDA) is the activations' layout.
-  x = conv_in_(x.contiguous(conv_in_->weight.suggest_memory_format()));
+  x = convolve(conv_in_, x.contiguous(conv_in_->weight.suggest_memory_format()));
   x = mid_block_(x);
   for (auto& block : up_blocks_) x = block(x);
-  return conv_out_(group_norm(x, conv_norm_out_, true));
+  return convolve(conv_out_, group_norm(x, conv_norm_out_, true));
 }
 
 vae_model_impl::vae_model_impl(vae_config config) : config_(std::move(config)) {

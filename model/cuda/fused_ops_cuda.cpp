@@ -53,16 +53,13 @@ std::optional<torch::Tensor> group_norm_nhwc(const torch::Tensor& x, const torch
 
   c10::cuda::CUDAGuard device(x.device());
   auto output = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
-  const auto size = group_norm_workspace_size(*type, shape);
-  auto workspace =
-      torch::empty({static_cast<int64_t>(size.floats)}, x.options().dtype(torch::kFloat32));
-  auto counters =
-      torch::zeros({static_cast<int64_t>(size.counters)}, x.options().dtype(torch::kInt32));
+  auto workspace = torch::empty({static_cast<int64_t>(group_norm_workspace_floats(*type, shape))},
+                                x.options().dtype(torch::kFloat32));
   group_norm_nhwc(*type, x.data_ptr(), addend.defined() ? addend.data_ptr() : nullptr,
                   weight.defined() ? weight.data_ptr() : nullptr,
                   bias.defined() ? bias.data_ptr() : nullptr, output.data_ptr(), shape,
                   static_cast<float>(eps), silu, workspace.data_ptr<float>(),
-                  counters.data_ptr<int>(), c10::cuda::getCurrentCUDAStream());
+                  c10::cuda::getCurrentCUDAStream());
   return output;
 }
 
@@ -86,8 +83,8 @@ bool add_residual_and_bias(torch::Tensor& a, const torch::Tensor& b, const torch
 }
 
 std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& residual,
-                                        const torch::Tensor& weight, const torch::Tensor& bias,
-                                        double eps) {
+                                        const torch::Tensor& sum_bias, const torch::Tensor& weight,
+                                        const torch::Tensor& bias, double eps) {
   const auto type = element_type_of(x);
   if (!type || !inference() || x.dim() < 1 || !x.is_contiguous() || !aligned(x) ||
       !layer_norm_supported(*type, x.size(-1)))
@@ -96,7 +93,8 @@ std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& r
       (residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
        !residual.is_contiguous() || !aligned(residual)))
     return std::nullopt;
-  for (const auto* p : {&weight, &bias})
+  if (sum_bias.defined() && !residual.defined()) return std::nullopt;
+  for (const auto* p : {&weight, &bias, &sum_bias})
     if (p->defined() &&
         (p->dim() != 1 || p->size(0) != x.size(-1) || p->scalar_type() != x.scalar_type() ||
          !p->is_contiguous() || p->device() != x.device() || !aligned(*p)))
@@ -105,6 +103,7 @@ std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& r
   auto output = torch::empty_like(x);
   const int64_t columns = x.size(-1);
   layer_norm(*type, x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
+             sum_bias.defined() ? sum_bias.data_ptr() : nullptr,
              weight.defined() ? weight.data_ptr() : nullptr,
              bias.defined() ? bias.data_ptr() : nullptr, output.data_ptr(), x.numel() / columns,
              static_cast<int>(columns), static_cast<float>(eps), c10::cuda::getCurrentCUDAStream());
@@ -138,6 +137,25 @@ std::optional<torch::Tensor> geglu(const torch::Tensor& projected) {
   auto output = torch::empty(sizes, projected.options());
   geglu(*type, projected.data_ptr(), output.data_ptr(), rows, columns,
         c10::cuda::getCurrentCUDAStream());
+  return output;
+}
+
+std::optional<torch::Tensor> concat_channels(const torch::Tensor& a, const torch::Tensor& b) {
+  const auto type = element_type_of(a);
+  const auto channels_last = torch::MemoryFormat::ChannelsLast;
+  if (!type || !inference() || a.dim() != 4 || b.dim() != 4 || b.scalar_type() != a.scalar_type() ||
+      b.device() != a.device() || a.size(0) != b.size(0) || a.size(2) != b.size(2) ||
+      a.size(3) != b.size(3) || !a.is_contiguous(channels_last) ||
+      !b.is_contiguous(channels_last) || !aligned(a) || !aligned(b))
+    return std::nullopt;
+  const int64_t pixels = a.size(0) * a.size(2) * a.size(3);
+  const auto channels_a = static_cast<int>(a.size(1)), channels_b = static_cast<int>(b.size(1));
+  if (!concat_channels_supported(*type, pixels, channels_a, channels_b)) return std::nullopt;
+  c10::cuda::CUDAGuard device(a.device());
+  auto output = torch::empty({a.size(0), a.size(1) + b.size(1), a.size(2), a.size(3)},
+                             a.options().memory_format(channels_last));
+  concat_channels(*type, a.data_ptr(), b.data_ptr(), output.data_ptr(), pixels, channels_a,
+                  channels_b, c10::cuda::getCurrentCUDAStream());
   return output;
 }
 

@@ -19,15 +19,19 @@ std::optional<torch::Tensor> group_norm_nhwc(const torch::Tensor& x, const torch
 bool add_residual_and_bias(torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias);
 
 // Layer norm over the last dimension of x (contiguous, rows of C). With `residual` (x's shape,
-// contiguous), of x + residual, and x is updated in place to that sum. weight, bias: (C).
+// contiguous), of x + residual, and x is updated in place to that sum (+ `sum_bias`, (C), when
+// defined). weight, bias: (C).
 std::optional<torch::Tensor> layer_norm(torch::Tensor& x, const torch::Tensor& residual,
-                                        const torch::Tensor& weight, const torch::Tensor& bias,
-                                        double eps);
+                                        const torch::Tensor& sum_bias, const torch::Tensor& weight,
+                                        const torch::Tensor& bias, double eps);
 
 // x: (N, C, H, W) channels_last -> (N, C, 2H, 2W) channels_last, nearest neighbour.
 std::optional<torch::Tensor> upsample_nearest_2x(const torch::Tensor& x);
 
 // projected: (..., 2n), contiguous.
 std::optional<torch::Tensor> geglu(const torch::Tensor& projected);
+
+// torch::cat({a, b}, 1) of two (N, C, H, W) channels_last tensors with the same N, H and W.
+std::optional<torch::Tensor> concat_channels(const torch::Tensor& a, const torch::Tensor& b);
 
 }  // namespace muse::model::cuda

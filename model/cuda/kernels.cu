@@ -71,7 +71,9 @@ __device__ __forceinline__ void store(T* p, const vector<T>& v) {
   *reinterpret_cast<vector<T>*>(p) = v;
 }
 
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+// SiLU with the fast exponential and division (a few ulp of float32, far below a half's
+// rounding): with the exact ones the group norm's apply pass is bound by arithmetic, not memory.
+__device__ __forceinline__ float silu(float x) { return __fdividef(x, 1.0f + __expf(-x)); }
 __device__ __forceinline__ float gelu(float x) {
   return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
 }
@@ -80,7 +82,8 @@ __device__ __forceinline__ float gelu(float x) {
 
 constexpr int max_threads = 512;
 
-// Threads laid out as `rows` x `lanes`, each lane one 16-byte slice of the channels.
+// Threads laid out as `rows` x `lanes`, each lane one 16-byte slice of the channels; threads past
+// rows x lanes idle.
 struct block_layout {
   int threads = 0;
   int lanes = 0;
@@ -103,14 +106,12 @@ int64_t splits_for(const group_norm_shape& s, int rows) {
   return std::max<int64_t>(1, std::min(wanted, most));
 }
 
-// Block (split, image): per-channel sums over its pixels, then per-group partial sums. The last
-// block of an image to finish turns all partials of that image into per-channel scale and shift.
+// Block (split, image): per-channel sums of x + addend over its share of the pixels, reduced to
+// one (sum, sum of squares) pair per group in `partials`. The apply kernel finishes the reduction.
 template <typename T>
 __global__ void group_norm_statistics(const T* __restrict__ input, const T* __restrict__ addend,
-                                      const T* __restrict__ gamma, const T* __restrict__ beta,
                                       int64_t pixels, int channels, int groups, int64_t splits,
-                                      float eps, float* __restrict__ partials,
-                                      float* __restrict__ scale_shift, int* __restrict__ counters) {
+                                      float* __restrict__ partials) {
   extern __shared__ float shared[];
   constexpr int width = vector_width<T>;
   const int lanes = channels / width;
@@ -161,109 +162,141 @@ __global__ void group_norm_statistics(const T* __restrict__ input, const T* __re
     }
   }
   __syncthreads();
+  // Each channel over the rows (into row 0), then each group over its channels.
+  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
+    float a = row_sums[c], b = row_squares[c];
+    for (int r = 1; r < rows; ++r) {
+      a += row_sums[r * channels + c];
+      b += row_squares[r * channels + c];
+    }
+    row_sums[c] = a;
+    row_squares[c] = b;
+  }
+  __syncthreads();
   const int per_group = channels / groups;
   for (int g = threadIdx.x; g < groups; g += blockDim.x) {
     float a = 0.0f, b = 0.0f;
-    for (int r = 0; r < rows; ++r)
-      for (int c = g * per_group; c < (g + 1) * per_group; ++c) {
-        a += row_sums[r * channels + c];
-        b += row_squares[r * channels + c];
-      }
+    for (int c = g * per_group; c < (g + 1) * per_group; ++c) {
+      a += row_sums[c];
+      b += row_squares[c];
+    }
     float* out = partials + ((image * splits + split) * groups + g) * 2;
     out[0] = a;
     out[1] = b;
   }
-
-  // Publish this block's partials, then count it; the last block of the image finishes.
-  __threadfence();
-  __syncthreads();
-  __shared__ bool is_last;
-  if (threadIdx.x == 0) is_last = atomicAdd(&counters[image], 1) == splits - 1;
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-
-  float* statistics = shared;  // mean, inverse std per group
-  const double count = static_cast<double>(pixels) * per_group;
-  for (int g = threadIdx.x; g < groups; g += blockDim.x) {
-    double a = 0.0, b = 0.0;
-    for (int64_t s = 0; s < splits; ++s) {
-      const float* in = partials + ((image * splits + s) * groups + g) * 2;
-      a += __ldcg(in);
-      b += __ldcg(in + 1);
-    }
-    const double mean = a / count;
-    const double variance = fmax(b / count - mean * mean, 0.0);
-    statistics[2 * g] = static_cast<float>(mean);
-    statistics[2 * g + 1] = static_cast<float>(1.0 / sqrt(variance + eps));
-  }
-  __syncthreads();
-  // y = (x + add - mean) * rstd * weight + bias = x * scale + shift.
-  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-    const int g = c / per_group;
-    const float weight = gamma ? convert<T>::in(gamma[c]) : 1.0f;
-    const float bias = beta ? convert<T>::in(beta[c]) : 0.0f;
-    const float add_c = addend ? convert<T>::in(addend[image * channels + c]) : 0.0f;
-    const float scale = statistics[2 * g + 1] * weight;
-    scale_shift[(image * channels + c) * 2] = scale;
-    scale_shift[(image * channels + c) * 2 + 1] = bias + (add_c - statistics[2 * g]) * scale;
-  }
-  if (threadIdx.x == 0) counters[image] = 0;
 }
 
+// Block (part, image): first the image's group statistics from the partials (every block of the
+// image sums them in the same order, in float64), then y = x * scale + shift (+ SiLU) over its
+// share of the pixels, each thread's scale and shift for its 8 channels held in registers. The
+// thread's parameters and first pixel are loaded before the statistics, to overlap the latencies.
 template <typename T>
-__global__ void group_norm_apply(const T* __restrict__ input, T* __restrict__ output,
-                                 const float* __restrict__ scale_shift, int64_t pixels,
-                                 int channels, bool apply_silu) {
-  extern __shared__ float shared[];
+__global__ void __launch_bounds__(max_threads, 2)
+    group_norm_apply(const T* __restrict__ input, const T* __restrict__ addend,
+                     const T* __restrict__ gamma, const T* __restrict__ beta,
+                     T* __restrict__ output, const float* __restrict__ partials, int64_t pixels,
+                     int channels, int groups, int64_t splits, float eps, bool apply_silu) {
+  extern __shared__ float statistics[];  // mean, inverse std per group
   constexpr int width = vector_width<T>;
   const int64_t image = blockIdx.y;
-  for (int c = threadIdx.x; c < 2 * channels; c += blockDim.x)
-    shared[c] = scale_shift[image * channels * 2 + c];
+  const int lanes = channels / width;
+  const int rows = blockDim.x / lanes;
+  const int lane = threadIdx.x % lanes, row = threadIdx.x / lanes;
+  const bool active = row < rows;
+  const T* in = input + image * pixels * channels + lane * width;
+  T* out = output + image * pixels * channels + lane * width;
+  int64_t p = blockIdx.x * static_cast<int64_t>(rows) + row;
+  vector<T> weight{}, bias{}, add{}, first{};
+  if (active) {
+    if (gamma) weight = load(gamma + lane * width);
+    if (beta) bias = load(beta + lane * width);
+    if (addend) add = load(addend + image * channels + lane * width);
+    if (p < pixels) first = load(in + p * channels);
+  }
+
+  // Eight threads per group, each summing every eighth split, then a fixed shuffle tree.
+  constexpr int per_group_threads = 8;
+  const int per_group = channels / groups;
+  const double count = static_cast<double>(pixels) * per_group;
+  for (int base = 0; base < groups; base += blockDim.x / per_group_threads) {
+    const int g = base + threadIdx.x / per_group_threads;
+    const int part = threadIdx.x % per_group_threads;
+    double a = 0.0, b = 0.0;
+    if (g < groups)
+      for (int64_t s = part; s < splits; s += per_group_threads) {
+        const float* in_partial = partials + ((image * splits + s) * groups + g) * 2;
+        a += in_partial[0];
+        b += in_partial[1];
+      }
+#pragma unroll
+    for (int offset = per_group_threads / 2; offset > 0; offset /= 2) {
+      a += __shfl_xor_sync(0xffffffffu, a, offset);
+      b += __shfl_xor_sync(0xffffffffu, b, offset);
+    }
+    if (g < groups && part == 0) {
+      const double mean = a / count;
+      const double variance = fmax(b / count - mean * mean, 0.0);
+      statistics[2 * g] = static_cast<float>(mean);
+      statistics[2 * g + 1] = static_cast<float>(1.0 / sqrt(variance + eps));
+    }
+  }
   __syncthreads();
-  // One image is under 2^31 vectors (group_norm_supported): 32-bit index arithmetic.
-  const unsigned vectors = static_cast<unsigned>(pixels * channels / width);
-  const unsigned lanes = static_cast<unsigned>(channels / width);
-  const T* in = input + image * pixels * channels;
-  T* out = output + image * pixels * channels;
-  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors;
-       i += gridDim.x * blockDim.x) {
-    const int c0 = static_cast<int>(i % lanes) * width;
-    auto values = load(in + static_cast<size_t>(i) * width);
+  if (!active) return;
+
+  // y = (x + add - mean) * rstd * weight + bias = x * scale + shift.
+  float scale[width], shift[width];
+#pragma unroll
+  for (int v = 0; v < width; ++v) {
+    const int g = (lane * width + v) / per_group;
+    scale[v] = statistics[2 * g + 1] * (gamma ? convert<T>::in(weight.values[v]) : 1.0f);
+    shift[v] = (beta ? convert<T>::in(bias.values[v]) : 0.0f) +
+               ((addend ? convert<T>::in(add.values[v]) : 0.0f) - statistics[2 * g]) * scale[v];
+  }
+  auto normalise = [&](vector<T> values) {
 #pragma unroll
     for (int v = 0; v < width; ++v) {
-      float x = convert<T>::in(values.values[v]) * shared[2 * (c0 + v)] + shared[2 * (c0 + v) + 1];
+      float x = convert<T>::in(values.values[v]) * scale[v] + shift[v];
       if (apply_silu) x = silu(x);
       values.values[v] = convert<T>::out(x);
     }
-    store(out + static_cast<size_t>(i) * width, values);
+    return values;
+  };
+  if (p >= pixels) return;
+  store(out + p * channels, normalise(first));
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * rows;
+  p += stride;
+  // Two loads in flight per thread.
+  for (; p + stride < pixels; p += 2 * stride) {
+    const auto a = load(in + p * channels), b = load(in + (p + stride) * channels);
+    store(out + p * channels, normalise(a));
+    store(out + (p + stride) * channels, normalise(b));
   }
+  if (p < pixels) store(out + p * channels, normalise(load(in + p * channels)));
 }
 
 template <typename T>
 void launch_group_norm(const void* input, const void* addend, const void* gamma, const void* beta,
                        void* output, const group_norm_shape& s, float eps, bool silu,
-                       float* workspace, int* counters, cudaStream_t stream) {
+                       float* workspace, cudaStream_t stream) {
   const auto layout = layout_for<T>(s.channels);
   const int64_t splits = splits_for(s, layout.rows);
-  float* partials = workspace;
-  float* scale_shift = workspace + s.images * splits * s.groups * 2;
   const size_t statistics_bytes = 2 * sizeof(float) * layout.rows * s.channels;
-  group_norm_statistics<T><<<dim3(static_cast<unsigned>(splits), static_cast<unsigned>(s.images)),
-                             layout.threads, statistics_bytes, stream>>>(
-      static_cast<const T*>(input), static_cast<const T*>(addend), static_cast<const T*>(gamma),
-      static_cast<const T*>(beta), s.pixels, s.channels, s.groups, splits, eps, partials,
-      scale_shift, counters);
+  group_norm_statistics<T>
+      <<<dim3(static_cast<unsigned>(splits), static_cast<unsigned>(s.images)), layout.threads,
+         statistics_bytes, stream>>>(static_cast<const T*>(input), static_cast<const T*>(addend),
+                                     s.pixels, s.channels, s.groups, splits, workspace);
   check(cudaGetLastError(), "group norm statistics");
 
-  const int threads = 256;
-  const int64_t vectors = s.pixels * s.channels / vector_width<T>;
+  // About eight blocks per multiprocessor, but at least four pixels per thread: each block first
+  // reduces the statistics, which small images would otherwise repeat for every pixel row.
   const int64_t wanted = (8 * multiprocessors() + s.images - 1) / s.images;
-  const int64_t blocks = std::max<int64_t>(1, std::min(wanted, (vectors + threads - 1) / threads));
+  const int64_t blocks =
+      std::max<int64_t>(1, std::min(wanted, (s.pixels + 4 * layout.rows - 1) / (4 * layout.rows)));
   group_norm_apply<T><<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(s.images)),
-                        threads, 2 * sizeof(float) * s.channels, stream>>>(
-      static_cast<const T*>(input), static_cast<T*>(output), scale_shift, s.pixels, s.channels,
-      silu);
+                        layout.threads, 2 * sizeof(float) * s.groups, stream>>>(
+      static_cast<const T*>(input), static_cast<const T*>(addend), static_cast<const T*>(gamma),
+      static_cast<const T*>(beta), static_cast<T*>(output), workspace, s.pixels, s.channels,
+      s.groups, splits, eps, silu);
   check(cudaGetLastError(), "group norm apply");
 }
 
@@ -354,8 +387,9 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 template <typename T, int per_lane>
 __global__ void layer_norm_kernel(T* __restrict__ x, const T* __restrict__ residual,
-                                  const T* __restrict__ gamma, const T* __restrict__ beta,
-                                  T* __restrict__ output, int64_t rows, int columns, float eps) {
+                                  const T* __restrict__ sum_bias, const T* __restrict__ gamma,
+                                  const T* __restrict__ beta, T* __restrict__ output, int64_t rows,
+                                  int columns, float eps) {
   constexpr int width = vector_width<T>;
   const int lane = threadIdx.x % warp_size;
   const int64_t row =
@@ -375,7 +409,17 @@ __global__ void layer_norm_kernel(T* __restrict__ x, const T* __restrict__ resid
 #pragma unroll
       for (int v = 0; v < width; ++v)
         a.values[v] = convert<T>::out(convert<T>::in(a.values[v]) + convert<T>::in(b.values[v]));
-      store(row_x + i * width, a);
+      if (sum_bias) {
+        const auto c = load(sum_bias + i * width);
+        vector<T> biased;
+#pragma unroll
+        for (int v = 0; v < width; ++v)
+          biased.values[v] =
+              convert<T>::out(convert<T>::in(a.values[v]) + convert<T>::in(c.values[v]));
+        store(row_x + i * width, biased);
+      } else {
+        store(row_x + i * width, a);
+      }
     }
 #pragma unroll
     for (int v = 0; v < width; ++v) {
@@ -414,26 +458,28 @@ __global__ void layer_norm_kernel(T* __restrict__ x, const T* __restrict__ resid
 }
 
 template <typename T, int per_lane>
-void launch_layer_norm_for(void* x, const void* residual, const void* gamma, const void* beta,
-                           void* output, int64_t rows, int columns, float eps,
+void launch_layer_norm_for(void* x, const void* residual, const void* sum_bias, const void* gamma,
+                           const void* beta, void* output, int64_t rows, int columns, float eps,
                            cudaStream_t stream) {
   const int64_t blocks = (rows + layer_norm_rows_per_block - 1) / layer_norm_rows_per_block;
   layer_norm_kernel<T, per_lane>
       <<<static_cast<unsigned>(blocks), layer_norm_rows_per_block * warp_size, 0, stream>>>(
-          static_cast<T*>(x), static_cast<const T*>(residual), static_cast<const T*>(gamma),
-          static_cast<const T*>(beta), static_cast<T*>(output), rows, columns, eps);
+          static_cast<T*>(x), static_cast<const T*>(residual), static_cast<const T*>(sum_bias),
+          static_cast<const T*>(gamma), static_cast<const T*>(beta), static_cast<T*>(output), rows,
+          columns, eps);
   check(cudaGetLastError(), "layer norm");
 }
 
 template <typename T>
-void launch_layer_norm(void* x, const void* residual, const void* gamma, const void* beta,
-                       void* output, int64_t rows, int columns, float eps, cudaStream_t stream) {
+void launch_layer_norm(void* x, const void* residual, const void* sum_bias, const void* gamma,
+                       const void* beta, void* output, int64_t rows, int columns, float eps,
+                       cudaStream_t stream) {
   const int per_lane = (columns / vector_width<T> + warp_size - 1) / warp_size;
   // Compiled for the widths a row of the UNets' channel counts needs, rounded up.
-#define MUSE_LAYER_NORM_CASE(n)                                                              \
-  if (per_lane <= n)                                                                         \
-    return launch_layer_norm_for<T, n>(x, residual, gamma, beta, output, rows, columns, eps, \
-                                       stream);
+#define MUSE_LAYER_NORM_CASE(n)                                                                   \
+  if (per_lane <= n)                                                                              \
+    return launch_layer_norm_for<T, n>(x, residual, sum_bias, gamma, beta, output, rows, columns, \
+                                       eps, stream);
   MUSE_LAYER_NORM_CASE(1)
   MUSE_LAYER_NORM_CASE(2)
   MUSE_LAYER_NORM_CASE(3)
@@ -481,6 +527,40 @@ void launch_upsample_nearest_2x(const void* input, void* output, int64_t images,
   upsample_nearest_2x_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
       static_cast<const T*>(input), static_cast<T*>(output), vectors, height, width, lanes);
   check(cudaGetLastError(), "upsample nearest 2x");
+}
+
+// ---- channel concatenation ----
+
+template <typename T>
+__global__ void concat_channels_kernel(const T* __restrict__ a, const T* __restrict__ b,
+                                       T* __restrict__ output, unsigned vectors, unsigned lanes_a,
+                                       unsigned lanes_b) {
+  constexpr int width = vector_width<T>;
+  const unsigned lanes = lanes_a + lanes_b;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors;
+       i += gridDim.x * blockDim.x) {
+    const unsigned pixel = i / lanes, lane = i % lanes;
+    const T* from = lane < lanes_a
+                        ? a + (static_cast<size_t>(pixel) * lanes_a + lane) * width
+                        : b + (static_cast<size_t>(pixel) * lanes_b + lane - lanes_a) * width;
+    store(output + static_cast<size_t>(i) * width, load(from));
+  }
+}
+
+template <typename T>
+void launch_concat_channels(const void* a, const void* b, void* output, int64_t pixels,
+                            int channels_a, int channels_b, cudaStream_t stream) {
+  const int threads = 256;
+  const auto lanes_a = static_cast<unsigned>(channels_a / vector_width<T>),
+             lanes_b = static_cast<unsigned>(channels_b / vector_width<T>);
+  const int64_t vectors = pixels * (lanes_a + lanes_b);
+  if (vectors == 0) return;
+  const int64_t blocks = std::max<int64_t>(
+      1, std::min<int64_t>(8 * multiprocessors(), (vectors + threads - 1) / threads));
+  concat_channels_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+      static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(output),
+      static_cast<unsigned>(vectors), lanes_a, lanes_b);
+  check(cudaGetLastError(), "concat channels");
 }
 
 template <template <typename> class launcher, typename... Args>
@@ -534,6 +614,14 @@ struct upsample_launcher {
 };
 
 template <typename T>
+struct concat_launcher {
+  template <typename... Args>
+  static void run(Args&&... args) {
+    launch_concat_channels<T>(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
 struct layout_launcher {
   static void run(int channels, block_layout& out) { out = layout_for<T>(channels); }
 };
@@ -559,19 +647,16 @@ bool group_norm_supported(element_type type, const group_norm_shape& s) {
   return layout_of(type, s.channels).lanes <= max_threads;
 }
 
-group_norm_workspace group_norm_workspace_size(element_type type, const group_norm_shape& s) {
+size_t group_norm_workspace_floats(element_type type, const group_norm_shape& s) {
   const int64_t splits = splits_for(s, layout_of(type, s.channels).rows);
-  group_norm_workspace w;
-  w.floats = static_cast<size_t>(s.images * splits * s.groups * 2 + s.images * s.channels * 2);
-  w.counters = static_cast<size_t>(s.images);
-  return w;
+  return static_cast<size_t>(s.images * splits * s.groups * 2);
 }
 
 void group_norm_nhwc(element_type type, const void* input, const void* addend, const void* gamma,
                      const void* beta, void* output, const group_norm_shape& shape, float eps,
-                     bool silu, float* workspace, int* counters, cudaStream_t stream) {
+                     bool silu, float* workspace, cudaStream_t stream) {
   dispatch<group_norm_launcher>(type, input, addend, gamma, beta, output, shape, eps, silu,
-                                workspace, counters, stream);
+                                workspace, stream);
 }
 
 void add_residual_and_bias(element_type type, void* a, const void* b, const void* bias,
@@ -591,11 +676,12 @@ bool layer_norm_supported(element_type type, int64_t columns) {
          columns / width <= int64_t{warp_size} * layer_norm_max_per_lane;
 }
 
-void layer_norm(element_type type, void* x, const void* residual, const void* gamma,
-                const void* beta, void* output, int64_t rows, int columns, float eps,
-                cudaStream_t stream) {
+void layer_norm(element_type type, void* x, const void* residual, const void* sum_bias,
+                const void* gamma, const void* beta, void* output, int64_t rows, int columns,
+                float eps, cudaStream_t stream) {
   if (rows <= 0) return;
-  dispatch<layer_norm_launcher>(type, x, residual, gamma, beta, output, rows, columns, eps, stream);
+  dispatch<layer_norm_launcher>(type, x, residual, sum_bias, gamma, beta, output, rows, columns,
+                                eps, stream);
 }
 
 bool upsample_nearest_2x_supported(element_type type, int channels) {
@@ -607,6 +693,18 @@ bool upsample_nearest_2x_supported(element_type type, int channels) {
 void upsample_nearest_2x(element_type type, const void* input, void* output, int64_t images,
                          int64_t height, int64_t width, int channels, cudaStream_t stream) {
   dispatch<upsample_launcher>(type, input, output, images, height, width, channels, stream);
+}
+
+bool concat_channels_supported(element_type type, int64_t pixels, int channels_a, int channels_b) {
+  int width = 0;
+  dispatch<width_launcher>(type, width);
+  return channels_a > 0 && channels_b > 0 && channels_a % width == 0 && channels_b % width == 0 &&
+         pixels * ((channels_a + channels_b) / width) < (int64_t{1} << 32);
+}
+
+void concat_channels(element_type type, const void* a, const void* b, void* output, int64_t pixels,
+                     int channels_a, int channels_b, cudaStream_t stream) {
+  dispatch<concat_launcher>(type, a, b, output, pixels, channels_a, channels_b, stream);
 }
 
 }  // namespace muse::model::cuda

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "model/fused_ops.hpp"
+#include "model/layers.hpp"
 
 using namespace muse::model;
 
@@ -147,9 +148,10 @@ TEST_CASE("fused layer norm (+ residual) matches libtorch's", "[gpu][fused]") {
       {3, 5, 24},     {2, 7, 36},      {2, 9, 2048}};
   for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16})
     for (const auto& sizes : shapes)
-      for (bool with_residual : {false, true}) {
+      for (int variant : {0, 1, 2}) {  // none, a residual, a residual and a bias on the sum
+        const bool with_residual = variant > 0;
         INFO("dtype " << dtype << " shape " << sizes[0] << "x" << sizes[1] << "x" << sizes[2]
-                      << " residual " << with_residual);
+                      << " variant " << variant);
         torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({sizes.back()}).eps(1e-5));
         norm->weight.normal_(1.0, 0.5);
         norm->bias.normal_(0.0, 0.5);
@@ -158,10 +160,13 @@ TEST_CASE("fused layer norm (+ residual) matches libtorch's", "[gpu][fused]") {
         const auto residual = with_residual
                                   ? (torch::randn(sizes, torch::TensorOptions(gpu)) * 2).to(dtype)
                                   : torch::Tensor();
+        const auto sum_bias =
+            variant == 2 ? torch::randn({sizes.back()}, torch::TensorOptions(gpu)).to(dtype)
+                         : torch::Tensor();
         auto run = [&](bool fused) {
           fused_kernels_scope scope(fused);
           if (!with_residual) return normed_sum{x, layer_norm(x, norm)};
-          return add_layer_norm(x.clone(), residual, norm);
+          return add_layer_norm(x.clone(), residual, norm, sum_bias);
         };
         const auto eager = run(false);
         const auto fused = run(true);
@@ -199,5 +204,65 @@ TEST_CASE("fused nearest upsampling by 2 copies exactly what libtorch's does", "
       CHECK(fused.is_contiguous(torch::MemoryFormat::ChannelsLast));
       CHECK(torch::equal(fused, eager));
       CHECK(torch::equal(sized, eager));
+    }
+}
+
+TEST_CASE("fused channel concatenation copies exactly what torch::cat does", "[gpu][fused]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(6);
+  struct shape {
+    int64_t n, a, b, h, w;
+  };
+  // The UNet's skip connections at 512x512, odd sizes; 12 half channels take libtorch's path.
+  const std::vector<shape> shapes = {{16, 1280, 1280, 8, 8},
+                                     {2, 640, 320, 64, 64},
+                                     {3, 1280, 640, 32, 32},
+                                     {2, 320, 16, 7, 5},
+                                     {2, 12, 8, 4, 4}};
+  for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16})
+    for (const auto& s : shapes) {
+      INFO("dtype " << dtype << " shape " << s.n << "x(" << s.a << "+" << s.b << ")x" << s.h << "x"
+                    << s.w);
+      const auto options = torch::TensorOptions(gpu);
+      const auto a = torch::randn({s.n, s.a, s.h, s.w}, options)
+                         .to(dtype)
+                         .contiguous(torch::MemoryFormat::ChannelsLast);
+      const auto b = torch::randn({s.n, s.b, s.h, s.w}, options)
+                         .to(dtype)
+                         .contiguous(torch::MemoryFormat::ChannelsLast);
+      const auto fused = concat_channels(a, b);
+      CHECK(fused.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      CHECK(torch::equal(fused, torch::cat({a, b}, 1)));
+    }
+}
+
+TEST_CASE("a convolution whose bias the fused kernel adds matches libtorch's", "[gpu][fused]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(7);
+  struct shape {
+    int64_t in, out, stride, h;
+  };
+  // A UNet's downsampler, upsampler, conv_in (4 channels in) and conv_out (4 out: libtorch's).
+  const std::vector<shape> shapes = {
+      {320, 320, 2, 64}, {1280, 1280, 1, 16}, {4, 320, 1, 64}, {320, 4, 1, 64}};
+  for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16})
+    for (const auto& s : shapes) {
+      INFO("dtype " << dtype << " " << s.in << " -> " << s.out << " stride " << s.stride);
+      torch::nn::Conv2d conv(torch::nn::Conv2dOptions(s.in, s.out, 3).stride(s.stride).padding(1));
+      conv->to(gpu, dtype);
+      use_channels_last(*conv);
+      const auto x = torch::randn({2, s.in, s.h, s.h}, torch::TensorOptions(gpu))
+                         .to(dtype)
+                         .contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor eager;
+      {
+        fused_kernels_scope off(false);
+        eager = convolve(conv, x);
+      }
+      const auto fused = convolve(conv, x);
+      CHECK(fused.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      const double error = max_error(fused, eager);
+      INFO("max error " << error);
+      CHECK(error <= tolerance(dtype) * scale_of(eager));
     }
 }
