@@ -134,10 +134,12 @@ void use_channels_last(torch::nn::Module& module) {
       parameter.set_data(parameter.contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
-void fuse_attention_projections(torch::nn::Module& module) {
-  for (const auto& child : module.modules(/*include_self=*/false))
+void fuse_weights(torch::nn::Module& module) {
+  for (const auto& child : module.modules(/*include_self=*/false)) {
     if (auto attention = std::dynamic_pointer_cast<cross_attention_impl>(child))
       attention->fuse_projections();
+    if (auto resnet = std::dynamic_pointer_cast<resnet_block_impl>(child)) resnet->fold_biases();
+  }
 }
 
 void check_silu(config_reader& reader, const std::string& key) {
@@ -266,20 +268,31 @@ torch::Tensor pointwise_convolve(const nn::Conv2d& conv, const torch::Tensor& x)
 
 }  // namespace
 
+void resnet_block_impl::fold_biases() {
+  if (!time_emb_proj_ || folded_bias_.defined()) return;
+  torch::NoGradGuard no_grad;
+  folded_bias_ = time_emb_proj_->bias + conv1_->bias;
+}
+
+torch::Tensor resnet_block_impl::norm2_addend(const torch::Tensor& temb, int64_t batch) const {
+  if (!time_emb_proj_ || !temb.defined())
+    return conv1_->bias.unsqueeze(0).expand({batch, -1}).contiguous();
+  const auto bias = folded_bias_.defined() ? folded_bias_ : time_emb_proj_->bias + conv1_->bias;
+  return torch::linear(temb, time_emb_proj_->weight, bias);
+}
+
 torch::Tensor resnet_block_impl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  const auto time =
-      time_emb_proj_ && temb.defined() ? run_linear(time_emb_proj_, temb) : torch::Tensor();
   if (fused_layout(x)) {
     // Each convolution's bias rides in the kernel after it: conv1's (and the time embedding) in
     // norm2's statistics, conv2's in the residual addition.
     auto h = convolve_without_bias(conv1_, group_norm(x, norm1_, true));
-    auto addend = conv1_->bias.unsqueeze(0);
-    addend = (time.defined() ? time + addend : addend.expand({x.size(0), -1})).contiguous();
-    h = convolve_without_bias(conv2_, group_norm(h, norm2_, true, addend));
+    h = convolve_without_bias(conv2_, group_norm(h, norm2_, true, norm2_addend(temb, x.size(0))));
     h = add_residual_and_bias(h, conv_shortcut_ ? pointwise_convolve(conv_shortcut_, x) : x,
                               conv2_->bias);
     return output_scale_factor_ == 1.0 ? h : h / output_scale_factor_;
   }
+  const auto time =
+      time_emb_proj_ && temb.defined() ? run_linear(time_emb_proj_, temb) : torch::Tensor();
   auto h = conv1_(group_norm(x, norm1_, true));
   h = conv2_(group_norm(h, norm2_, true, time));
   auto out = add_fresh(h, conv_shortcut_ ? conv_shortcut_(x) : x);

@@ -58,8 +58,10 @@ class config_reader {
 // and their outputs stay NHWC: the layout the GPU's tensor cores and the fused kernels want.
 void use_channels_last(torch::nn::Module& module);
 
-// cross_attention_impl::fuse_projections on every attention inside `module`.
-void fuse_attention_projections(torch::nn::Module& module);
+// The weight layout the fused path wants, made once after loading: every attention's projections
+// packed (cross_attention_impl::fuse_projections), every resnet's conv1 bias folded into its time
+// projection's (resnet_block_impl::fold_biases). The state dict keeps its names and values.
+void fuse_weights(torch::nn::Module& module);
 
 // The activation diffusers configs name "silu" (or its alias "swish"); anything else is rejected.
 void check_silu(config_reader& reader, const std::string& key);
@@ -109,11 +111,18 @@ class resnet_block_impl : public torch::nn::Module {
   explicit resnet_block_impl(const resnet_options& options);
   // temb: (B, temb_channels), the UNet's time embedding after its SiLU; undefined for the VAE.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb = {});
+  // Keeps time_emb_proj.bias + conv1.bias: the fused path adds both before norm2, and the time
+  // projection's matrix product then adds them in its epilogue, with no kernel of their own.
+  void fold_biases();
 
  private:
+  // (B, C): what the fused path adds to conv1's output before norm2.
+  torch::Tensor norm2_addend(const torch::Tensor& temb, int64_t batch) const;
+
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv_shortcut_{nullptr};
   torch::nn::Linear time_emb_proj_{nullptr};
+  torch::Tensor folded_bias_;  // defined once fold_biases() ran
   double output_scale_factor_;
 };
 TORCH_MODULE_IMPL(resnet_block, resnet_block_impl);

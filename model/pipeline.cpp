@@ -203,7 +203,7 @@ void pipeline::prepare_cuda(const cuda_engine_options& options) {
   // float32 is asked for precision: no TF32 convolutions (libtorch's default allows them).
   if (dtype_ == torch::kFloat32) at::globalContext().setAllowTF32CuDNN(false);
   fused_kernels_ = options.fused_kernels;
-  if (options.fused_kernels) fuse_attention_projections(*unet_);
+  if (options.fused_kernels) fuse_weights(*unet_);
   if (options.channels_last) {
     use_channels_last(*unet_);
     use_channels_last(*vae_);

@@ -78,7 +78,7 @@ TEST_CASE("a UNet with channels_last weights gives the NCHW result", "[engine]")
   auto context = torch::randn({2, 5, 12});
   const auto nchw = unet->forward(sample, timesteps, context);
   use_channels_last(*unet);
-  fuse_attention_projections(*unet);
+  fuse_weights(*unet);
   CHECK(unet->activation_format() == torch::MemoryFormat::ChannelsLast);
   const auto nhwc = unet->forward(sample, timesteps, context);
   CHECK(nhwc.is_contiguous());
