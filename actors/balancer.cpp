@@ -43,8 +43,8 @@ struct balancer_state {
   size_t capacity = 1;
   std::vector<worker_record> workers;
   std::deque<held_batch> backlog;
-  std::map<uint64_t, dispatched_batch> dispatched;  // by batch id
-  std::unordered_map<job_id, uint64_t> batch_of;    // samples in flight -> their batch
+  std::map<uint64_t, dispatched_batch> dispatched;   // by batch id
+  std::unordered_map<sample_id, uint64_t> batch_of;  // samples in flight -> their batch
   ingress_actor ingress;
   batcher_actor batcher;
   stats_actor stats;
@@ -117,7 +117,7 @@ void report_backlog(balancer_pointer self) {
     self->send(self->state.batcher, backlog_atom::value, self->state.released);
 }
 
-void fail_sample(balancer_pointer self, job_id id, failure f, const std::string& message) {
+void fail_sample(balancer_pointer self, sample_id id, failure f, const std::string& message) {
   sample_result result;
   result.id = id;
   result.failure_code = to_code(f);
@@ -138,19 +138,19 @@ void dispatch(balancer_pointer self) {
     std::vector<worker_load> loads;
     for (auto& w : st.workers)
       loads.push_back(worker_load{w.state == "ready", w.in_flight, st.capacity});
-    auto chosen = st.policy.choose(loads, front.jobs.size());
+    auto chosen = st.policy.choose(loads, front.samples.size());
     if (!chosen) break;
     auto& worker = st.workers[*chosen];
-    for (auto& job : front.jobs) {
-      ++job.attempts;
-      st.batch_of[job.id] = front.id;
+    for (auto& task : front.samples) {
+      ++task.attempts;
+      st.batch_of[task.id] = front.id;
     }
-    worker.in_flight += front.jobs.size();
-    st.released += front.jobs.size();
+    worker.in_flight += front.samples.size();
+    st.released += front.samples.size();
     log_debug("balancer", "batch " + std::to_string(front.id) + " (" +
-                              std::to_string(front.jobs.size()) + " samples) to " +
+                              std::to_string(front.samples.size()) + " samples) to " +
                               worker.options.id);
-    st.dispatched[front.id] = dispatched_batch{worker.options.id, front, front.jobs.size()};
+    st.dispatched[front.id] = dispatched_batch{worker.options.id, front, front.samples.size()};
     self->send(worker.handle, run_atom::value, std::move(front));
     st.backlog.pop_front();
   }
@@ -169,19 +169,19 @@ void requeue(balancer_pointer self, worker_record& worker) {
       continue;
     }
     batch work = std::move(it->second.remaining);
-    std::vector<sample_job> keep;
-    for (auto& job : work.jobs) {
-      st.batch_of.erase(job.id);
-      if (job.attempts >= max_attempts)
-        fail_sample(self, job.id, failure::internal,
-                    "the model failed on this request " + std::to_string(job.attempts) + " times");
+    std::vector<sample_task> keep;
+    for (auto& task : work.samples) {
+      st.batch_of.erase(task.id);
+      if (task.attempts >= max_attempts)
+        fail_sample(self, task.id, failure::internal,
+                    "the model failed on this request " + std::to_string(task.attempts) + " times");
       else
-        keep.push_back(std::move(job));
+        keep.push_back(std::move(task));
     }
     samples += keep.size();
     st.released -= std::min<uint64_t>(st.released, keep.size());
-    work.jobs = std::move(keep);
-    if (!work.jobs.empty()) again.push_back(std::move(work));
+    work.samples = std::move(keep);
+    if (!work.samples.empty()) again.push_back(std::move(work));
     it = st.dispatched.erase(it);
   }
   auto now = clock::now();
@@ -204,16 +204,16 @@ void on_result(balancer_pointer self, sample_result& result, worker_counters& co
   auto it = st.dispatched.find(owner->second);
   if (it == st.dispatched.end() || it->second.worker_id != worker->options.id) return;
   st.batch_of.erase(owner);
-  auto& jobs = it->second.remaining.jobs;
-  jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
-                            [&](const sample_job& j) { return j.id == result.id; }),
-             jobs.end());
+  auto& tasks = it->second.remaining.samples;
+  tasks.erase(std::remove_if(tasks.begin(), tasks.end(),
+                             [&](const sample_task& t) { return t.id == result.id; }),
+              tasks.end());
   if (worker->in_flight > 0) --worker->in_flight;
   if (result.failure_code == 0) {
     ++worker->images_done;
     worker->image_steps += static_cast<uint64_t>(std::max(result.steps, 0));
   }
-  if (jobs.empty()) {
+  if (tasks.empty()) {
     ++worker->batches_done;
     self->send(st.stats, batch_done_atom::value, static_cast<uint32_t>(it->second.size));
     st.dispatched.erase(it);
@@ -228,9 +228,9 @@ void on_tick(balancer_pointer self) {
   if (st.backlog.empty() || st.status->ready_workers > 0) return;
   auto now = clock::now();
   while (!st.backlog.empty() && now - st.backlog.front().since >= no_worker_grace) {
-    for (auto& job : st.backlog.front().work.jobs)
-      fail_sample(self, job.id, failure::no_worker, "no model worker became ready");
-    st.released += st.backlog.front().work.jobs.size();
+    for (auto& task : st.backlog.front().work.samples)
+      fail_sample(self, task.id, failure::no_worker, "no model worker became ready");
+    st.released += st.backlog.front().work.samples.size();
     st.backlog.pop_front();
   }
   report_backlog(self);
@@ -306,26 +306,26 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
         self->state.backlog.push_back(held_batch{std::move(work), clock::now()});
         dispatch(self);
       },
-      [=](cancel_atom, std::vector<job_id>& ids) {
+      [=](cancel_atom, std::vector<sample_id>& ids) {
         auto& st = self->state;
-        std::unordered_map<job_id, bool> wanted;
+        std::unordered_map<sample_id, bool> wanted;
         for (auto id : ids) wanted[id] = true;
         for (auto it = st.backlog.begin(); it != st.backlog.end();) {
-          auto& jobs = it->work.jobs;
-          auto before = jobs.size();
-          jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
-                                    [&](const sample_job& j) { return wanted.count(j.id) != 0; }),
-                     jobs.end());
-          st.released += before - jobs.size();
-          it = jobs.empty() ? st.backlog.erase(it) : std::next(it);
+          auto& tasks = it->work.samples;
+          auto before = tasks.size();
+          tasks.erase(std::remove_if(tasks.begin(), tasks.end(),
+                                     [&](const sample_task& t) { return wanted.count(t.id) != 0; }),
+                      tasks.end());
+          st.released += before - tasks.size();
+          it = tasks.empty() ? st.backlog.erase(it) : std::next(it);
         }
-        std::map<std::string, std::vector<job_id>> per_worker;
+        std::map<std::string, std::vector<sample_id>> per_worker;
         for (auto id : ids)
           if (auto owner = st.batch_of.find(id); owner != st.batch_of.end())
             per_worker[st.dispatched[owner->second].worker_id].push_back(id);
-        for (auto& [worker_id, worker_jobs] : per_worker)
+        for (auto& [worker_id, sample_ids] : per_worker)
           if (auto* w = find_by_id(st, worker_id); w != nullptr && w->handle)
-            self->send(w->handle, cancel_atom::value, std::move(worker_jobs));
+            self->send(w->handle, cancel_atom::value, std::move(sample_ids));
         report_backlog(self);
       },
       [=](register_atom, worker_actor worker, worker_options& options) {

@@ -8,10 +8,10 @@ namespace muse::actors {
 batch_queues::batch_queues(size_t max_batch_size, std::chrono::milliseconds max_wait)
     : max_batch_size_(std::max<size_t>(1, max_batch_size)), max_wait_(max_wait) {}
 
-std::optional<batch> batch_queues::push(sample_job job, clock::time_point now) {
-  auto key = batch_key_of(job.request);
+std::optional<batch> batch_queues::push(sample_task task, clock::time_point now) {
+  auto key = batch_key_of(task.request);
   auto& queue = queues_[key];
-  queue.push_back(waiting{std::move(job), now});
+  queue.push_back(waiting{std::move(task), now});
   ++depth_;
   if (queue.size() >= max_batch_size_) return take(key, max_batch_size_);
   return std::nullopt;
@@ -35,14 +35,14 @@ std::optional<batch_queues::clock::time_point> batch_queues::next_due() const {
   return earliest;
 }
 
-std::vector<job_id> batch_queues::remove(const std::vector<job_id>& ids) {
-  std::unordered_set<job_id> wanted(ids.begin(), ids.end());
-  std::vector<job_id> found;
+std::vector<sample_id> batch_queues::remove(const std::vector<sample_id>& ids) {
+  std::unordered_set<sample_id> wanted(ids.begin(), ids.end());
+  std::vector<sample_id> found;
   for (auto it = queues_.begin(); it != queues_.end();) {
     auto& queue = it->second;
     for (auto w = queue.begin(); w != queue.end();) {
-      if (wanted.count(w->job.id) != 0) {
-        found.push_back(w->job.id);
+      if (wanted.count(w->task.id) != 0) {
+        found.push_back(w->task.id);
         w = queue.erase(w);
         --depth_;
       } else {
@@ -60,8 +60,8 @@ batch batch_queues::take(const batch_key& key, size_t count) {
   batch result;
   result.id = next_batch_id_++;
   result.key = key;
-  while (!queue.empty() && result.jobs.size() < count) {
-    result.jobs.push_back(std::move(queue.front().job));
+  while (!queue.empty() && result.samples.size() < count) {
+    result.samples.push_back(std::move(queue.front().task));
     queue.pop_front();
     --depth_;
   }

@@ -22,20 +22,20 @@ class batch_queues {
   batch_queues(size_t max_batch_size, std::chrono::milliseconds max_wait);
 
   // Queues a sample; returns the batch its queue made if that queue is now full.
-  std::optional<batch> push(sample_job job, clock::time_point now);
+  std::optional<batch> push(sample_task task, clock::time_point now);
   // Batches of every queue whose oldest sample has waited max_wait by `now`.
   std::vector<batch> take_due(clock::time_point now);
   // When the next queue falls due (none when all are empty).
   std::optional<clock::time_point> next_due() const;
   // Drops the given samples wherever they wait; returns those it found.
-  std::vector<job_id> remove(const std::vector<job_id>& ids);
+  std::vector<sample_id> remove(const std::vector<sample_id>& ids);
 
   size_t depth() const { return depth_; }
   size_t keys() const { return queues_.size(); }
 
  private:
   struct waiting {
-    sample_job job;
+    sample_task task;
     clock::time_point since;
   };
   batch take(const batch_key& key, size_t count);

@@ -31,8 +31,8 @@ using batcher_pointer = batcher_actor::stateful_pointer<batcher_state>;
 
 void hand_over(batcher_pointer self, batch b) {
   log_debug("batcher", "flush batch " + std::to_string(b.id) + " key " + to_string(b.key) +
-                           " size " + std::to_string(b.jobs.size()));
-  self->state.handed_over += b.jobs.size();
+                           " size " + std::to_string(b.samples.size()));
+  self->state.handed_over += b.samples.size();
   self->send(self->state.balancer, run_atom::value, std::move(b));
 }
 
@@ -51,20 +51,20 @@ batcher_actor::behavior_type batcher(batcher_pointer self, config::batching_conf
                                     std::chrono::milliseconds(config.max_wait_ms));
   self->state.max_queue = static_cast<uint64_t>(config.max_queue);
   return {
-      [=](enqueue_atom, std::vector<sample_job>& jobs) -> bool {
+      [=](enqueue_atom, std::vector<sample_task>& tasks) -> bool {
         auto& st = self->state;
         auto now = clock::now();
-        st.arrivals.add(now, jobs.size());
-        if (depth(st) + jobs.size() > st.max_queue) {
-          log_debug("batcher", "queue full, refusing " + std::to_string(jobs.size()) + " samples");
+        st.arrivals.add(now, tasks.size());
+        if (depth(st) + tasks.size() > st.max_queue) {
+          log_debug("batcher", "queue full, refusing " + std::to_string(tasks.size()) + " samples");
           return false;
         }
-        for (auto& job : jobs)
-          if (auto full = st.queues.push(std::move(job), now)) hand_over(self, std::move(*full));
+        for (auto& task : tasks)
+          if (auto full = st.queues.push(std::move(task), now)) hand_over(self, std::move(*full));
         schedule_tick(self);
         return true;
       },
-      [=](cancel_atom, std::vector<job_id>& ids) {
+      [=](cancel_atom, std::vector<sample_id>& ids) {
         self->state.queues.remove(ids);
         // Whatever was not waiting here has moved on: the balancer finds it.
         self->send(self->state.balancer, cancel_atom::value, std::move(ids));

@@ -72,7 +72,7 @@ class actor_gateway final : public gateway {
     balancer_ = spawn_balancer(sys, config, stats_, status_);
     batcher_ = spawn_batcher(sys, config.batching, balancer_);
     ingress_ = spawn_ingress(sys, batcher_, stats_, status_,
-                             peer_index < 0 ? job_id{1} : first_job_of(peer_index));
+                             peer_index < 0 ? sample_id{1} : first_sample_id_of(peer_index));
     caf::anon_send(balancer_, register_atom::value, ingress_, batcher_);
     caf::anon_send(stats_, register_atom::value, batcher_, balancer_);
     if (peer_index < 0) {

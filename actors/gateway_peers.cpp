@@ -363,14 +363,14 @@ gateway_peers_actor start_gateway_peers(caf::actor_system& system,
   return actor;
 }
 
-job_id first_job_of(int32_t index) {
+sample_id first_sample_id_of(int32_t index) {
   // The gateway's place in the top byte; below it, the start time in milliseconds (36 bits, a
   // bit over two years) over 2^20 samples, so a restart does not meet its predecessor's ids.
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
-  return (static_cast<job_id>(index + 1) << 56) |
-         ((static_cast<job_id>(ms) & ((job_id{1} << 36) - 1)) << 20);
+  return (static_cast<sample_id>(index + 1) << 56) |
+         ((static_cast<sample_id>(ms) & ((sample_id{1} << 36) - 1)) << 20);
 }
 
 }  // namespace muse::actors

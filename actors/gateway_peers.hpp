@@ -28,6 +28,6 @@ gateway_peers_actor start_gateway_peers(caf::actor_system& system,
 
 // The first sample id of gateway `index`: gateways sharing a worker must not send it two samples
 // of one id, and a restarted gateway must not reuse its previous incarnation's ids.
-job_id first_job_of(int32_t index);
+sample_id first_sample_id_of(int32_t index);
 
 }  // namespace muse::actors

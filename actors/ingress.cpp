@@ -18,7 +18,7 @@ double elapsed_ms(clock::time_point from, clock::time_point to) {
 struct open_order {
   order_ticket ticket;
   clock::time_point arrived;
-  std::vector<job_id> jobs;  // by sample index
+  std::vector<sample_id> sample_ids;  // by sample index
   std::vector<generated_image> images;
   std::vector<bool> finished;
   std::vector<int> steps_done;
@@ -33,8 +33,9 @@ struct ingress_state {
   stats_actor stats;
   std::shared_ptr<shared_status> status;
   std::unordered_map<std::string, open_order> orders;
-  std::unordered_map<job_id, std::pair<std::string, size_t>> job_owner;  // -> order, sample index
-  job_id next_job = 1;
+  // A sample's order and its index there.
+  std::unordered_map<sample_id, std::pair<std::string, size_t>> sample_owner;
+  sample_id next_sample_id = 1;
   static inline const char* name = "ingress";
 };
 
@@ -72,10 +73,10 @@ void finish(ingress_pointer self, const std::string& id, std::optional<failure> 
   auto order = std::move(it->second);
   st.orders.erase(it);
   --st.status->open_orders;
-  std::vector<job_id> unfinished;
-  for (size_t i = 0; i < order.jobs.size(); ++i) {
-    st.job_owner.erase(order.jobs[i]);
-    if (!order.finished[i]) unfinished.push_back(order.jobs[i]);
+  std::vector<sample_id> unfinished;
+  for (size_t i = 0; i < order.sample_ids.size(); ++i) {
+    st.sample_owner.erase(order.sample_ids[i]);
+    if (!order.finished[i]) unfinished.push_back(order.sample_ids[i]);
   }
   if (!unfinished.empty()) self->send(st.batcher, cancel_atom::value, std::move(unfinished));
   auto now = clock::now();
@@ -118,12 +119,12 @@ void submit(ingress_pointer self, order_ticket& ticket) {
     return refuse(self, ticket, failure::timeout, "the deadline passed before the order started");
   open_order open;
   open.arrived = now;
-  std::vector<sample_job> jobs;
+  std::vector<sample_task> tasks;
   for (size_t i = 0; i < order.samples.size(); ++i) {
-    auto id = st.next_job++;
-    open.jobs.push_back(id);
-    st.job_owner[id] = {order.id, i};
-    jobs.push_back(sample_job{id, order.id, to_model(order.samples[i]), 0});
+    auto id = st.next_sample_id++;
+    open.sample_ids.push_back(id);
+    st.sample_owner[id] = {order.id, i};
+    tasks.push_back(sample_task{id, order.id, to_model(order.samples[i]), 0});
   }
   open.images.resize(order.samples.size());
   open.finished.assign(order.samples.size(), false);
@@ -135,7 +136,7 @@ void submit(ingress_pointer self, order_ticket& ticket) {
   st.orders.emplace(id, std::move(open));
   ++st.status->open_orders;
   self->delayed_send(self, deadline - now, timeout_atom::value, id);
-  self->request(st.batcher, caf::infinite, enqueue_atom::value, std::move(jobs))
+  self->request(st.batcher, caf::infinite, enqueue_atom::value, std::move(tasks))
       .then(
           [=](bool admitted) {
             if (admitted)
@@ -150,8 +151,8 @@ void submit(ingress_pointer self, order_ticket& ticket) {
 
 void on_result(ingress_pointer self, sample_result& result) {
   auto& st = self->state;
-  auto owner = st.job_owner.find(result.id);
-  if (owner == st.job_owner.end()) return;  // its order was answered already
+  auto owner = st.sample_owner.find(result.id);
+  if (owner == st.sample_owner.end()) return;  // its order was answered already
   auto [order_id, index] = owner->second;
   auto& order = st.orders.at(order_id);
   if (order.finished[index]) return;
@@ -168,8 +169,8 @@ void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
   auto& st = self->state;
   std::vector<std::string> touched;
   for (auto& p : progress) {
-    auto owner = st.job_owner.find(p.id);
-    if (owner == st.job_owner.end()) continue;
+    auto owner = st.sample_owner.find(p.id);
+    if (owner == st.sample_owner.end()) continue;
     auto& order = st.orders.at(owner->second.first);
     order.steps_done[owner->second.second] = p.step;
     touched.push_back(owner->second.first);
@@ -193,8 +194,9 @@ void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
 }
 
 ingress_actor::behavior_type ingress(ingress_pointer self, batcher_actor batcher, stats_actor stats,
-                                     std::shared_ptr<shared_status> status, job_id first_job) {
-  self->state.next_job = first_job;
+                                     std::shared_ptr<shared_status> status,
+                                     sample_id first_sample_id) {
+  self->state.next_sample_id = first_sample_id;
   self->state.batcher = std::move(batcher);
   self->state.stats = std::move(stats);
   self->state.status = std::move(status);
@@ -220,8 +222,9 @@ ingress_actor::behavior_type ingress(ingress_pointer self, batcher_actor batcher
 }  // namespace
 
 ingress_actor spawn_ingress(caf::actor_system& system, batcher_actor batcher, stats_actor stats,
-                            std::shared_ptr<shared_status> status, job_id first_job) {
-  return system.spawn(ingress, std::move(batcher), std::move(stats), std::move(status), first_job);
+                            std::shared_ptr<shared_status> status, sample_id first_sample_id) {
+  return system.spawn(ingress, std::move(batcher), std::move(stats), std::move(status),
+                      first_sample_id);
 }
 
 }  // namespace muse::actors

@@ -1,8 +1,8 @@
 #pragma once
-// The ingress: where an order enters the actor system. Splits it into samples (one job each),
-// admits them through the batcher (all or none), collects their results, enforces the deadline,
-// handles cancel, reports progress, and answers every order exactly once: images, or a failure.
-// Orders live only here; the callbacks run on this actor's thread.
+// The ingress: where an order enters the actor system. Splits it into samples (a sample_task
+// each), admits them through the batcher (all or none), collects their results, enforces the
+// deadline, handles cancel, reports progress, and answers every order exactly once: images, or a
+// failure. Orders live only here; the callbacks run on this actor's thread.
 
 #include <memory>
 
@@ -11,9 +11,9 @@
 
 namespace muse::actors {
 
-// first_job: the first sample id; gateways sharing workers count from different ones, since a
-// worker tells samples apart by id.
+// first_sample_id: the first sample's id; gateways sharing workers count from different ones,
+// since a worker tells samples apart by id.
 ingress_actor spawn_ingress(caf::actor_system& system, batcher_actor batcher, stats_actor stats,
-                            std::shared_ptr<shared_status> status, job_id first_job = 1);
+                            std::shared_ptr<shared_status> status, sample_id first_sample_id = 1);
 
 }  // namespace muse::actors

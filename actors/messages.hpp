@@ -16,11 +16,11 @@
 
 namespace muse::actors {
 
-using job_id = uint64_t;
+using sample_id = uint64_t;
 
 // One image of an order on its way through batcher, balancer and a worker.
-struct sample_job {
-  job_id id = 0;
+struct sample_task {
+  sample_id id = 0;
   std::string order_id;
   model::sample_request request;
   uint32_t attempts =
@@ -57,7 +57,7 @@ std::string to_string(const batch_key& key);
 struct batch {
   uint64_t id = 0;
   batch_key key;
-  std::vector<sample_job> jobs;
+  std::vector<sample_task> samples;
 };
 
 // A worker's running totals, sent along with its results.
@@ -74,7 +74,7 @@ struct worker_counters {
 
 // failure codes travel as integers: 0 = images, 1 + failure otherwise.
 struct sample_result {
-  job_id id = 0;
+  sample_id id = 0;
   std::string png;
   uint64_t seed = 0;
   int32_t steps = 0;
@@ -85,7 +85,7 @@ struct sample_result {
 };
 
 struct sample_progress {
-  job_id id = 0;
+  sample_id id = 0;
   int32_t step = 0;
   int32_t total = 0;
 };
@@ -137,8 +137,8 @@ struct stats_ticket {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, sample_job& x) {
-  return f(caf::meta::type_name("sample_job"), x.id, x.order_id, x.request, x.attempts);
+typename Inspector::result_type inspect(Inspector& f, sample_task& x) {
+  return f(caf::meta::type_name("sample_task"), x.id, x.order_id, x.request, x.attempts);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_key& x) {
@@ -146,7 +146,7 @@ typename Inspector::result_type inspect(Inspector& f, batch_key& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {
-  return f(caf::meta::type_name("batch"), x.id, x.key, x.jobs);
+  return f(caf::meta::type_name("batch"), x.id, x.key, x.samples);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_counters& x) {
@@ -348,7 +348,7 @@ using worker_client_actor =
 using worker_actor = caf::typed_actor<
     caf::replies_to<load_atom>::with<worker_info>,  // answered once the model is loaded
     caf::reacts_to<run_atom, batch>,                // results go to the sender (a client)
-    caf::reacts_to<cancel_atom, std::vector<job_id>>,
+    caf::reacts_to<cancel_atom, std::vector<sample_id>>,
     caf::reacts_to<drain_atom>,  // finish what it holds, then quit
     // From the worker's own model thread:
     caf::reacts_to<loaded_atom, worker_info>, caf::reacts_to<load_failed_atom, std::string>,
@@ -370,8 +370,8 @@ typename Inspector::result_type inspect(Inspector& f, pool_worker& x) {
 }
 
 using batcher_actor = caf::typed_actor<
-    caf::replies_to<enqueue_atom, std::vector<sample_job>>::with<bool>,  // false: queue full
-    caf::reacts_to<cancel_atom, std::vector<job_id>>,
+    caf::replies_to<enqueue_atom, std::vector<sample_task>>::with<bool>,  // false: queue full
+    caf::reacts_to<cancel_atom, std::vector<sample_id>>,
     // From the balancer: samples that left its backlog so far (dispatched or dropped, less those
     // put back after a worker died).
     caf::reacts_to<backlog_atom, uint64_t>, caf::reacts_to<tick_atom>,
@@ -388,7 +388,7 @@ using ingress_actor = caf::typed_actor<
 using balancer_actor = worker_client_actor::extend<
     caf::reacts_to<register_atom, ingress_actor, batcher_actor>,  // wiring, once at start
     caf::reacts_to<run_atom, batch>,                              // from the batcher
-    caf::reacts_to<cancel_atom, std::vector<job_id>>,             // from the batcher
+    caf::reacts_to<cancel_atom, std::vector<sample_id>>,          // from the batcher
     caf::reacts_to<register_atom, worker_actor, worker_options>,  // from the supervisor
     caf::reacts_to<drain_atom, std::string>,  // from the supervisor: no new work for that worker
     caf::reacts_to<tick_atom>, caf::replies_to<snapshot_atom>::with<worker_pool_figures>>;
@@ -432,14 +432,14 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muse::actors::stats_ticket)
 CAF_BEGIN_TYPE_ID_BLOCK(muse, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(muse, (muse::model::sample_request))
 CAF_ADD_TYPE_ID(muse, (muse::model::model_limits))
-CAF_ADD_TYPE_ID(muse, (muse::actors::sample_job))
-CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::sample_job>))
+CAF_ADD_TYPE_ID(muse, (muse::actors::sample_task))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::sample_task>))
 CAF_ADD_TYPE_ID(muse, (muse::actors::batch))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_counters))
 CAF_ADD_TYPE_ID(muse, (muse::actors::sample_result))
 CAF_ADD_TYPE_ID(muse, (muse::actors::sample_progress))
 CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::sample_progress>))
-CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::job_id>))
+CAF_ADD_TYPE_ID(muse, (std::vector<muse::actors::sample_id>))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_options))
 CAF_ADD_TYPE_ID(muse, (muse::actors::worker_info))
 CAF_ADD_TYPE_ID(muse, (muse::actors::order_record))

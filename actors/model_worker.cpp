@@ -26,7 +26,7 @@ struct worker_inbox {
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<batch> batches;
-  std::vector<job_id> cancels;
+  std::vector<sample_id> cancels;
   bool draining = false;
   bool stop = false;
 };
@@ -54,7 +54,7 @@ class png_encoder {
               clock::time_point joined) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(job{std::move(result), std::move(image), counters, joined});
+      queue_.push_back(encoding{std::move(result), std::move(image), counters, joined});
     }
     wake_.notify_all();
   }
@@ -66,7 +66,7 @@ class png_encoder {
   }
 
  private:
-  struct job {
+  struct encoding {
     sample_result result;
     model::rgb_image image;
     worker_counters counters;
@@ -99,7 +99,7 @@ class png_encoder {
   send_result send_;
   std::mutex mutex_;
   std::condition_variable wake_, idle_;
-  std::deque<job> queue_;
+  std::deque<encoding> queue_;
   bool busy_ = false;
   bool stop_ = false;
   std::thread thread_;  // last: starts once the members above exist
@@ -150,7 +150,7 @@ class model_loop {
 
  private:
   struct live_sample {
-    sample_job job;
+    sample_task task;
     uint64_t batch_id = 0;
     batch_key key;
     clock::time_point received;
@@ -166,7 +166,7 @@ class model_loop {
 
   // Waits for something to do; false when the actor is gone.
   bool take_inbox() {
-    std::vector<job_id> cancels;
+    std::vector<sample_id> cancels;
     {
       std::unique_lock<std::mutex> lock(inbox_->mutex);
       inbox_->wake.wait(lock, [&] {
@@ -176,8 +176,8 @@ class model_loop {
       if (inbox_->stop) return false;
       auto now = clock::now();
       for (auto& b : inbox_->batches)
-        for (auto& job : b.jobs)
-          pending_.push_back(live_sample{std::move(job), b.id, b.key, now, now, 0});
+        for (auto& task : b.samples)
+          pending_.push_back(live_sample{std::move(task), b.id, b.key, now, now, 0});
       inbox_->batches.clear();
       cancels.swap(inbox_->cancels);
       draining_ = inbox_->draining;
@@ -186,18 +186,18 @@ class model_loop {
     return true;
   }
 
-  void cancel(job_id id) {
+  void cancel(sample_id id) {
     if (auto it = joined_.find(id); it != joined_.end()) {
       running_->remove(id);
       counters_.steps_saved +=
-          static_cast<uint64_t>(it->second.job.request.steps - it->second.step);
+          static_cast<uint64_t>(it->second.task.request.steps - it->second.step);
       joined_.erase(it);
       answer_failure(id, failure::cancelled, "cancelled");
       return;
     }
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-      if (it->job.id == id) {
-        counters_.steps_saved += static_cast<uint64_t>(it->job.request.steps);
+      if (it->task.id == id) {
+        counters_.steps_saved += static_cast<uint64_t>(it->task.request.steps);
         pending_.erase(it);
         answer_failure(id, failure::cancelled, "cancelled");
         return;
@@ -205,7 +205,7 @@ class model_loop {
     }
   }
 
-  void answer_failure(job_id id, failure f, std::string message) {
+  void answer_failure(sample_id id, failure f, std::string message) {
     sample_result result;
     result.id = id;
     result.failure_code = to_code(f);
@@ -232,14 +232,14 @@ class model_loop {
         continue;
       }
       try {
-        running_->add(it->job.id, it->job.request);
+        running_->add(it->task.id, it->task.request);
       } catch (const std::exception& e) {
-        answer_failure(it->job.id, failure::invalid_request, e.what());
+        answer_failure(it->task.id, failure::invalid_request, e.what());
         it = pending_.erase(it);
         continue;
       }
       it->joined = now;
-      joined_.emplace(it->job.id, std::move(*it));
+      joined_.emplace(it->task.id, std::move(*it));
       it = pending_.erase(it);
     }
   }
@@ -286,8 +286,8 @@ class model_loop {
     auto sample = std::move(it->second);
     joined_.erase(it);
     sample_result result;
-    result.id = sample.job.id;
-    result.seed = sample.job.request.seed;
+    result.id = sample.task.id;
+    result.seed = sample.task.request.seed;
     result.steps = report.total_steps;
     result.wait_ms = elapsed_ms(sample.received, sample.joined);
     ++counters_.images;
@@ -300,7 +300,7 @@ class model_loop {
   caf::weak_actor_ptr owner_;
   std::unique_ptr<model::running_batch> running_;
   std::deque<live_sample> pending_;
-  std::map<job_id, live_sample> joined_;
+  std::map<sample_id, live_sample> joined_;
   batch_key running_key_;
   uint64_t running_batch_id_ = 0;
   bool draining_ = false;
@@ -315,7 +315,7 @@ struct worker_state {
   std::vector<caf::typed_response_promise<worker_info>> load_waiters;
   // The client (a gateway's balancer) of each sample held, and the clients watched: several
   // gateways may share the worker (watch_client).
-  std::unordered_map<job_id, worker_client_actor> clients;
+  std::unordered_map<sample_id, worker_client_actor> clients;
   std::set<caf::actor_addr> watched;
   std::string id;
 
@@ -357,7 +357,7 @@ void watch_client(worker_pointer self) {
 
 void lose_client(worker_pointer self, const caf::actor_addr& client) {
   auto& st = self->state;
-  std::vector<job_id> orphans;
+  std::vector<sample_id> orphans;
   for (auto it = st.clients.begin(); it != st.clients.end();) {
     if (it->second.address() == client) {
       orphans.push_back(it->first);
@@ -401,11 +401,11 @@ worker_actor::behavior_type model_worker(worker_pointer self, worker_options opt
       },
       [=](run_atom, batch& b) {
         auto client = caf::actor_cast<worker_client_actor>(self->current_sender());
-        for (auto& job : b.jobs) self->state.clients[job.id] = client;
+        for (auto& task : b.samples) self->state.clients[task.id] = client;
         watch_client(self);
         with_inbox(self, [&](worker_inbox& inbox) { inbox.batches.push_back(std::move(b)); });
       },
-      [=](cancel_atom, std::vector<job_id>& ids) {
+      [=](cancel_atom, std::vector<sample_id>& ids) {
         with_inbox(self, [&](worker_inbox& inbox) {
           inbox.cancels.insert(inbox.cancels.end(), ids.begin(), ids.end());
         });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian 12 machine: installs what is missing, builds, and starts a
+# The way to start on a fresh Debian 12 machine: installs what is missing, builds, and starts a
 # single-node deployment (--role=all) serving the built-in model. Prints the URL to open.
 # Usage: tools/run-local.sh [path/to/config.json]   (default: cluster_config/local.json)
 set -euo pipefail
