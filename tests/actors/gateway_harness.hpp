@@ -11,8 +11,11 @@
 #include "actors/gateway_with_placement.hpp"
 #include "actors/model_conversion.hpp"
 #include "fake_generator.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace muse::actors::testing {
+
+using muse::testing::eventually;
 
 struct gateway_settings {
   int workers = 1;      // the node's slots, and min_workers unless that is set
@@ -98,16 +101,6 @@ inline generate_order make_order(std::string id, std::vector<sample_request> sam
   order.samples = std::move(samples);
   order.deadline = std::chrono::steady_clock::now() + timeout;
   return order;
-}
-
-template <class Predicate>
-bool eventually(Predicate p, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!p()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 struct running_gateway {

@@ -2,27 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/actors/round_trip.hpp"
+
 using namespace muse::actors;
-
-namespace {
-
-// What a GPU node would receive: the value written by one actor system, read by another.
-template <class T>
-T round_trip(const T& value) {
-  caf::actor_system_config config;
-  add_message_types(config);
-  caf::actor_system system{config};
-  std::vector<char> buffer;
-  caf::binary_serializer sink{system, buffer};
-  auto copy = value;
-  REQUIRE_FALSE(sink(copy));
-  T result;
-  caf::binary_deserializer source{system, buffer};
-  REQUIRE_FALSE(source(result));
-  return result;
-}
-
-}  // namespace
+using muse::actors::testing::round_trip;
 
 TEST_CASE("a batch survives serialization", "[messages]") {
   batch b;

@@ -4,27 +4,10 @@
 
 #include "actors/messages.hpp"
 #include "actors/model_conversion.hpp"
+#include "tests/actors/round_trip.hpp"
 
 using namespace muse::actors;
-
-namespace {
-
-template <class T>
-T round_trip(const T& value) {
-  caf::actor_system_config config;
-  add_message_types(config);
-  caf::actor_system system{config};
-  std::vector<char> buffer;
-  caf::binary_serializer sink{system, buffer};
-  auto copy = value;
-  REQUIRE_FALSE(sink(copy));
-  T result;
-  caf::binary_deserializer source{system, buffer};
-  REQUIRE_FALSE(source(result));
-  return result;
-}
-
-}  // namespace
+using muse::actors::testing::round_trip;
 
 TEST_CASE("a stats snapshot survives serialization, missing parts included", "[stats]") {
   stats_snapshot s;

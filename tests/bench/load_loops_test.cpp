@@ -9,10 +9,12 @@
 #include <thread>
 
 #include "tests/bench/test_http_server.hpp"
+#include "tests/support/eventually.hpp"
 #include "tools/bench/load_runner.hpp"
 
 using namespace muse::bench;
 using namespace muse::bench::testing;
+using muse::testing::eventually;
 using namespace std::chrono_literals;
 
 namespace {
@@ -58,17 +60,6 @@ bench_result run_bounded(const bench_options& o, bool interrupt = false) {
   return bounded_run(o, interrupt).get();
 }
 
-// Polls `condition` for at most `limit`.
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds limit = 10000ms) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -103,8 +94,8 @@ TEST_CASE("the closed loop has all N users' requests in flight at once") {
   test_http_server server(held);
   bounded_run run(options_for(server.url(), {"--users", "4", "--requests", "12"}));
   for (size_t round = 1; round <= 3; ++round) {
-    REQUIRE(
-        eventually([&] { return server.requests() == 4 * round && server.in_progress() == 4; }));
+    REQUIRE(eventually([&] { return server.requests() == 4 * round && server.in_progress() == 4; },
+                       10s, 1ms));
     server.release_held();
   }
   const bench_result r = run.get();
@@ -163,15 +154,17 @@ TEST_CASE("throughput counts responses inside the window, not the tail after it"
   const auto o =
       options_for(server.url(), {"--users", "4", "--warmup", "150ms", "--duration", "800ms"});
   bounded_run run(o);
-  REQUIRE(eventually([&] { return server.in_progress() == 4; }));
+  REQUIRE(eventually([&] { return server.in_progress() == 4; }, 10s, 1ms));
   // The run's clock starts before its first request reaches the server, so the window has
   // opened 150 ms after that arrival and closed 950 ms after it, at the latest.
   const auto first = server.arrivals().front();
   std::this_thread::sleep_until(first + 150ms + 5ms);
   server.release_held();
-  REQUIRE(eventually([&] { return server.requests() == 8 && server.in_progress() == 4; }));
+  REQUIRE(
+      eventually([&] { return server.requests() == 8 && server.in_progress() == 4; }, 10s, 1ms));
   server.release_held();
-  REQUIRE(eventually([&] { return server.requests() == 12 && server.in_progress() == 4; }));
+  REQUIRE(
+      eventually([&] { return server.requests() == 12 && server.in_progress() == 4; }, 10s, 1ms));
   const double wave3_sent_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - first).count();
   std::this_thread::sleep_until(first + 950ms + 5ms);

@@ -1,14 +1,11 @@
 #pragma once
 // A cluster of real muse-node processes on loopback: a gateway (--role=gateway) and GPU nodes
-// (--role=gpu --node NAME), each a child process whose stdout is read for its "listening" line.
-// Every child is killed (SIGKILL) when its object goes, so a failing test leaves none behind.
+// (--role=gpu --node NAME), each a node_process (tests/support/node_process.hpp): its stdout is
+// read for its "listening" line, and it is killed (SIGKILL) when its object goes, so a failing
+// test leaves none behind.
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,15 +14,15 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "tests/support/child_output.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/node_process.hpp"
 
@@ -48,78 +45,6 @@ inline uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
-class child_process {
- public:
-  // Runs muse-node with `args`; waits up to `limit` for a stdout line starting with `marker` and
-  // keeps the rest of that line (the address).
-  child_process(std::vector<std::string> args, const std::string& log_path,
-                const std::string& marker, std::chrono::seconds limit = std::chrono::seconds(60))
-      : log_path_(log_path) {
-    std::vector<char*> argv{const_cast<char*>(MUSE_NODE_BINARY)};
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    int out_pipe[2];
-    if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out_pipe[1], 1);
-      ::close(out_pipe[0]);
-      int err = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(err, 2);
-      ::execv(MUSE_NODE_BINARY, argv.data());
-      ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    out_fd_ = out_pipe[0];
-    address_ = read_line_after(marker, limit);
-  }
-  ~child_process() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-  }
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-
-  const std::string& address() const { return address_; }
-  std::string log() const { return read_file(log_path_); }
-
-  // SIGSTOP / SIGCONT and the like: the process goes on (or stays stopped) afterwards.
-  void signal(int number) { ::kill(pid_, number); }
-  void kill_hard() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    exited_ = true;
-  }
-  // The exit code after `signal`, or nullopt if it did not exit 0..255 within `limit`.
-  std::optional<int> stop(int signal, std::chrono::seconds limit) {
-    ::kill(pid_, signal);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return std::nullopt;
-  }
-
- private:
-  std::string read_line_after(const std::string& marker, std::chrono::seconds limit) {
-    return muse::testing::read_line_after(out_fd_, marker, limit, [this] { return log(); });
-  }
-
-  std::string log_path_;
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  std::string address_;
-  bool exited_ = false;
-};
-
 // The config file and the processes of one test's cluster.
 class cluster {
  public:
@@ -132,38 +57,34 @@ class cluster {
   }
 
   // `config_file`: another config than the cluster's (a node with other certificates).
-  child_process& start_node(const std::string& name, const std::string& config_file = "") {
-    nodes_.push_back(std::make_unique<child_process>(
+  node_process& start_node(const std::string& name, const std::string& config_file = "") {
+    nodes_.push_back(std::make_unique<node_process>(
         std::vector<std::string>{"--role=gpu", "--config",
                                  config_file.empty() ? config_path_ : config_file, "--node", name},
-        folder_.path() + "/" + name + ".log", "muse-node: gpu node " + name + " listening on "));
+        folder_.file(name + ".log"), "muse-node: gpu node " + name + " listening on "));
     return *nodes_.back();
   }
-  child_process& start_gateway() {
-    gateway_ = std::make_unique<child_process>(
+  node_process& start_gateway() {
+    gateway_ = std::make_unique<node_process>(
         std::vector<std::string>{"--role=gateway", "--config", config_path_, "--http-port", "0"},
-        folder_.path() + "/gateway.log", "muse-node: listening on http://");
+        folder_.file("gateway.log"));
     return *gateway_;
   }
 
   // One gateway of the config's `gateways` list (log: NAME.log, kept across restarts); starting
   // it again replaces the process (after kill_hard). `config_file`: as for start_node.
-  child_process& start_gateway(const std::string& name, const std::string& config_file = "") {
+  node_process& start_gateway(const std::string& name, const std::string& config_file = "") {
     auto& slot = named_gateways_[name];
-    slot = std::make_unique<child_process>(
+    slot = std::make_unique<node_process>(
         std::vector<std::string>{"--role=gateway", "--config",
                                  config_file.empty() ? config_path_ : config_file, "--gateway",
                                  name, "--http-port", "0"},
-        folder_.path() + "/" + name + ".log", "muse-node: listening on http://");
+        folder_.file(name + ".log"));
     return *slot;
   }
 
-  std::string url(const std::string& path) const { return "http://" + gateway_->address() + path; }
-  nlohmann::json stats() const {
-    auto response = http_request("GET", url("/api/v1/stats"));
-    auto parsed = nlohmann::json::parse(response.body, nullptr, false);
-    return parsed.is_discarded() ? nlohmann::json::object() : parsed;
-  }
+  std::string url(const std::string& path) const { return gateway_->url(path); }
+  nlohmann::json stats() const { return stats_of(*gateway_); }
   // Every process's stderr, for a failing test's message.
   std::string logs() const {
     std::string all;
@@ -172,7 +93,7 @@ class cluster {
     for (auto& node : nodes_) all += "--- node\n" + node->log();
     return all;
   }
-  child_process& gateway() { return *gateway_; }
+  node_process& gateway() { return *gateway_; }
   const temp_folder& folder() const { return folder_; }
 
  private:
@@ -180,20 +101,39 @@ class cluster {
   nlohmann::json config_;
   std::string config_path_;
   // Declared after the folder: the children die before their logs are removed.
-  std::unique_ptr<child_process> gateway_;
-  std::vector<std::unique_ptr<child_process>> nodes_;
-  std::map<std::string, std::unique_ptr<child_process>> named_gateways_;
+  std::unique_ptr<node_process> gateway_;
+  std::vector<std::unique_ptr<node_process>> nodes_;
+  std::map<std::string, std::unique_ptr<node_process>> named_gateways_;
 };
 
-// Polls `done` every 50 ms until it holds or `limit` passes.
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+// actor-stats' stdout for `args` against the cluster's gateway.
+inline std::string actor_stats(const cluster& c, const std::string& args = "") {
+  const auto address = c.url("").substr(std::string("http://").size());
+  const std::string command =
+      std::string(ACTOR_STATS_BINARY) + " --gateway " + address + " " + args;
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t got;
+    while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
+    ::pclose(pipe);
   }
-  return true;
+  return out;
+}
+
+// One fast picture of "a blue circle" from `gateway`; the HTTP status.
+inline long generate(const node_process& gateway, int seed) {
+  const nlohmann::json body = {{"prompt", "a blue circle"}, {"seed", seed}, {"quality", "fast"}};
+  return http_request("POST", gateway.url("/api/v1/generate"), body.dump(), {}, 40).status;
+}
+
+// The workers `stats` (a gateway's /api/v1/stats) shows ready on `node`.
+inline int ready_on(const nlohmann::json& stats, const std::string& node) {
+  int count = 0;
+  if (!stats.contains("workers") || !stats["workers"].is_object()) return 0;
+  for (auto& w : stats["workers"]["list"])
+    if (w["node"] == node && w["state"] == "ready") ++count;
+  return count;
 }
 
 // Clients sending requests back to back until finish(): client i's n-th request is

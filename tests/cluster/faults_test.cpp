@@ -14,7 +14,9 @@ using muse::testing::closed_loop_load;
 using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;
+using muse::testing::generate;
 using muse::testing::http_request;
+using muse::testing::ready_on;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -43,19 +45,6 @@ json cluster_config(int slots_per_node, int min_workers, int max_workers) {
   return config;
 }
 
-long generate(const cluster& c, int seed) {
-  json body = {{"prompt", "a blue circle"}, {"seed", seed}, {"quality", "fast"}};
-  return http_request("POST", c.url("/api/v1/generate"), body.dump(), {}, 40).status;
-}
-
-int ready_on(const json& stats, const std::string& node) {
-  int count = 0;
-  if (!stats.contains("workers")) return 0;
-  for (auto& w : stats["workers"]["list"])
-    if (w["node"] == node && w["state"] == "ready") ++count;
-  return count;
-}
-
 }  // namespace
 
 TEST_CASE("kill -9 of a GPU node under load: every request answered, workers replaced",
@@ -70,14 +59,14 @@ TEST_CASE("kill -9 of a GPU node under load: every request answered, workers rep
         auto s = c.stats();
         return ready_on(s, "node-a") == 1 && ready_on(s, "node-b") == 1;
       },
-      60s));
+      60s, 50ms));
   std::map<long, int> statuses;
   {
-    closed_loop_load clients(4, [&c](int seed) { return generate(c, seed); });
+    closed_loop_load clients(4, [&c](int seed) { return generate(c.gateway(), seed); });
     std::this_thread::sleep_for(1500ms);
     doomed.kill_hard();
     // The lost worker comes back on the surviving node.
-    CHECK(eventually([&] { return ready_on(c.stats(), "node-a") == 2; }, 30s));
+    CHECK(eventually([&] { return ready_on(c.stats(), "node-a") == 2; }, 30s, 50ms));
     std::this_thread::sleep_for(1000ms);
     statuses = clients.finish();
   }
@@ -90,8 +79,8 @@ TEST_CASE("kill -9 of a GPU node under load: every request answered, workers rep
   CHECK(statuses[200] > 0);
   CHECK(answered > 4);
   // Nothing left open: each request was answered exactly once.
-  CHECK(eventually([&] { return c.stats()["orders"]["open"] == 0; }, 10s));
-  CHECK(generate(c, 424242) == 200);
+  CHECK(eventually([&] { return c.stats()["orders"]["open"] == 0; }, 10s, 50ms));
+  CHECK(generate(c.gateway(), 424242) == 200);
 }
 
 TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_workers",
@@ -101,7 +90,7 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
   c.start_node("node-b");
   c.start_gateway();
   INFO(c.logs());
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 60s));
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 60s, 50ms));
   std::map<long, int> statuses;
   std::set<std::string> actions;
   json decisions;
@@ -114,15 +103,15 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
     }
   };
   {
-    closed_loop_load clients(6, [&c](int seed) { return generate(c, seed); });
-    CHECK(eventually([&] { return c.stats()["workers"]["ready"].get<int>() >= 2; }, 40s));
+    closed_loop_load clients(6, [&c](int seed) { return generate(c.gateway(), seed); });
+    CHECK(eventually([&] { return c.stats()["workers"]["ready"].get<int>() >= 2; }, 40s, 50ms));
     // A snapshot may time out on this busy machine: ask again.
     CHECK(eventually(
         [&] {
           note_actions();
           return actions.count("up") == 1;
         },
-        10s));
+        10s, 50ms));
     INFO(decisions.dump());
     statuses = clients.finish();
   }
@@ -137,7 +126,7 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
             ++active;
         return active == 1;
       },
-      40s));
+      40s, 50ms));
   // The drained workers left the list: none shows as dead, none counts in the total.
   CHECK(eventually(
       [&] {
@@ -145,15 +134,15 @@ TEST_CASE("sustained load grows the worker count; idle shrinks it back to min_wo
         return s["workers"]["total"] == 1 && s["workers"]["list"].size() == 1 &&
                s["workers"]["list"][0]["state"] == "ready";
       },
-      10s));
+      10s, 50ms));
   CHECK(eventually(
       [&] {
         note_actions();
         return actions.count("down") == 1;
       },
-      10s));
+      10s, 50ms));
   INFO(decisions.dump());
-  CHECK(generate(c, 99) == 200);
+  CHECK(generate(c.gateway(), 99) == 200);
 }
 
 TEST_CASE("a GPU node that comes back after kill -9 gets workers again", "[cluster][faults]") {
@@ -162,12 +151,12 @@ TEST_CASE("a GPU node that comes back after kill -9 gets workers again", "[clust
   auto& doomed = c.start_node("node-b");
   c.start_gateway();
   INFO(c.logs());
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 2; }, 60s));
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 2; }, 60s, 50ms));
   doomed.kill_hard();
   // node-a has no free slot: the cluster runs on one worker meanwhile.
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 20s));
-  CHECK(generate(c, 1) == 200);
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 20s, 50ms));
+  CHECK(generate(c.gateway(), 1) == 200);
   c.start_node("node-b");
-  CHECK(eventually([&] { return ready_on(c.stats(), "node-b") == 1; }, 40s));
-  CHECK(generate(c, 2) == 200);
+  CHECK(eventually([&] { return ready_on(c.stats(), "node-b") == 1; }, 40s, 50ms));
+  CHECK(generate(c.gateway(), 2) == 200);
 }

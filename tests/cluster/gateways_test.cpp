@@ -14,12 +14,13 @@
 
 #include "cluster_harness.hpp"
 
-using muse::testing::child_process;
 using muse::testing::closed_loop_load;
 using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;
+using muse::testing::generate;
 using muse::testing::http_request;
+using muse::testing::stats_of;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -48,21 +49,6 @@ json two_gateway_config() {
   return config;
 }
 
-std::string url(const child_process& gateway, const std::string& path) {
-  return "http://" + gateway.address() + path;
-}
-
-json stats_of(const child_process& gateway) {
-  auto response = http_request("GET", url(gateway, "/api/v1/stats"), "", {}, 10);
-  auto parsed = json::parse(response.body, nullptr, false);
-  return parsed.is_discarded() ? json::object() : parsed;
-}
-
-long generate(const child_process& gateway, int seed) {
-  json body = {{"prompt", "a blue circle"}, {"seed", seed}, {"quality", "fast"}};
-  return http_request("POST", url(gateway, "/api/v1/generate"), body.dump(), {}, 40).status;
-}
-
 // Worker id -> balancer registrations ("starts"), for the ready workers a gateway uses.
 std::map<std::string, int> ready_workers(const json& stats) {
   std::map<std::string, int> ready;
@@ -89,8 +75,8 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
   INFO(c.logs());
 
   // Both gateways use the leader's two workers.
-  REQUIRE(eventually([&] { return ready_workers(stats_of(*leader)).size() == 2; }, 60s));
-  REQUIRE(eventually([&] { return ready_workers(stats_of(follower)).size() == 2; }, 30s));
+  REQUIRE(eventually([&] { return ready_workers(stats_of(*leader)).size() == 2; }, 60s, 50ms));
+  REQUIRE(eventually([&] { return ready_workers(stats_of(follower)).size() == 2; }, 30s, 50ms));
   CHECK(decisions(stats_of(follower)) == 0);  // the follower runs no supervisor
 
   // Load on the follower alone reaches the leader's scaling inputs.
@@ -108,7 +94,7 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
           }
           return false;
         },
-        10s));
+        10s, 50ms));
   }
 
   auto pool_before = ready_workers(stats_of(follower));
@@ -123,7 +109,7 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
     std::this_thread::sleep_for(500ms);
     leader_clients.finish();  // the dead gateway's clients would retry elsewhere
     // The follower takes the lead: its supervisor decides from now on.
-    CHECK(eventually([&] { return decisions(stats_of(follower)) >= 2; }, 10s));
+    CHECK(eventually([&] { return decisions(stats_of(follower)) >= 2; }, 10s, 50ms));
     std::this_thread::sleep_for(2s);
     follower_statuses = follower_clients.finish();
   }
@@ -134,7 +120,7 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
     answered += count;
   }
   CHECK(answered > 6);
-  CHECK(eventually([&] { return stats_of(follower)["orders"]["open"] == 0; }, 10s));
+  CHECK(eventually([&] { return stats_of(follower)["orders"]["open"] == 0; }, 10s, 50ms));
   // The pool kept its workers: the same ones, none registered again (none restarted).
   CHECK(ready_workers(stats_of(follower)) == pool_before);
   CHECK(node_a.log().find("exited") == std::string::npos);
@@ -142,12 +128,12 @@ TEST_CASE("two gateways share one pool; kill -9 of the leader loses none of the 
 
   // Started again, the killed gateway follows the new leader and serves with the same pool.
   leader = &c.start_gateway("gw-1");
-  CHECK(eventually([&] { return ready_workers(stats_of(*leader)).size() == 2; }, 30s));
+  CHECK(eventually([&] { return ready_workers(stats_of(*leader)).size() == 2; }, 30s, 50ms));
   CHECK(generate(*leader, 4242) == 200);
   CHECK(generate(follower, 4243) == 200);
   CHECK(decisions(stats_of(*leader)) == 0);
   auto decided = decisions(stats_of(follower));
-  CHECK(eventually([&] { return decisions(stats_of(follower)) > decided; }, 5s));
+  CHECK(eventually([&] { return decisions(stats_of(follower)) > decided; }, 5s, 50ms));
   CHECK(ready_workers(stats_of(follower)) == pool_before);
 }
 
@@ -173,7 +159,7 @@ TEST_CASE("two gateways share one pool; kill -9 of a GPU node loses none of eith
         auto s = stats_of(follower);
         return on_node(s, "node-a") == 1 && on_node(s, "node-b") == 1;
       },
-      60s));
+      60s, 50ms));
 
   std::map<long, int> leader_statuses, follower_statuses;
   {
@@ -184,8 +170,8 @@ TEST_CASE("two gateways share one pool; kill -9 of a GPU node loses none of eith
     std::this_thread::sleep_for(1500ms);
     doomed.kill_hard();
     // The leader starts the lost worker again on node-a, and the follower uses it too.
-    CHECK(eventually([&] { return on_node(stats_of(leader), "node-a") == 2; }, 30s));
-    CHECK(eventually([&] { return on_node(stats_of(follower), "node-a") == 2; }, 10s));
+    CHECK(eventually([&] { return on_node(stats_of(leader), "node-a") == 2; }, 30s, 50ms));
+    CHECK(eventually([&] { return on_node(stats_of(follower), "node-a") == 2; }, 10s, 50ms));
     std::this_thread::sleep_for(2000ms);
     leader_statuses = leader_clients.finish();
     follower_statuses = follower_clients.finish();
@@ -199,8 +185,8 @@ TEST_CASE("two gateways share one pool; kill -9 of a GPU node loses none of eith
     }
     CHECK(answered >= 4);  // two answers per client at least
   }
-  CHECK(eventually([&] { return stats_of(leader)["orders"]["open"] == 0; }, 10s));
-  CHECK(eventually([&] { return stats_of(follower)["orders"]["open"] == 0; }, 10s));
+  CHECK(eventually([&] { return stats_of(leader)["orders"]["open"] == 0; }, 10s, 50ms));
+  CHECK(eventually([&] { return stats_of(follower)["orders"]["open"] == 0; }, 10s, 50ms));
 }
 
 TEST_CASE("load on a follower alone scales the pool up, and idle shrinks it back",
@@ -215,7 +201,7 @@ TEST_CASE("load on a follower alone scales the pool up, and idle shrinks it back
   auto& leader = c.start_gateway("gw-1");
   auto& follower = c.start_gateway("gw-2");
   INFO(c.logs());
-  REQUIRE(eventually([&] { return ready_workers(stats_of(follower)).size() == 1; }, 60s));
+  REQUIRE(eventually([&] { return ready_workers(stats_of(follower)).size() == 1; }, 60s, 50ms));
   auto actions = [&] {
     std::set<std::string> seen;
     auto stats = stats_of(leader);
@@ -228,14 +214,14 @@ TEST_CASE("load on a follower alone scales the pool up, and idle shrinks it back
     closed_loop_load clients(
         6, [&g = follower](int seed) { return generate(g, seed); }, 1);
     // The leader sees only the follower's load, and the follower uses the workers it adds.
-    CHECK(eventually([&] { return ready_workers(stats_of(follower)).size() >= 2; }, 40s));
-    CHECK(eventually([&] { return actions().count("up") == 1; }, 10s));
+    CHECK(eventually([&] { return ready_workers(stats_of(follower)).size() >= 2; }, 40s, 50ms));
+    CHECK(eventually([&] { return actions().count("up") == 1; }, 10s, 50ms));
     statuses = clients.finish();
   }
   CHECK(statuses.size() == 1);
   CHECK(statuses.count(200) == 1);
   // Scale-down drains a worker on both gateways' balancers; the follower ends with one worker.
-  CHECK(eventually([&] { return actions().count("down") == 1; }, 40s));
+  CHECK(eventually([&] { return actions().count("down") == 1; }, 40s, 50ms));
   CHECK(eventually(
       [&] {
         auto stats = stats_of(follower);
@@ -245,6 +231,6 @@ TEST_CASE("load on a follower alone scales the pool up, and idle shrinks it back
             ++active;
         return active == 1;
       },
-      40s));
+      40s, 50ms));
   CHECK(generate(follower, 99) == 200);
 }

@@ -10,11 +10,13 @@
 
 #include "cluster_harness.hpp"
 
+using muse::testing::actor_stats;
 using muse::testing::closed_loop_load;
 using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;
 using muse::testing::http_request;
+using muse::testing::ready_on;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -46,27 +48,6 @@ json node_in(const json& stats, const std::string& name) {
   return json::object();
 }
 
-int ready_on(const json& stats, const std::string& node) {
-  int count = 0;
-  if (!stats.contains("workers") || !stats["workers"].is_object()) return 0;
-  for (auto& w : stats["workers"]["list"])
-    if (w["node"] == node && w["state"] == "ready") ++count;
-  return count;
-}
-
-std::string actor_stats(const cluster& c) {
-  auto address = c.url("").substr(std::string("http://").size());
-  std::string command = std::string(ACTOR_STATS_BINARY) + " --gateway " + address;
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    char buffer[4096];
-    size_t got;
-    while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
-    ::pclose(pipe);
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker within seconds",
@@ -82,7 +63,7 @@ TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker w
         return ready_on(s, "node-a") == 1 && ready_on(s, "node-b") == 1 &&
                node_in(s, "node-b").value("state", "") == "up";
       },
-      60s));
+      60s, 50ms));
   CHECK(node_in(c.stats(), "node-a")["workers"] == 1);
 
   std::map<long, int> statuses;
@@ -99,7 +80,7 @@ TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker w
           down = node_in(c.stats(), "node-b");
           return down.value("state", "") == "unreachable";
         },
-        10s));
+        10s, 50ms));
     INFO(down.dump());
     CHECK(down["workers"] == 0);
     CHECK(down["since_s"].get<double>() > 0);
@@ -122,7 +103,7 @@ TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker w
           return node.value("state", "") == "up" && node.value("workers", 0) == 1 &&
                  ready_on(s, "node-b") == 1;
         },
-        6s));
+        6s, 50ms));
     auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - restarted);
     INFO("node-b up with a ready worker " << seconds.count() << " s after its restart");
     std::this_thread::sleep_for(1000ms);
@@ -131,6 +112,6 @@ TEST_CASE("a GPU node killed and restarted: unreachable, then up with a worker w
   // No request lost: every one answered with images.
   CHECK(statuses.size() == 1);
   CHECK(statuses[200] > 4);
-  CHECK(eventually([&] { return c.stats()["orders"]["open"] == 0; }, 10s));
+  CHECK(eventually([&] { return c.stats()["orders"]["open"] == 0; }, 10s, 50ms));
   CHECK(c.gateway().log().find("node node-b answers again") != std::string::npos);
 }

@@ -97,7 +97,7 @@ TEST_CASE("a stopped and resumed GPU node keeps no worker the gateway gave up on
         auto s = c.stats();
         return counted_on(s, "node-a", true) == 1 && counted_on(s, "node-b", true) == 1;
       },
-      60s));
+      60s, 50ms));
 
   std::map<long, int> statuses;
   {
@@ -109,17 +109,18 @@ TEST_CASE("a stopped and resumed GPU node keeps no worker the gateway gave up on
       INFO("cycle " << cycle);
       stopped.signal(SIGSTOP);
       // Stopped until the gateway has given its worker up (node_timeout_ms, then the requeue).
-      bool given_up = eventually([&] { return counted_on(c.stats(), "node-b", false) == 0; }, 15s);
+      bool given_up =
+          eventually([&] { return counted_on(c.stats(), "node-b", false) == 0; }, 15s, 50ms);
       stopped.signal(SIGCONT);
       REQUIRE(given_up);
       // The replacement loads on node-b (node-a has no free slot), and the old worker is gone.
-      REQUIRE(eventually([&] { return counted_on(c.stats(), "node-b", true) == 1; }, 30s));
+      REQUIRE(eventually([&] { return counted_on(c.stats(), "node-b", true) == 1; }, 30s, 50ms));
       REQUIRE(eventually(
           [&] {
             auto held = held_counts(stopped.log());
             return !held.empty() && held.back().workers == 1;
           },
-          10s));
+          10s, 50ms));
     }
     statuses = clients.finish();
   }
@@ -139,7 +140,7 @@ TEST_CASE("a stopped and resumed GPU node keeps no worker the gateway gave up on
     answered += count;
   }
   CHECK(answered > cycles);
-  CHECK(eventually([&] { return c.stats()["orders"]["open"] == 0; }, 10s));
+  CHECK(eventually([&] { return c.stats()["orders"]["open"] == 0; }, 10s, 50ms));
 
   // At SIGTERM the node drains what it holds: its one worker.
   CHECK(stopped.stop(SIGTERM, 30s) == std::optional<int>(0));
@@ -184,7 +185,7 @@ TEST_CASE("a spawn stops the workers on its node that the gateway no longer coun
 
   auto first = spawn("w1", {});
   auto second = spawn("w2", {first.id()});
-  CHECK(eventually([&] { return holds(2); }, 10s));
+  CHECK(eventually([&] { return holds(2); }, 10s, 50ms));
   CHECK(node.log().find("stopping worker") == std::string::npos);
 
   // The gateway no longer counts w1 (it gave it up): the next spawn there stops it.
@@ -196,5 +197,5 @@ TEST_CASE("a spawn stops the workers on its node that the gateway no longer coun
   CHECK(first_stopped);
   CHECK(node.log().find("stopping worker w1") != std::string::npos);
   CHECK(node.log().find("stopping worker w2") == std::string::npos);
-  CHECK(eventually([&] { return holds(2); }, 10s));
+  CHECK(eventually([&] { return holds(2); }, 10s, 50ms));
 }

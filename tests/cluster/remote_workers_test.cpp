@@ -8,6 +8,7 @@
 
 #include "cluster_harness.hpp"
 
+using muse::testing::actor_stats;
 using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;
@@ -42,20 +43,6 @@ int generate(const cluster& c, int seed) {
   return int(http_request("POST", c.url("/api/v1/generate"), body.dump()).status);
 }
 
-// actor-stats' stdout for `args` against the cluster's gateway.
-std::string actor_stats(const cluster& c, const std::string& args) {
-  auto address = c.url("").substr(std::string("http://").size());
-  std::string command = std::string(ACTOR_STATS_BINARY) + " --gateway " + address + " " + args;
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    char buffer[4096];
-    size_t got;
-    while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
-    ::pclose(pipe);
-  }
-  return out;
-}
-
 // The nodes whose workers have produced images so far.
 std::set<std::string> nodes_with_images(const json& stats) {
   std::set<std::string> nodes;
@@ -73,7 +60,7 @@ TEST_CASE("requests are served by workers on both GPU nodes", "[cluster]") {
   c.start_node("node-b");
   c.start_gateway();
   INFO(c.logs());
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 2; }, 60s));
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 2; }, 60s, 50ms));
   std::vector<std::future<int>> answers;
   for (int i = 0; i < 12; ++i)
     answers.push_back(std::async(std::launch::async, [&c, i] { return generate(c, i); }));
@@ -98,10 +85,10 @@ TEST_CASE("a GPU node started after the gateway joins and gets work", "[cluster]
   c.start_node("node-a");
   c.start_gateway();
   INFO(c.logs());
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 60s));
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 60s, 50ms));
   CHECK(generate(c, 1) == 200);
   c.start_node("node-b");
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 2; }, 60s));
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 2; }, 60s, 50ms));
   std::vector<std::future<int>> answers;
   for (int i = 0; i < 12; ++i)
     answers.push_back(std::async(std::launch::async, [&c, i] { return generate(c, i); }));
@@ -114,7 +101,7 @@ TEST_CASE("SIGTERM on a GPU node drains it and it exits 0", "[cluster]") {
   auto& node = c.start_node("node-a");
   c.start_gateway();
   INFO(c.logs());
-  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 60s));
+  REQUIRE(eventually([&] { return c.stats()["workers"]["ready"] == 1; }, 60s, 50ms));
   auto answer = std::async(std::launch::async, [&c] { return generate(c, 7); });
   std::this_thread::sleep_for(100ms);
   CHECK(node.stop(SIGTERM, 30s) == 0);

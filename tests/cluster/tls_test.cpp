@@ -11,6 +11,8 @@ using muse::testing::cluster;
 using muse::testing::eventually;
 using muse::testing::free_port;
 using muse::testing::http_request;
+using muse::testing::ready_on;
+using muse::testing::stats_of;
 using muse::testing::temp_folder;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -24,13 +26,13 @@ void run(const std::string& command) {
 
 // A CA in `folder`/`ca`.key|.pem and a certificate `name`.pem/.key signed by it.
 void make_ca(const temp_folder& folder, const std::string& ca) {
-  auto base = folder.path() + "/" + ca;
+  auto base = folder.file(ca);
   run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + ca + " -keyout " + base +
       ".key -out " + base + ".pem");
 }
 void make_certificate(const temp_folder& folder, const std::string& ca, const std::string& name) {
-  auto base = folder.path() + "/" + name;
-  auto ca_base = folder.path() + "/" + ca;
+  auto base = folder.file(name);
+  auto ca_base = folder.file(ca);
   run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + base + ".key -out " +
       base + ".csr");
   run("openssl x509 -req -days 2 -in " + base + ".csr -CA " + ca_base + ".pem -CAkey " + ca_base +
@@ -47,9 +49,9 @@ json tls_config(const temp_folder& certs, const std::string& name) {
   })");
   config["model"]["path"] = std::string(MUSE_TEST_DATA) + "/tiny-sd";
   config["gateway"]["cluster_port"] = free_port();
-  config["cluster"]["tls"] = {{"certificate", certs.path() + "/" + name + ".pem"},
-                              {"private_key", certs.path() + "/" + name + ".key"},
-                              {"ca_file", certs.path() + "/ca.pem"}};
+  config["cluster"]["tls"] = {{"certificate", certs.file(name + ".pem")},
+                              {"private_key", certs.file(name + ".key")},
+                              {"ca_file", certs.file("ca.pem")}};
   for (std::string node : {"node-a", "node-b"})
     config["gpu_nodes"].push_back({{"name", node},
                                    {"host", "127.0.0.1"},
@@ -58,14 +60,6 @@ json tls_config(const temp_folder& certs, const std::string& name) {
                                    {"slots_per_device", 1}});
   config["autoscale"] = {{"min_workers", 2}, {"max_workers", 2}};
   return config;
-}
-
-int ready_on(const json& stats, const std::string& node) {
-  int count = 0;
-  if (stats.contains("workers"))
-    for (auto& w : stats["workers"]["list"])
-      if (w["node"] == node && w["state"] == "ready") ++count;
-  return count;
 }
 
 }  // namespace
@@ -82,14 +76,14 @@ TEST_CASE("with TLS the cluster works, and a node with a foreign certificate is 
   cluster c(config);
   // node-b presents a certificate the cluster's CA never signed (and trusts only its own CA).
   auto rogue = config;
-  rogue["cluster"]["tls"] = {{"certificate", certs.path() + "/intruder.pem"},
-                             {"private_key", certs.path() + "/intruder.key"},
-                             {"ca_file", certs.path() + "/rogue-ca.pem"}};
+  rogue["cluster"]["tls"] = {{"certificate", certs.file("intruder.pem")},
+                             {"private_key", certs.file("intruder.key")},
+                             {"ca_file", certs.file("rogue-ca.pem")}};
   auto rogue_file = c.folder().write("rogue.json", rogue.dump(2));
   c.start_node("node-a");
   c.start_node("node-b", rogue_file);
   c.start_gateway();
-  REQUIRE(eventually([&] { return ready_on(c.stats(), "node-a") == 1; }, 60s));
+  REQUIRE(eventually([&] { return ready_on(c.stats(), "node-a") == 1; }, 60s, 50ms));
   json body = {{"prompt", "a green triangle"}, {"seed", 5}, {"quality", "fast"}};
   CHECK(http_request("POST", c.url("/api/v1/generate"), body.dump()).status == 200);
   // Give node-b every chance to join: it must not.
@@ -112,23 +106,18 @@ TEST_CASE("with TLS two gateways share the pool, and a gateway with a foreign ce
         {{"name", name}, {"host", "127.0.0.1"}, {"cluster_port", free_port()}});
   cluster c(config);
   auto rogue = config;
-  rogue["cluster"]["tls"] = {{"certificate", certs.path() + "/intruder.pem"},
-                             {"private_key", certs.path() + "/intruder.key"},
-                             {"ca_file", certs.path() + "/rogue-ca.pem"}};
+  rogue["cluster"]["tls"] = {{"certificate", certs.file("intruder.pem")},
+                             {"private_key", certs.file("intruder.key")},
+                             {"ca_file", certs.file("rogue-ca.pem")}};
   auto rogue_file = c.folder().write("rogue.json", rogue.dump(2));
   c.start_node("node-a");
   c.start_node("node-b");
   auto& leader = c.start_gateway("gw-1");
-  auto stats_of = [](const muse::testing::child_process& gateway) {
-    auto response = http_request("GET", "http://" + gateway.address() + "/api/v1/stats");
-    auto parsed = json::parse(response.body, nullptr, false);
-    return parsed.is_discarded() ? json::object() : parsed;
-  };
-  auto ready = [&](const muse::testing::child_process& gateway) {
+  auto ready = [&](const muse::testing::node_process& gateway) {
     auto s = stats_of(gateway);
     return ready_on(s, "node-a") + ready_on(s, "node-b");
   };
-  REQUIRE(eventually([&] { return ready(leader) == 2; }, 60s));
+  REQUIRE(eventually([&] { return ready(leader) == 2; }, 60s, 50ms));
 
   // gw-2 with a certificate of another CA reaches neither the leader nor the nodes.
   auto& intruder = c.start_gateway("gw-2", rogue_file);
@@ -138,10 +127,8 @@ TEST_CASE("with TLS two gateways share the pool, and a gateway with a foreign ce
   intruder.kill_hard();
 
   auto& member = c.start_gateway("gw-2");
-  REQUIRE(eventually([&] { return ready(member) == 2; }, 30s));
+  REQUIRE(eventually([&] { return ready(member) == 2; }, 30s, 50ms));
   json body = {{"prompt", "a green triangle"}, {"seed", 5}, {"quality", "fast"}};
-  CHECK(
-      http_request("POST", "http://" + member.address() + "/api/v1/generate", body.dump()).status ==
-      200);
+  CHECK(http_request("POST", member.url("/api/v1/generate"), body.dump()).status == 200);
   CHECK(member.log().find("linked to gateway gw-1") != std::string::npos);
 }

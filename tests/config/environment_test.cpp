@@ -6,12 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "config_test_support.hpp"
+#include "tests/support/temp_folder.hpp"
 
 using namespace muse::config;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 using muse::config::testing::problems_of;
-using muse::config::testing::temp_dir;
+using muse::testing::temp_folder;
 namespace fs = std::filesystem;
 
 namespace {
@@ -41,7 +42,7 @@ deployment_config with_model(const fs::path& path, const std::string& config_dir
 
 TEST_CASE("model.config_dir: default, relative to the file, in to_json", "[config][environment]") {
   CHECK(parse_config("{}").model.config_dir == "");
-  temp_dir dir;
+  temp_folder dir;
   fs::path file = dir.write("etc/deploy.json", R"({ "model": {
     "path": "../weights/sd.safetensors", "config_dir": "../configs/sd" } })");
   deployment_config config = load_config_file(file.string());
@@ -87,7 +88,7 @@ TEST_CASE("public_url is held without trailing slashes", "[config][environment]"
 
 TEST_CASE("a diffusers folder or a .safetensors file with its configs passes",
           "[config][environment]") {
-  temp_dir dir;
+  temp_folder dir;
   dir.write("sd/model_index.json", "{}");
   dir.write("single/sd.safetensors", "weights");
   dir.write("single/model_index.json", "{}");
@@ -102,7 +103,7 @@ TEST_CASE("a diffusers folder or a .safetensors file with its configs passes",
 }
 
 TEST_CASE("a model.path that holds no model fails, naming the key", "[config][environment]") {
-  temp_dir dir;
+  temp_folder dir;
   dir.write("empty/readme.txt", "not a model");
   dir.write("apart/sd.safetensors", "weights");
   dir.write("weights.bin", "weights");

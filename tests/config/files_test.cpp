@@ -2,16 +2,17 @@
 #include <nlohmann/json.hpp>
 
 #include "config_test_support.hpp"
+#include "tests/support/temp_folder.hpp"
 
 using namespace muse::config;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 using muse::config::testing::problems_of;
-using muse::config::testing::temp_dir;
+using muse::testing::temp_folder;
 namespace fs = std::filesystem;
 
 TEST_CASE("relative paths resolve against the config file's folder", "[config][files]") {
-  temp_dir dir;
+  temp_folder dir;
   dir.write("certs/node.pem", "cert");
   dir.write("certs/node.key", "key");
   dir.write("ca.pem", "ca");
@@ -31,13 +32,13 @@ TEST_CASE("relative paths resolve against the config file's folder", "[config][f
 
 TEST_CASE("absolute paths and paths parsed from text stay as given", "[config][files]") {
   CHECK(parse_config(R"({ "model": { "path": "../w" } })").model.path == "../w");
-  temp_dir dir;
+  temp_folder dir;
   fs::path file = dir.write("deploy.json", R"({ "model": { "path": "/opt/models/sd" } })");
   CHECK(load_config_file(file.string()).model.path == "/opt/models/sd");
 }
 
 TEST_CASE("TLS files named in a config file must exist", "[config][files]") {
-  temp_dir dir;
+  temp_folder dir;
   dir.write("cert.pem", "cert");
   fs::path file = dir.write("deploy.json", R"({ "cluster": { "tls": {
     "certificate": "cert.pem", "private_key": "missing.key", "ca_file": "missing-ca.pem" } } })");
@@ -54,7 +55,7 @@ TEST_CASE("TLS files named in a config file must exist", "[config][files]") {
 }
 
 TEST_CASE("a missing file and JSON errors in a file name the file", "[config][files]") {
-  temp_dir dir;
+  temp_folder dir;
   std::string missing = (dir.path() / "nope.json").string();
   CHECK_THROWS_WITH(load_config_file(missing), StartsWith(missing + ": cannot open"));
   fs::path broken = dir.write("broken.json", "{\n  \"model\": { \"path\": }\n}\n");

@@ -11,9 +11,8 @@
 #include <string>
 #include <thread>
 
-#include "http/server.hpp"
-#include "tests/support/fake_gateway.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/server_on_fake_gateway.hpp"
 
 namespace muse::testing {
 
@@ -38,20 +37,9 @@ inline config::deployment_config frontend_config() {
   return config;
 }
 
-struct frontend_server {
-  fake_gateway gateway{fake_gateway::answers::scripted};
-  http::server server;
+struct frontend_server : server_on_fake_gateway {
   explicit frontend_server(const config::deployment_config& config = frontend_config())
-      : server(config, gateway) {
-    server.start();
-  }
-  ~frontend_server() {
-    gateway.shutdown(std::chrono::milliseconds(0));
-    server.stop(std::chrono::seconds(2));
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(server.port()) + path;
-  }
+      : server_on_fake_gateway(config, fake_gateway::answers::scripted) {}
 };
 
 // Reads one event stream until it ends (or `stop()`), collecting its text.

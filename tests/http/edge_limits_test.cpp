@@ -9,9 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "http/server.hpp"
-#include "tests/support/fake_gateway.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/server_on_fake_gateway.hpp"
 
 using muse::testing::http_request;
 using muse::testing::http_response;
@@ -35,24 +34,9 @@ muse::config::deployment_config edge_config() {
   return config;
 }
 
-struct edge_server {
-  muse::testing::fake_gateway gateway;
-  muse::http::server server;
+struct edge_server : muse::testing::server_on_fake_gateway {
   explicit edge_server(const muse::config::deployment_config& config = edge_config())
-      : server(config, gateway) {
-    server.start();
-  }
-  ~edge_server() {
-    gateway.shutdown(std::chrono::milliseconds(0));
-    server.stop(std::chrono::seconds(2));
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(server.port()) + path;
-  }
-  http_response post(const std::string& path, const std::string& body) {
-    return http_request("POST", url(path), body);
-  }
-  http_response healthz() { return http_request("GET", url("/healthz")); }
+      : server_on_fake_gateway(config) {}
 };
 
 // Every route whose body is JSON.
@@ -97,7 +81,7 @@ TEST_CASE("deeply nested JSON is refused on every route and the server lives on"
     CHECK(error["field"] == "n");
     CHECK_THAT(error["message"].get<std::string>(), Catch::Contains("64 levels"));
   }
-  CHECK(s.healthz().status == 200);
+  CHECK(s.get("/healthz").status == 200);
   CHECK(s.gateway.submitted().empty());
 }
 
@@ -136,7 +120,7 @@ TEST_CASE("a body over max_body_bytes is answered 413 before the connection clos
     client.read_all();
     CHECK(client.peer_closed());
   }
-  CHECK(s.healthz().status == 200);
+  CHECK(s.get("/healthz").status == 200);
 }
 
 TEST_CASE("an expectation other than 100-continue is 417", "[edge]") {

@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "http/base64.hpp"
-#include "tests/support/fake_gateway.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/prometheus_check.hpp"
+#include "tests/support/server_on_fake_gateway.hpp"
 
 using muse::testing::http_request;
 using muse::testing::http_response;
@@ -33,21 +33,8 @@ muse::config::deployment_config test_config() {
   return config;
 }
 
-struct running_server {
-  muse::testing::fake_gateway gateway;
-  muse::http::server server{test_config(), gateway};
-  running_server() { server.start(); }
-  ~running_server() {
-    gateway.shutdown(std::chrono::milliseconds(0));
-    server.stop(std::chrono::seconds(2));
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(server.port()) + path;
-  }
-  http_response post(const std::string& path, const std::string& body) {
-    return http_request("POST", url(path), body);
-  }
-  http_response get(const std::string& path) { return http_request("GET", url(path)); }
+struct running_server : muse::testing::server_on_fake_gateway {
+  running_server() : server_on_fake_gateway(test_config()) {}
 };
 
 json error_of(const http_response& response) {

@@ -14,6 +14,9 @@
 using muse::testing::http_request;
 using muse::testing::http_response;
 using muse::testing::node_process;
+using muse::testing::post;
+using muse::testing::stats_of;
+using muse::testing::wait_ready;
 using nlohmann::json;
 
 namespace {
@@ -35,20 +38,6 @@ json budget_config() {
   return config;
 }
 
-http_response post(const node_process& node, const std::string& path, const json& body) {
-  return http_request("POST", node.url(path), body.dump());
-}
-
-void wait_ready(const node_process& node) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (http_request("GET", node.url("/readyz")).status == 200) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  INFO(node.log());
-  FAIL("muse-node did not become ready");
-}
-
 json error_of(const http_response& response) {
   INFO(response.body);
   REQUIRE(response.status == 400);
@@ -61,8 +50,7 @@ TEST_CASE("a memory budget refuses what does not fit and serves what does",
           "[integration][memory]") {
   node_process node(budget_config());
   wait_ready(node);
-  const json limits =
-      json::parse(http_request("GET", node.url("/api/v1/stats")).body)["model"]["limits"];
+  const json limits = stats_of(node)["model"]["limits"];
   INFO(limits.dump());
   CHECK(limits["memory_budget_mb"] == budget_mb);
   const int64_t max_pixels = limits["max_pixels"].get<int64_t>();

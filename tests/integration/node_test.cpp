@@ -17,6 +17,9 @@
 using muse::testing::http_request;
 using muse::testing::http_response;
 using muse::testing::node_process;
+using muse::testing::post;
+using muse::testing::stats_of;
+using muse::testing::wait_ready;
 using nlohmann::json;
 
 namespace {
@@ -35,25 +38,6 @@ json tiny_config() {
   })");
   config["model"]["path"] = tiny_model;
   return config;
-}
-
-http_response post(const node_process& node, const std::string& path, const json& body) {
-  return http_request("POST", node.url(path), body.dump());
-}
-
-// Polls /readyz until 200; fails the test (showing the node's log) after `limit`.
-void wait_ready(const node_process& node, std::chrono::seconds limit = std::chrono::seconds(60)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (http_request("GET", node.url("/readyz")).status == 200) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  INFO(node.log());
-  FAIL("muse-node did not become ready");
-}
-
-json stats_of(const node_process& node) {
-  return json::parse(http_request("GET", node.url("/api/v1/stats")).body);
 }
 
 json error_of(const http_response& response) {
@@ -343,7 +327,7 @@ TEST_CASE("before a worker is ready: /readyz and generation answer 503", "[integ
   muse::testing::temp_folder empty_model;
   json config = tiny_config();
   // A model folder with nothing in it: the worker never loads, so readiness is never reached.
-  config["model"]["path"] = empty_model.path();
+  config["model"]["path"] = empty_model.path().string();
   node_process node(config);
   auto ready = http_request("GET", node.url("/readyz"));
   CHECK(ready.status == 503);
@@ -386,7 +370,7 @@ TEST_CASE("muse-node's command line: --check-config, --help and bad arguments", 
 TEST_CASE("--check-config checks what the role needs on this machine", "[integration]") {
   muse::testing::temp_folder folder;
   json config = tiny_config();
-  config["model"]["path"] = folder.path() + "/no-model";
+  config["model"]["path"] = folder.file("no-model");
   config["auth"]["api_keys_env"] = "MUSE_NODE_TEST_UNSET_KEYS";
   ::unsetenv("MUSE_NODE_TEST_UNSET_KEYS");
   std::string file = folder.write("wrong.json", config.dump());
@@ -394,7 +378,7 @@ TEST_CASE("--check-config checks what the role needs on this machine", "[integra
   // Default role all: both the model and the keys are needed here, and both are named.
   auto all = muse::testing::run_node_command({"--check-config", file}, folder);
   CHECK(all.exit_code == 2);
-  CHECK(all.err.find("model.path: no such folder or file: " + folder.path() + "/no-model") !=
+  CHECK(all.err.find("model.path: no such folder or file: " + folder.file("no-model")) !=
         std::string::npos);
   CHECK(all.err.find("auth.api_keys_env: names MUSE_NODE_TEST_UNSET_KEYS") != std::string::npos);
   CHECK(all.out.empty());

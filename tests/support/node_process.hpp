@@ -1,7 +1,9 @@
 #pragma once
-// Runs the real muse-node binary as a child process: writes its config into a fresh temporary
-// folder, reads the "listening on" line from its stdout to learn the port, and stops it with a
-// signal, reporting the exit status. Its stderr goes to a log file shown when a test fails.
+// The real muse-node binary as a child process, for the suites that start it: its stdout is read
+// until the line that says where it listens, its stderr goes to a log file shown when a test
+// fails, and it is killed (SIGKILL) when its object goes, so a failing test leaves none behind.
+// Also what those tests ask a node over HTTP (readiness, stats, a POST), and a run of muse-node
+// to completion (--check-config, --help).
 
 #include <fcntl.h>
 #include <poll.h>
@@ -10,8 +12,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
+#include <cstdint>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -20,30 +23,11 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/child_output.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/temp_folder.hpp"
 
 namespace muse::testing {
-
-class temp_folder {
- public:
-  temp_folder() {
-    std::string pattern = "/tmp/muse-integration-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_folder() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  temp_folder(const temp_folder&) = delete;
-  temp_folder& operator=(const temp_folder&) = delete;
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::string file = path_ + "/" + name;
-    std::ofstream(file) << text;
-    return file;
-  }
-
- private:
-  std::string path_;
-};
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -52,42 +36,67 @@ inline std::string read_file(const std::string& path) {
   return text.str();
 }
 
+// What muse-node prints once its HTTP server listens; the rest of the line is host:port.
+inline const std::string listening_marker = "muse-node: listening on http://";
+
+namespace detail {
+
+// Starts muse-node with `args`, its stdout on `out_fd` and its stderr on `err_fd`.
+inline pid_t spawn_node(const std::vector<std::string>& args, int out_fd, int err_fd) {
+  // Built before fork(): the child of a threaded process may only make async-signal-safe calls.
+  std::vector<char*> argv{const_cast<char*>(MUSE_NODE_BINARY)};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execv(MUSE_NODE_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The wait status of `pid` once it exits, or nullopt if it has not within `limit`.
+inline std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  pid_t got = 0;
+  while ((got = ::waitpid(pid, &status, WNOHANG)) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (got != pid) return std::nullopt;
+  return status;
+}
+
+}  // namespace detail
+
 struct command_result {
   int exit_code = -1;
   std::string out;
   std::string err;
 };
 
-// Runs muse-node with `args` to completion (bounded by `limit`), capturing stdout and stderr.
+// Runs muse-node with `args` to completion (killed after `limit`), capturing stdout and stderr.
 inline command_result run_node_command(const std::vector<std::string>& args,
                                        const temp_folder& folder,
                                        std::chrono::seconds limit = std::chrono::seconds(30)) {
-  std::string out_path = folder.path() + "/command.out", err_path = folder.path() + "/command.err";
-  // Built before fork(): the child of a threaded process may only make async-signal-safe calls.
-  std::vector<char*> argv{const_cast<char*>(MUSE_NODE_BINARY)};
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::execv(MUSE_NODE_BINARY, argv.data());
-    ::_exit(127);
+  const std::string out_path = folder.file("command.out");
+  const std::string err_path = folder.file("command.err");
+  const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const pid_t pid = detail::spawn_node(args, out, err);
+  ::close(out);
+  ::close(err);
+  auto status = detail::wait_exit(pid, limit);
+  if (!status) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
   }
   command_result result;
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.exit_code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
   result.out = read_file(out_path);
   result.err = read_file(err_path);
   return result;
@@ -95,77 +104,123 @@ inline command_result run_node_command(const std::vector<std::string>& args,
 
 class node_process {
  public:
-  // Starts `muse-node --role=all --config <folder>/config.json --http-port 0`.
-  node_process(const nlohmann::json& config,
-               std::chrono::seconds start_limit = std::chrono::seconds(60)) {
-    config_path_ = folder_.write("config.json", config.dump(2));
-    log_path_ = folder_.path() + "/stderr.log";
-    int out_pipe[2];
-    if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out_pipe[1], 1);
-      ::close(out_pipe[0]);
-      int err = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(err, 2);
-      ::execl(MUSE_NODE_BINARY, MUSE_NODE_BINARY, "--role=all", "--config", config_path_.c_str(),
-              "--http-port", "0", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    out_fd_ = out_pipe[0];
-    port_ = read_port(start_limit);
+  // Runs muse-node with `args`, its stderr appended to `log_path`; waits up to `limit` for a
+  // stdout line holding `marker` and keeps the rest of that line (the address).
+  node_process(const std::vector<std::string>& args, const std::string& log_path,
+               const std::string& marker = listening_marker,
+               std::chrono::seconds limit = std::chrono::seconds(60)) {
+    start(args, log_path, marker, limit);
+  }
+
+  // `muse-node --role=all` on `config` (written into a folder of its own), on an ephemeral port.
+  explicit node_process(const nlohmann::json& config,
+                        std::chrono::seconds limit = std::chrono::seconds(60))
+      : own_folder_(std::make_unique<temp_folder>()) {
+    const std::string config_path = own_folder_->write("config.json", config.dump(2));
+    start({"--role=all", "--config", config_path, "--http-port", "0"},
+          own_folder_->file("stderr.log"), listening_marker, limit);
   }
 
   ~node_process() {
-    if (pid_ > 0 && !exit_code_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    kill_hard();
     if (out_fd_ >= 0) ::close(out_fd_);
   }
   node_process(const node_process&) = delete;
   node_process& operator=(const node_process&) = delete;
 
-  uint16_t port() const { return port_; }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
+  // What followed the marker: host:port for the HTTP server or a GPU node's actor port.
+  const std::string& address() const { return address_; }
+  uint16_t port() const { return uint16_t(std::stoi(address_.substr(address_.rfind(':') + 1))); }
+  std::string url(const std::string& path) const { return "http://" + address_ + path; }
   std::string log() const { return read_file(log_path_); }
 
-  // Sends `signal` and waits up to `limit` for the exit; the exit code, or nullopt if it did not
-  // exit in time (or died by a signal).
+  // SIGSTOP / SIGCONT and the like: the process goes on (or stays stopped) afterwards.
+  void signal(int number) { ::kill(pid_, number); }
+  void kill_hard() {
+    if (pid_ <= 0 || exited_) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    exited_ = true;
+  }
+  // Sends `signal`; the exit code, or nullopt if it did not exit 0..255 within `limit`.
   std::optional<int> stop(int signal, std::chrono::seconds limit) {
     ::kill(pid_, signal);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        if (WIFEXITED(status))
-          exit_code_ = WEXITSTATUS(status);
-        else
-          exit_code_ = 128 + WTERMSIG(status);
-        return WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return std::nullopt;
+    const auto status = detail::wait_exit(pid_, limit);
+    if (!status) return std::nullopt;
+    exited_ = true;
+    return WIFEXITED(*status) ? std::optional<int>(WEXITSTATUS(*status)) : std::nullopt;
   }
 
  private:
-  uint16_t read_port(std::chrono::seconds limit) {
-    const std::string address = read_line_after(out_fd_, "muse-node: listening on http://", limit,
-                                                [this] { return log(); });
-    return uint16_t(std::stoi(address.substr(address.rfind(':') + 1)));
+  void start(const std::vector<std::string>& args, const std::string& log_path,
+             const std::string& marker, std::chrono::seconds limit) {
+    log_path_ = log_path;
+    int out_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    const int err = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    pid_ = detail::spawn_node(args, out_pipe[1], err);
+    ::close(out_pipe[1]);
+    ::close(err);
+    out_fd_ = out_pipe[0];
+    try {
+      address_ = read_line_after(marker, limit);
+    } catch (...) {
+      // The destructor does not run for an object whose constructor throws.
+      kill_hard();
+      ::close(out_fd_);
+      throw;
+    }
   }
 
-  temp_folder folder_;
-  std::string config_path_;
+  // Reads stdout until a line holding `marker`; returns the rest of that line. Throws, quoting
+  // what was read and the log, when no such line comes within `limit`.
+  std::string read_line_after(const std::string& marker, std::chrono::seconds limit) {
+    std::string seen;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buffer[512];
+      const ssize_t got = ::read(out_fd_, buffer, sizeof buffer);
+      if (got <= 0) break;
+      seen.append(buffer, size_t(got));
+      const auto at = seen.find(marker);
+      const auto end = at == std::string::npos ? std::string::npos : seen.find('\n', at);
+      if (end != std::string::npos)
+        return seen.substr(at + marker.size(), end - at - marker.size());
+    }
+    throw std::runtime_error("muse-node printed no '" + marker + "' line; stdout: " + seen +
+                             "\nstderr: " + log());
+  }
+
+  // Declared first: the folder goes after the process that writes into it.
+  std::unique_ptr<temp_folder> own_folder_;
   std::string log_path_;
   pid_t pid_ = -1;
   int out_fd_ = -1;
-  uint16_t port_ = 0;
-  std::optional<int> exit_code_;
+  std::string address_;
+  bool exited_ = false;
 };
+
+// GET /api/v1/stats, parsed; an empty object when the answer is not JSON (a node going down).
+inline nlohmann::json stats_of(const node_process& node) {
+  const auto response = http_request("GET", node.url("/api/v1/stats"), "", {}, 10);
+  auto parsed = nlohmann::json::parse(response.body, nullptr, false);
+  return parsed.is_discarded() ? nlohmann::json::object() : parsed;
+}
+
+// POSTs `body` to `path` on the node.
+inline http_response post(const node_process& node, const std::string& path,
+                          const nlohmann::json& body) {
+  return http_request("POST", node.url(path), body.dump());
+}
+
+// Polls /readyz until 200; throws, quoting the node's log, after `limit`.
+inline void wait_ready(const node_process& node,
+                       std::chrono::seconds limit = std::chrono::seconds(60)) {
+  if (!eventually([&] { return http_request("GET", node.url("/readyz")).status == 200; }, limit,
+                  std::chrono::milliseconds(50)))
+    throw std::runtime_error("muse-node did not become ready; its log:\n" + node.log());
+}
 
 }  // namespace muse::testing
