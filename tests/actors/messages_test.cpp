@@ -40,6 +40,11 @@ TEST_CASE("a batch survives serialization", "[messages]") {
   job.request.scheduler = "ddim";
   b.jobs = {job, job};
   b.jobs[1].id = 8;
+  // The second starts from an image (image to image).
+  b.jobs[1].request.init_image.width = 2;
+  b.jobs[1].request.init_image.height = 1;
+  b.jobs[1].request.init_image.pixels = {1, 2, 3, 250, 251, 252};
+  b.jobs[1].request.strength = 0.35;
   auto copy = round_trip(b);
   CHECK(copy.id == 42);
   CHECK(copy.key == b.key);
@@ -51,6 +56,12 @@ TEST_CASE("a batch survives serialization", "[messages]") {
   CHECK(copy.jobs[0].request.negative_prompt == "fog");
   CHECK(copy.jobs[0].request.guidance_scale == 6.5f);
   CHECK(copy.jobs[0].request.seed == 1234567890123ull);
+  CHECK(copy.jobs[0].request.init_image.width == 0);
+  CHECK(copy.jobs[0].request.strength == 0.8);
+  CHECK(copy.jobs[1].request.init_image.width == 2);
+  CHECK(copy.jobs[1].request.init_image.height == 1);
+  CHECK(copy.jobs[1].request.init_image.pixels == b.jobs[1].request.init_image.pixels);
+  CHECK(copy.jobs[1].request.strength == 0.35);
 }
 
 TEST_CASE("results, options and worker info survive serialization", "[messages]") {
