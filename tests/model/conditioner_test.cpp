@@ -306,3 +306,28 @@ TEST_CASE("tiny-sdxl conditioner matches diffusers' encode_prompt", "[parity][co
     CHECK(torch::equal(make_time_ids({s}), ref.get("time_ids." + name)));
   }
 }
+
+TEST_CASE("tiny-sdxl conditioner loads from given weights as from its folder",
+          "[conditioner][sdxl]") {
+  if (!have_sdxl()) {
+    WARN("reference data for tiny-sdxl absent");
+    return;
+  }
+  const auto dir = testing::data_dir() + "/tiny-sdxl";
+  const auto first = weight_map::open(dir + "/text_encoder/model.safetensors");
+  const auto second = weight_map::open(dir + "/text_encoder_2/model.safetensors");
+  // A single file's parts come as weight maps; the configs and tokenizers from the folder.
+  CHECK_THROWS_WITH(load_conditioner(dir, first, nullptr, torch::kCPU, torch::kFloat32),
+                    Catch::Contains("text_encoder_2"));
+  auto given = load_conditioner(dir, first, &second, torch::kCPU, torch::kFloat32);
+  auto folder = load_conditioner(dir, torch::kCPU, torch::kFloat32);
+  const auto size = size_conditioning::of_image(32, 48);
+  const std::vector<text_prompt> prompts = {{"a fox", "", false, size}, {"", "", true, size}};
+  auto a = given->encode(prompts);
+  auto b = folder->encode(prompts);
+  CHECK(torch::equal(a.context, b.context));
+  CHECK(torch::equal(a.pooled, b.pooled));
+  CHECK(torch::equal(a.time_ids, make_time_ids({size, size})));
+  // An SDXL prompt without sizes has no time ids to give.
+  CHECK_THROWS_WITH(folder->encode({{"a fox", "", false, {}}}), Catch::Contains("size"));
+}
