@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/data from scratch. Three stages, and two that add to it:
+# Regenerate tests/data from scratch. Three stages, and three that add to it:
 #   generate.sh tokenizers         (any machine, standard-library Python only)
 #       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
 #   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
@@ -11,6 +11,9 @@
 #       PYTHONPATH) runs the committed pipelines end to end over every scheduler, several step
 #       counts and guidance settings, and writes <pipeline>_end_to_end.safetensors and
 #       end_to_end.json into OUT_DIR, to be copied into tests/data/reference
+#   generate.sh img2img OUT_DIR    (the same machine) runs the committed pipelines' image-to-image
+#       over every scheduler and several strengths, and writes <pipeline>_img2img.safetensors and
+#       img2img.json into OUT_DIR, to be copied into tests/data/reference
 #   generate.sh sdxl OUT_DIR       (the same machine; diffusers' src/ on PYTHONPATH) builds the
 #       tiny SDXL pipeline from the committed tokenizers and its references, in tests/data's
 #       layout under OUT_DIR (tiny-sdxl/, reference/tiny-sdxl_*, reference/sdxl.json); with
@@ -58,6 +61,13 @@ end_to_end)
     python3 tools/reference/build_end_to_end.py --data "$DATA" --out "$out_dir"
     ls -l "$out_dir"
     ;;
+img2img)
+    out_dir=${2:?usage: generate.sh img2img OUT_DIR}
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+    python3 tools/reference/build_img2img.py --data "$DATA" --out "$out_dir"
+    ls -l "$out_dir"
+    ;;
 sdxl)
     out_dir=${2:?usage: generate.sh sdxl OUT_DIR}
     export CUDA_VISIBLE_DEVICES=""
@@ -80,7 +90,7 @@ unpack)
     tar -C "$DATA" -xf "$tar_file"
     ;;
 *)
-    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | sdxl OUT_DIR" >&2
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR | sdxl OUT_DIR" >&2
     exit 2
     ;;
 esac
