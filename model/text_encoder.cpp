@@ -16,6 +16,8 @@ text_encoder_config text_encoder_config::from_json(const nlohmann::json& json) {
   c.max_position_embeddings = json_int(json, "max_position_embeddings", c.max_position_embeddings);
   c.hidden_act = json_string(json, "hidden_act", c.hidden_act);
   c.layer_norm_eps = json_double(json, "layer_norm_eps", c.layer_norm_eps);
+  c.eos_token_id = json_int(json, "eos_token_id", c.eos_token_id);
+  c.projection_dim = json_int(json, "projection_dim", c.projection_dim);
   if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
     throw model_error("text encoder: unsupported hidden_act '" + c.hidden_act +
                       "' (quick_gelu or gelu)");
@@ -26,8 +28,12 @@ text_encoder_config text_encoder_config::from_json(const nlohmann::json& json) {
     throw model_error("text encoder: hidden_size is not a multiple of num_attention_heads");
   if (json.contains("architectures") && json.at("architectures").is_array())
     for (const auto& arch : json.at("architectures"))
-      if (arch != "CLIPTextModel" && arch != "CLIPTextModelWithProjection")
+      if (arch == "CLIPTextModelWithProjection")
+        c.with_projection = true;
+      else if (arch != "CLIPTextModel")
         throw model_error("text encoder: unsupported architecture " + arch.dump());
+  if (c.with_projection && c.projection_dim <= 0)
+    throw model_error("text encoder: projection_dim in config.json must be positive");
   return c;
 }
 
@@ -77,7 +83,8 @@ torch::Tensor clip_encoder_layer_impl::forward(const torch::Tensor& hidden) {
   return x + mlp_(layer_norm2_(x));
 }
 
-clip_text_transformer_impl::clip_text_transformer_impl(const text_encoder_config& c) {
+clip_text_transformer_impl::clip_text_transformer_impl(const text_encoder_config& c)
+    : eos_token_id_(c.eos_token_id) {
   auto embeddings = register_module("embeddings", std::make_shared<torch::nn::Module>());
   token_embedding_ = embeddings->register_module("token_embedding",
                                                  torch::nn::Embedding(c.vocab_size, c.hidden_size));
@@ -103,13 +110,60 @@ torch::Tensor clip_text_transformer_impl::forward(const torch::Tensor& input_ids
   return final_layer_norm_(hidden);
 }
 
+text_encoder_output clip_text_transformer_impl::run(const torch::Tensor& input_ids,
+                                                    unsigned wanted) {
+  const auto length = input_ids.size(1);
+  if (length > position_embedding_->weight.size(0))
+    throw model_error("text encoder: " + std::to_string(length) +
+                      " tokens exceed max_position_embeddings");
+  const bool to_the_end = (wanted & (last_hidden_output | pooled_output)) != 0;
+  auto positions =
+      torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(input_ids.device()));
+  auto hidden = token_embedding_(input_ids) + position_embedding_(positions).unsqueeze(0);
+  text_encoder_output out;
+  const size_t count = layers_->size();
+  for (size_t i = 0; i < count; ++i) {
+    // hidden_states[-2] of transformers: the input of the last layer (the embeddings' output
+    // for a one-layer model).
+    if (i + 1 == count) {
+      if (wanted & penultimate_output) out.penultimate = hidden;
+      if (!to_the_end) return out;
+    }
+    hidden = (*layers_)[i]->as<clip_encoder_layer>()->forward(hidden);
+  }
+  auto last = final_layer_norm_(hidden);
+  if (wanted & pooled_output) {
+    // transformers: the first eos_token_id of each row, or for the legacy eos_token_id 2 the
+    // largest id (the tokenizer's <|endoftext|>); argmax returns the first of equal maxima.
+    auto index = eos_token_id_ == 2 ? input_ids.argmax(-1)
+                                    : input_ids.eq(eos_token_id_).to(torch::kInt).argmax(-1);
+    auto rows = torch::arange(input_ids.size(0), index.options());
+    out.pooled = last.index({rows, index});
+  }
+  if (wanted & last_hidden_output) out.last_hidden_state = last;
+  return out;
+}
+
 text_encoder_impl::text_encoder_impl(const text_encoder_config& config) : config_(config) {
   text_model_ = register_module("text_model", clip_text_transformer(config));
+  if (config.with_projection)
+    text_projection_ = register_module(
+        "text_projection",
+        torch::nn::Linear(
+            torch::nn::LinearOptions(config.hidden_size, config.projection_dim).bias(false)));
 }
 
 torch::Tensor text_encoder_impl::forward(const torch::Tensor& input_ids) {
   if (input_ids.dim() != 2) throw model_error("text encoder: input ids must be (batch, length)");
   return text_model_(input_ids);
+}
+
+text_encoder_output text_encoder_impl::encode(const torch::Tensor& input_ids, unsigned wanted) {
+  if (input_ids.dim() != 2) throw model_error("text encoder: input ids must be (batch, length)");
+  auto out = text_model_->run(input_ids, wanted);
+  if ((wanted & pooled_output) && !text_projection_.is_empty())
+    out.text_embeds = text_projection_(out.pooled);
+  return out;
 }
 
 text_encoder load_text_encoder(const std::string& dir, torch::Device device, torch::Dtype dtype) {
@@ -121,14 +175,17 @@ text_encoder load_text_encoder(const nlohmann::json& json, const weight_map& wei
                                torch::Device device, torch::Dtype dtype) {
   text_encoder model(text_encoder_config::from_json(json));
   model->to(device, dtype);
-  // Older transformers saved the position_ids buffer and projection heads ride along in
-  // CLIPTextModelWithProjection checkpoints; neither is part of last_hidden_state.
-  // transformers 5 saves CLIPTextModel without the "text_model." prefix of earlier versions.
+  // Older transformers saved the position_ids buffer. The projection of a
+  // CLIPTextModelWithProjection checkpoint is loaded when its config names that architecture,
+  // and left out otherwise (it is not part of last_hidden_state). transformers 5 saves
+  // CLIPTextModel without the "text_model." prefix of earlier versions (and of
+  // CLIPTextModelWithProjection, which still wraps one).
   bool prefixed = false;
   for (const auto& key : weights.names()) prefixed = prefixed || key.rfind("text_model.", 0) == 0;
-  auto used = weights.renamed([prefixed](const std::string& key) -> std::string {
-    if (key.find("position_ids") != std::string::npos || key.rfind("text_projection", 0) == 0)
-      return "";
+  const bool projection = model->config().with_projection;
+  auto used = weights.renamed([prefixed, projection](const std::string& key) -> std::string {
+    if (key.find("position_ids") != std::string::npos) return "";
+    if (key.rfind("text_projection", 0) == 0) return projection ? key : "";
     return prefixed ? key : "text_model." + key;
   });
   try {

@@ -1,7 +1,9 @@
 #pragma once
-// transformers' CLIPTextModel: token + position embeddings, pre-LayerNorm encoder layers with a
-// causal mask, final LayerNorm; forward() returns last_hidden_state. Parameter names follow the
-// transformers state dict ("text_model.encoder.layers.0.self_attn.q_proj.weight").
+// transformers' CLIPTextModel and CLIPTextModelWithProjection: token + position embeddings,
+// pre-LayerNorm encoder layers with a causal mask, final LayerNorm; forward() returns
+// last_hidden_state, encode() also the penultimate layer's states, the pooled output and the
+// projected one (SDXL's conditioning). Parameter names follow the transformers state dict
+// ("text_model.encoder.layers.0.self_attn.q_proj.weight", "text_projection.weight").
 
 #include <torch/torch.h>
 
@@ -21,6 +23,13 @@ struct text_encoder_config {
   int64_t max_position_embeddings = 77;
   std::string hidden_act = "quick_gelu";  // quick_gelu | gelu
   double layer_norm_eps = 1e-5;
+  // The pooled output is the state at the first eos_token_id of each row; configs that say 2
+  // (CLIP's own, SD 1.x and SDXL) take the largest id instead, as transformers does for them.
+  int64_t eos_token_id = 49407;
+  // CLIPTextModelWithProjection (its "architectures"): text_projection, hidden -> projection_dim,
+  // without bias.
+  bool with_projection = false;
+  int64_t projection_dim = 512;
 
   // Throws model_error on missing/unsupported values.
   static text_encoder_config from_json(const nlohmann::json& json);
@@ -60,15 +69,34 @@ class clip_encoder_layer_impl : public torch::nn::Module {
 };
 TORCH_MODULE_IMPL(clip_encoder_layer, clip_encoder_layer_impl);
 
+// What one text-encoder call returns; a member is undefined unless asked for.
+struct text_encoder_output {
+  torch::Tensor last_hidden_state;  // (B, L, hidden): after the final layer norm
+  torch::Tensor penultimate;        // (B, L, hidden): hidden_states[-2], the last layer's input
+  torch::Tensor pooled;             // (B, hidden): last_hidden_state at each row's EOS token
+  torch::Tensor text_embeds;        // (B, projection_dim): text_projection(pooled), if projected
+};
+
+// Which outputs to compute: a bit set of these.
+enum text_encoder_outputs : unsigned {
+  last_hidden_output = 1u,
+  penultimate_output = 2u,
+  pooled_output = 4u,  // with text_embeds when the model has a projection
+};
+
 class clip_text_transformer_impl : public torch::nn::Module {
  public:
   explicit clip_text_transformer_impl(const text_encoder_config& config);
   torch::Tensor forward(const torch::Tensor& input_ids);
+  // The outputs named in `wanted` (without text_embeds); the last layer and the final norm
+  // run only when last_hidden_output or pooled_output is asked for.
+  text_encoder_output run(const torch::Tensor& input_ids, unsigned wanted);
 
  private:
   torch::nn::Embedding token_embedding_{nullptr}, position_embedding_{nullptr};
   torch::nn::ModuleList layers_{nullptr};
   torch::nn::LayerNorm final_layer_norm_{nullptr};
+  int64_t eos_token_id_;
 };
 TORCH_MODULE_IMPL(clip_text_transformer, clip_text_transformer_impl);
 
@@ -77,11 +105,14 @@ class text_encoder_impl : public torch::nn::Module {
   explicit text_encoder_impl(const text_encoder_config& config);
   // input_ids: (B, L) int64 -> last_hidden_state (B, L, hidden_size).
   torch::Tensor forward(const torch::Tensor& input_ids);
+  // input_ids: (B, L) int64 -> the outputs named in `wanted` (text_encoder_outputs bits).
+  text_encoder_output encode(const torch::Tensor& input_ids, unsigned wanted);
   const text_encoder_config& config() const { return config_; }
 
  private:
   text_encoder_config config_;
   clip_text_transformer text_model_{nullptr};
+  torch::nn::Linear text_projection_{nullptr};
 };
 TORCH_MODULE_IMPL(text_encoder, text_encoder_impl);
 

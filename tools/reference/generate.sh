@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/data from scratch. Three stages, and two that add to it:
+# Regenerate tests/data from scratch. Three stages, and three that add to it:
 #   generate.sh tokenizers         (any machine, standard-library Python only)
 #       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
 #   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
@@ -14,6 +14,11 @@
 #   generate.sh img2img OUT_DIR    (the same machine) runs the committed pipelines' image-to-image
 #       over every scheduler and several strengths, and writes <pipeline>_img2img.safetensors and
 #       img2img.json into OUT_DIR, to be copied into tests/data/reference
+#   generate.sh sdxl OUT_DIR       (the same machine; diffusers' src/ on PYTHONPATH) builds the
+#       tiny SDXL pipeline from the committed tokenizers and its references, in tests/data's
+#       layout under OUT_DIR (tiny-sdxl/, reference/tiny-sdxl_*, reference/sdxl.json); with
+#       DIFFUSERS_SCRIPTS holding scripts/convert_diffusers_to_original_sdxl.py, also the
+#       single-file checkpoint tiny-sdxl-single.safetensors, checked against the pipeline
 # DIFFUSERS_SCRIPTS must name the folder holding diffusers' scripts/ (for the single-file
 # conversion script) in the second stage.
 set -euo pipefail
@@ -63,13 +68,29 @@ img2img)
     python3 tools/reference/build_img2img.py --data "$DATA" --out "$out_dir"
     ls -l "$out_dir"
     ;;
+sdxl)
+    out_dir=${2:?usage: generate.sh sdxl OUT_DIR}
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+    python3 tools/reference/build_sdxl.py --tokenizers "$DATA" --out "$out_dir"
+    convert="${DIFFUSERS_SCRIPTS:-}/scripts/convert_diffusers_to_original_sdxl.py"
+    if [ -n "${DIFFUSERS_SCRIPTS:-}" ] && [ -f "$convert" ]; then
+        python3 "$convert" --model_path "$out_dir/tiny-sdxl" \
+            --checkpoint_path "$out_dir/tiny-sdxl-single.safetensors" --use_safetensors
+        python3 tools/reference/build_sdxl.py --check-single-file "$out_dir/tiny-sdxl-single.safetensors" \
+            --out "$out_dir"
+    else
+        echo "note: no $convert (set DIFFUSERS_SCRIPTS): tiny-sdxl-single.safetensors not made" >&2
+    fi
+    du -a "$out_dir" | sort -n | tail -30
+    ;;
 unpack)
     tar_file=${2:?usage: generate.sh unpack TAR}
     rm -rf "$DATA/tiny-sd" "$DATA/tiny-sd2" "$DATA/reference"
     tar -C "$DATA" -xf "$tar_file"
     ;;
 *)
-    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR" >&2
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR | sdxl OUT_DIR" >&2
     exit 2
     ;;
 esac
