@@ -165,6 +165,12 @@ void on_result(ingress_pointer self, sample_result& result) {
   if (--order.remaining == 0) finish(self, order_id, std::nullopt, "");
 }
 
+// The steps a sample's progress counts to: an image-to-image sample runs the strength's share.
+int steps_to_run(const sample_request& sample) {
+  return sample.init_image.width > 0 ? model::image_to_image_steps(sample.steps, sample.strength)
+                                     : sample.steps;
+}
+
 void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
   auto& st = self->state;
   std::vector<std::string> touched;
@@ -182,7 +188,7 @@ void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
     if (!order.ticket.progress) continue;
     int slowest = *std::min_element(order.steps_done.begin(), order.steps_done.end());
     int total = 0;
-    for (auto& sample : order.ticket.order.samples) total = std::max(total, sample.steps);
+    for (auto& sample : order.ticket.order.samples) total = std::max(total, steps_to_run(sample));
     if (slowest <= order.reported_step) continue;
     order.reported_step = slowest;
     try {

@@ -294,7 +294,8 @@ namespace muse::model {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
   return f(caf::meta::type_name("sample_request"), x.prompt, x.negative_prompt, x.steps,
-           x.guidance_scale, x.seed, x.width, x.height, x.scheduler);
+           x.guidance_scale, x.seed, x.width, x.height, x.scheduler, x.init_image.width,
+           x.init_image.height, x.init_image.pixels, x.strength);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {

@@ -18,6 +18,10 @@ model::sample_request to_model(const sample_request& request) {
   out.width = request.width;
   out.height = request.height;
   out.scheduler = request.scheduler;
+  out.init_image.width = request.init_image.width;
+  out.init_image.height = request.init_image.height;
+  out.init_image.pixels = request.init_image.pixels;
+  out.strength = request.strength;
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "actors/model_worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -189,15 +190,15 @@ class model_loop {
   void cancel(sample_id id) {
     if (auto it = joined_.find(id); it != joined_.end()) {
       running_->remove(id);
-      counters_.steps_saved +=
-          static_cast<uint64_t>(it->second.task.request.steps - it->second.step);
+      counters_.steps_saved += static_cast<uint64_t>(
+          std::max(model::denoising_steps(it->second.task.request) - it->second.step, 0));
       joined_.erase(it);
       answer_failure(id, failure::cancelled, "cancelled");
       return;
     }
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
       if (it->task.id == id) {
-        counters_.steps_saved += static_cast<uint64_t>(it->task.request.steps);
+        counters_.steps_saved += static_cast<uint64_t>(model::denoising_steps(it->task.request));
         pending_.erase(it);
         answer_failure(id, failure::cancelled, "cancelled");
         return;

@@ -12,6 +12,13 @@
 
 namespace muse::actors {
 
+// 8-bit RGB, row-major, width * height * 3 bytes (model::rgb_image's twin).
+struct rgb_pixels {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+};
+
 // One image to make. Seeds follow diffusers: the same prompt, seed, steps, size and scheduler
 // give the same image, whatever batch the sample rides in.
 struct sample_request {
@@ -23,6 +30,10 @@ struct sample_request {
   int width = 64;
   int height = 64;
   std::string scheduler;  // "" = the model's default
+  // Image to image: the picture to start from (width x height, the sample's size); width 0 =
+  // none. strength (0 < s <= 1): the share of the schedule that reworks it, as diffusers'.
+  rgb_pixels init_image;
+  double strength = 0.8;
 };
 
 // What a request may ask of the served model; http/ validates against it.

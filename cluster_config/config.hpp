@@ -29,6 +29,7 @@ struct gateway_config {
   int job_retention_s = 600;   // finished async jobs are kept this long, then 404
   size_t max_jobs = 1000;      // async jobs kept at once
   int image_url_ttl_s = 3600;  // life of the image URLs handed to OpenAI and Slack clients
+  size_t max_init_image_bytes = 4 << 20;  // an image-to-image request's PNG, decoded from base64
 };
 
 // One gateway of several sharing the GPU nodes' workers (the `gateways` list). Its place in the

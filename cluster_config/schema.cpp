@@ -38,6 +38,7 @@ void read_gateway(problem_list& problems, const json* object, gateway_config& ga
   r.integer("job_retention_s", gateway.job_retention_s, 1, 604800);
   r.integer("max_jobs", gateway.max_jobs, 1, 1000000);
   r.integer("image_url_ttl_s", gateway.image_url_ttl_s, 1, 604800);
+  r.integer("max_init_image_bytes", gateway.max_init_image_bytes, 1, int64_t{1} << 30);
   r.finish();
 }
 

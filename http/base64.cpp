@@ -30,4 +30,43 @@ std::string base64_encode(const std::string& bytes) {
   return out;
 }
 
+std::optional<std::string> base64_decode(const std::string& text) {
+  size_t length = text.size();
+  if (length % 4 == 0 && length >= 4) {
+    if (text[length - 1] == '=') --length;
+    if (text[length - 1] == '=') --length;
+  }
+  if (length % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(length / 4 * 3 + 2);
+  uint32_t chunk = 0;
+  int bits = 0;
+  for (size_t i = 0; i < length; ++i) {
+    const char c = text[i];
+    uint32_t value;
+    if (c >= 'A' && c <= 'Z')
+      value = uint32_t(c - 'A');
+    else if (c >= 'a' && c <= 'z')
+      value = uint32_t(c - 'a') + 26;
+    else if (c >= '0' && c <= '9')
+      value = uint32_t(c - '0') + 52;
+    else if (c == '+')
+      value = 62;
+    else if (c == '/')
+      value = 63;
+    else
+      return std::nullopt;
+    chunk = chunk << 6 | value;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += char(uint8_t(chunk >> bits));
+      chunk &= (uint32_t(1) << bits) - 1;
+    }
+  }
+  // The bits left over (2 or 4) are padding an encoder writes as zeros.
+  if (chunk != 0) return std::nullopt;
+  return out;
+}
+
 }  // namespace muse::http

@@ -5,9 +5,12 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "http/api_error.hpp"
+#include "http/base64.hpp"
 #include "http/json_body.hpp"
+#include "http/png_decode.hpp"
 
 namespace muse::http {
 namespace {
@@ -112,6 +115,79 @@ const json* present(const json& fields, const char* name) {
   return it == fields.end() || it->is_null() ? nullptr : &*it;
 }
 
+// The init image's PNG: base64 (after an optional data URL prefix) within the configured size.
+std::string init_image_bytes(const std::string& text, size_t max_bytes) {
+  std::string_view encoded = text;
+  // A data URL ("data:image/png;base64,..."), as browsers' FileReader makes.
+  if (encoded.compare(0, 5, "data:") == 0) {
+    const auto start = encoded.find(";base64,");
+    if (start == std::string_view::npos || start > 100)
+      throw invalid_field("init_image", "init_image must be a base64 PNG image");
+    encoded.remove_prefix(start + 8);
+  }
+  const std::string limit = "init_image must be at most " + std::to_string(max_bytes) +
+                            " bytes (gateway.max_init_image_bytes)";
+  // Checked before decoding: base64 holds 3 bytes in 4 characters.
+  if (encoded.size() / 4 * 3 > max_bytes + 2) throw invalid_field("init_image", limit);
+  auto bytes = base64_decode(std::string(encoded));
+  if (!bytes) throw invalid_field("init_image", "init_image must be a base64 PNG image");
+  if (bytes->size() > max_bytes) throw invalid_field("init_image", limit);
+  if (bytes->size() >= 3 && uint8_t((*bytes)[0]) == 0xFF && uint8_t((*bytes)[1]) == 0xD8 &&
+      uint8_t((*bytes)[2]) == 0xFF)
+    throw invalid_field("init_image", "init_image is a JPEG; only PNG images are read");
+  return std::move(*bytes);
+}
+
+// The model's size rule, for an init image that breaks it.
+std::string size_rule(const actors::model_limits& limits) {
+  return "this model takes width and height in " + range_text(limits.min_size, limits.max_size) +
+         ", multiples of " + std::to_string(limits.size_multiple) + ", at most " +
+         std::to_string(limits.max_pixels) + " pixels in all";
+}
+
+// Decodes the init image and sets the sample's size from it: a request's image is not resized,
+// so an image the model cannot take at its own size is refused, naming the model's rule.
+void set_init_image(actors::sample_request& sample, const generate_fields& fields,
+                    const request_rules& rules) {
+  const auto bytes = init_image_bytes(*fields.init_image, rules.max_init_image_bytes);
+  const auto& limits = rules.limits;
+  try {
+    const auto header = read_png_header(bytes);
+    const std::string size = std::to_string(header.width) + "x" + std::to_string(header.height);
+    auto fits = [&](int side) {
+      return side >= limits.min_size && side <= limits.max_size &&
+             side % std::max(limits.size_multiple, 1) == 0;
+    };
+    if (!fits(header.width) || !fits(header.height) ||
+        int64_t(header.width) * header.height > limits.max_pixels)
+      throw invalid_field(
+          "init_image", "init_image is " + size + "; " + size_rule(limits) + ": resize or crop it");
+    if ((fields.width && *fields.width != header.width) ||
+        (fields.height && *fields.height != header.height))
+      throw invalid_field(fields.width && *fields.width != header.width ? "width" : "height",
+                          "init_image is " + size +
+                              "; width and height must be left out or be its size (images are "
+                              "not resized)");
+    sample.init_image = decode_png(bytes, limits.max_pixels);
+  } catch (const png_decode_error& e) {
+    throw invalid_field("init_image", std::string("init_image: ") + e.what());
+  }
+  sample.width = sample.init_image.width;
+  sample.height = sample.init_image.height;
+}
+
+// diffusers' check (0 <= strength <= 1, where 0 would leave no step) and its get_timesteps:
+// int(steps x strength) steps run, at least one.
+double checked_strength(double strength, int steps) {
+  if (!(strength > 0 && strength <= 1))
+    throw invalid_field("strength", "strength must be in (0, 1]");
+  if (double(steps) * strength < 1)
+    throw invalid_field("strength", "steps x strength must be at least 1 (" +
+                                        std::to_string(steps) + " steps run none at strength " +
+                                        std::to_string(strength) + ")");
+  return strength;
+}
+
 }  // namespace
 
 size_t utf8_length(const std::string& text) {
@@ -152,8 +228,8 @@ std::string read_prompt(const json& body) {
 
 generate_fields read_generate_body(const std::string& body) {
   static const std::set<std::string> known_fields = {
-      "prompt", "negative_prompt", "quality", "steps", "guidance_scale",
-      "seed",   "width",           "height",  "n",     "scheduler"};
+      "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",
+      "width",  "height",          "n",       "scheduler", "init_image",     "strength"};
   json fields = parse_json_object(body);
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
@@ -177,6 +253,11 @@ generate_fields read_generate_body(const std::string& body) {
   if (auto v = present(fields, "n")) out.n = read_integer(*v, "n");
   if (auto v = present(fields, "scheduler")) out.scheduler = read_text(*v, "scheduler");
   if (auto v = present(fields, "seed")) out.seed = read_integer(*v, "seed");
+  if (auto v = present(fields, "init_image")) out.init_image = read_text(*v, "init_image");
+  if (auto v = present(fields, "strength")) {
+    if (!v->is_number()) throw invalid_field("strength", "strength must be a number");
+    out.strength = v->get<double>();
+  }
   return out;
 }
 
@@ -204,11 +285,19 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   sample.guidance_scale = rules.model.guidance_scale;
   if (fields.guidance_scale)
     sample.guidance_scale = float(number_in_range(*fields.guidance_scale, "guidance_scale", 0, 30));
-  sample.width =
-      fields.width ? checked_size(*fields.width, "width", rules.limits) : default_width(rules);
-  sample.height =
-      fields.height ? checked_size(*fields.height, "height", rules.limits) : default_height(rules);
-  check_area(sample, fields, rules.limits);
+  if (fields.strength && !fields.init_image)
+    throw invalid_field("strength", "strength applies to an init_image only");
+  if (fields.init_image) {
+    set_init_image(sample, fields, rules);
+    if (fields.strength) sample.strength = checked_strength(*fields.strength, sample.steps);
+    checked_strength(sample.strength, sample.steps);
+  } else {
+    sample.width =
+        fields.width ? checked_size(*fields.width, "width", rules.limits) : default_width(rules);
+    sample.height = fields.height ? checked_size(*fields.height, "height", rules.limits)
+                                  : default_height(rules);
+    check_area(sample, fields, rules.limits);
+  }
   const int n = fields.n ? int(in_range(*fields.n, "n", 1, rules.model.max_images_per_request)) : 1;
   sample.scheduler =
       fields.scheduler ? checked_scheduler(*fields.scheduler, rules) : rules.model.scheduler;
@@ -220,7 +309,12 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   } else {
     seed = std::min(seed, max_seed - uint64_t(n - 1));
   }
-  return expand(sample, seed, n);
+  auto request = expand(sample, seed, n);
+  // model::cut_by_strength's count (http/ does not include model/), checked >= 1 above.
+  request.denoising_steps =
+      fields.init_image ? std::min(int(double(sample.steps) * sample.strength), sample.steps)
+                        : sample.steps;
+  return request;
 }
 
 generate_request parse_generate_request(const std::string& body, const request_rules& rules,

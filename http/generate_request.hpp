@@ -25,6 +25,7 @@ struct request_rules {
   actors::model_limits limits;
   config::model_config model;
   size_t max_prompt_chars = 1000;
+  size_t max_init_image_bytes = 4 << 20;  // gateway.max_init_image_bytes
 };
 
 // A request in the native API's terms, before any limit is checked. Absent fields take the
@@ -41,12 +42,16 @@ struct generate_fields {
   std::optional<int64_t> n;
   std::optional<std::string> scheduler;
   std::optional<int64_t> seed;
+  // Image to image: a PNG, base64 (a "data:image/png;base64," prefix allowed), as sent.
+  std::optional<std::string> init_image;
+  std::optional<double> strength;
 };
 
 struct generate_request {
   std::vector<actors::sample_request> samples;  // image i has seed + i
   uint64_t seed = 0;
   int steps = 0;
+  int denoising_steps = 0;  // the steps that run: `steps`, or int(steps x strength) from an image
 };
 
 // The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are

@@ -29,7 +29,7 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
   generate_request request = validate_order(state, read_generate_body(ex->body()));
   actors::generate_order order = state.new_order(request);
   const std::string id = order.id;
-  if (!jobs->create(id, request.steps))
+  if (!jobs->create(id, request.denoising_steps))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");
 
   std::weak_ptr<job_store> weak = jobs;
@@ -51,7 +51,7 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
     jobs->finish(id, failed);
     throw;
   }
-  ex->send_json(202, created_shape(id, request.steps),
+  ex->send_json(202, created_shape(id, request.denoising_steps),
                 {{"Location", job_path(id)}, {"X-Request-Id", id}});
 }
 

@@ -117,7 +117,8 @@ void job_store::finish(const std::string& id, const actors::generate_outcome& ou
   } else {
     s.status = job_status::done;
     s.images = outcome.images;
-    if (outcome.steps > 0) s.total = outcome.steps;
+    // The total the job was created with stands: an image-to-image job counts the steps that run.
+    if (outcome.steps > 0 && s.total <= 0) s.total = outcome.steps;
     s.step = s.total;
     s.queue_ms = outcome.queue_ms;
     s.inference_ms = outcome.inference_ms;

@@ -14,7 +14,8 @@ void server_state::admit_generation() const {
 }
 
 request_rules server_state::generation_rules() const {
-  return request_rules{gateway.limits(), config.model, config.gateway.max_prompt_chars};
+  return request_rules{gateway.limits(), config.model, config.gateway.max_prompt_chars,
+                       config.gateway.max_init_image_bytes};
 }
 
 uint64_t server_state::draw_seed() const {

@@ -52,8 +52,10 @@ class pipeline_batch : public running_batch {
     for (auto& [tag, sample] : samples_) {
       step_report report;
       report.tag = tag;
-      report.step = sample.schedule->step_index();
-      report.total_steps = sample.schedule->num_steps();
+      // Counted from where the sample began: an image-to-image run skips the schedule's start.
+      const int begin = sample.schedule->begin_index();
+      report.step = sample.schedule->step_index() - begin;
+      report.total_steps = sample.schedule->num_steps() - begin;
       report.finished = sample.finished();
       if (report.finished) {
         done.push_back(&sample);

@@ -13,6 +13,13 @@
 
 namespace muse::model {
 
+// 8-bit RGB, row-major, width * height * 3 bytes.
+struct rgb_image {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+};
+
 // One image to make. Seeds follow diffusers: the initial latents are torch.randn(1, C, H/f, W/f)
 // from a CPU generator seeded with `seed`, whatever batch the sample rides in.
 struct sample_request {
@@ -24,14 +31,30 @@ struct sample_request {
   int width = 64;
   int height = 64;
   std::string scheduler;  // "" = the generator's default
+  // Image to image (diffusers' StableDiffusionImg2ImgPipeline): the picture to start from, of the
+  // request's width x height; width 0 = none (text to image). `strength` (0 < s <= 1) is the share
+  // of the schedule that reworks it: the last int(steps x strength) steps run, from the image
+  // noised to the first of them.
+  rgb_image init_image;
+  double strength = 0.8;
+
+  bool starts_from_image() const { return init_image.width > 0; }
 };
 
-// 8-bit RGB, row-major, width * height * 3 bytes.
-struct rgb_image {
-  int width = 0;
-  int height = 0;
-  std::vector<uint8_t> pixels;
+// diffusers' get_timesteps: of `steps`, the first steps - int(steps x strength) are skipped.
+struct strength_cut {
+  int skipped_steps = 0;    // t_start
+  int denoising_steps = 0;  // steps - t_start
 };
+// Throws model_error when strength is outside (0, 1] or leaves no step (steps x strength < 1).
+strength_cut cut_by_strength(int steps, double strength);
+// The denoising steps a request runs: `steps`, or for image to image the strength's share of them
+// (image_to_image_steps: `steps` where cut_by_strength refuses the pair).
+int image_to_image_steps(int steps, double strength);
+int denoising_steps(const sample_request& request);
+// Throws model_error naming what is wrong with a request's init image and strength: pixels that
+// are not width x height x 3 bytes, a size other than the request's, the strength cut above.
+void check_image_to_image(const sample_request& request);
 
 // What a request may ask of this model; the HTTP layer validates against it.
 struct model_limits {
@@ -70,7 +93,7 @@ class model_error : public std::runtime_error {
 // What one step() did for one sample of a running batch.
 struct step_report {
   uint64_t tag = 0;  // the caller's id for the sample (given to add())
-  int step = 0;      // steps done so far for this sample
+  int step = 0;      // steps done so far (an image-to-image sample counts from its first)
   int total_steps = 0;
   bool finished = false;
   rgb_image image;  // set when finished

@@ -280,6 +280,7 @@ void pipeline::validate(const sample_request& r) const {
                       std::to_string(r.steps));
   if (!std::isfinite(r.guidance_scale) || r.guidance_scale < 0 || r.guidance_scale > 100)
     throw model_error("guidance_scale must be in 0..100");
+  check_image_to_image(r);
 }
 
 torch::Tensor pipeline::encode_prompts(const std::vector<std::string>& prompts) {
@@ -318,6 +319,9 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
   for (const auto& r : requests) {
     validate(r);
     schedules.push_back(schedulers_->make(r.scheduler, r.steps));
+    if (r.starts_from_image())
+      schedules.back()->begin_at(cut_by_strength(r.steps, r.strength).skipped_steps *
+                                 schedules.back()->order());
   }
   std::vector<std::string> prompts;
   for (const auto& r : requests) prompts.push_back(r.prompt);
@@ -338,11 +342,15 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     s.cond = embeddings.narrow(0, static_cast<int64_t>(i), 1);
     if (s.uses_guidance()) s.uncond = embeddings.narrow(0, negative_row++, 1);
     s.noise = at::detail::createCPUGenerator(r.seed);
-    // diffusers' prepare_latents: randn on a CPU generator in the model dtype (a half-precision
-    // draw is not a rounded float32 one), then to the device.
-    auto noise = torch::randn({1, vae_->latent_channels(), r.height / factor, r.width / factor},
-                              s.noise, torch::TensorOptions().dtype(dtype_));
-    s.latents = noise.to(device_, torch::kFloat32) * s.schedule->init_noise_sigma();
+    if (r.starts_from_image()) {
+      s.latents = noised_image_latents(r, *s.schedule, s.noise);
+    } else {
+      // diffusers' prepare_latents: randn on a CPU generator in the model dtype (a half-precision
+      // draw is not a rounded float32 one), then to the device.
+      auto noise = torch::randn({1, vae_->latent_channels(), r.height / factor, r.width / factor},
+                                s.noise, torch::TensorOptions().dtype(dtype_));
+      s.latents = noise.to(device_, torch::kFloat32) * s.schedule->init_noise_sigma();
+    }
     s.schedule->draw_noise_in(dtype_);
     samples.push_back(std::move(s));
   }

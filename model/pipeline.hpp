@@ -1,7 +1,8 @@
 #pragma once
 // The step-wise, batched Stable Diffusion pipeline (diffusers' StableDiffusionPipeline, one
-// denoising step at a time): prompts -> text embeddings -> initial latents per sample ->
-// step(batch) -> decode. Each sample carries its own scheduler, generator and guidance, so
+// denoising step at a time): prompts -> text embeddings -> initial latents per sample (noise, or
+// an init image's noised latents as StableDiffusionImg2ImgPipeline makes them) -> step(batch) ->
+// decode. Each sample carries its own scheduler, generator and guidance, so
 // samples can join and leave a running batch between steps and still give the image they would
 // give alone.
 
@@ -94,6 +95,11 @@ class pipeline {
   pipeline(torch::Device device, torch::Dtype dtype) : device_(device), dtype_(dtype) {}
   // Layout, fused kernels and CUDA graphs for a CUDA device, as `options` say.
   void prepare_cuda(const cuda_engine_options& options);
+  // Image to image: the request's init image encoded by the VAE (a sample of the latent
+  // distribution, the first draw of `noise`) and noised to `schedule`'s first timestep (the
+  // second draw), as float32 latents (img2img.cpp).
+  torch::Tensor noised_image_latents(const sample_request& request, const scheduler& schedule,
+                                     at::Generator& noise);
 
   torch::Device device_;
   torch::Dtype dtype_;

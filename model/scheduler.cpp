@@ -309,6 +309,14 @@ std::vector<double> log_of(const std::vector<double>& xs) {
   return out;
 }
 
+// DDPM's add_noise, which DDIM and PNDM copy: sqrt(a) x0 + sqrt(1 - a) noise at training timestep
+// t, each factor a float32 operation on the float32 alphas_cumprod, as diffusers computes them.
+torch::Tensor noise_to_timestep(const noise_schedule& s, int t, const torch::Tensor& original,
+                                const torch::Tensor& noise) {
+  const auto a = static_cast<float>(s.alphas_cumprod.at(static_cast<size_t>(t)));
+  return std::sqrt(a) * original + std::sqrt(1.0f - a) * noise;
+}
+
 // x0 from an epsilon or v prediction at a DDPM timestep.
 class ddim_scheduler : public scheduler {
  public:
@@ -318,6 +326,11 @@ class ddim_scheduler : public scheduler {
     final_alpha_ = r.flag("set_alpha_to_one") ? 1.0 : s_.alphas_cumprod[0];
     ratio_ = s_.train_steps / n;
     timesteps_ = discrete_timesteps(s_, n);
+  }
+
+  torch::Tensor add_noise(const torch::Tensor& original,
+                          const torch::Tensor& noise) const override {
+    return noise_to_timestep(s_, static_cast<int>(timestep()), original, noise);
   }
 
   torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample,
@@ -363,6 +376,11 @@ class pndm_scheduler : public scheduler {
     plms.push_back(t.back());
     std::reverse(plms.begin(), plms.end());
     timesteps_ = plms;
+  }
+
+  torch::Tensor add_noise(const torch::Tensor& original,
+                          const torch::Tensor& noise) const override {
+    return noise_to_timestep(s_, static_cast<int>(timestep()), original, noise);
   }
 
   torch::Tensor step(const torch::Tensor& out_in, const torch::Tensor& sample_in,
@@ -422,6 +440,12 @@ class sigma_scheduler : public scheduler {
   torch::Tensor scale_model_input(const torch::Tensor& sample) const override {
     const double sigma = sigmas_.at(static_cast<size_t>(step_index_));
     return sample / std::sqrt(sigma * sigma + 1);
+  }
+
+  torch::Tensor add_noise(const torch::Tensor& original,
+                          const torch::Tensor& noise) const override {
+    const auto sigma = static_cast<float>(sigmas_.at(static_cast<size_t>(step_index_)));
+    return original + noise * sigma;
   }
 
  protected:
@@ -560,6 +584,14 @@ class dpmpp_2m_scheduler : public scheduler {
     timesteps_ = t;
   }
 
+  torch::Tensor add_noise(const torch::Tensor& original,
+                          const torch::Tensor& noise) const override {
+    // _sigma_to_alpha_sigma_t on a float32 sigma, one float32 operation at a time.
+    const auto sigma = static_cast<float>(sigmas_.at(static_cast<size_t>(step_index_)));
+    const float alpha = 1.0f / std::sqrt(sigma * sigma + 1.0f);
+    return alpha * original + (sigma * alpha) * noise;
+  }
+
   torch::Tensor step(const torch::Tensor& out, const torch::Tensor& sample,
                      at::Generator*) override {
     const int i = step_index_;
@@ -607,6 +639,15 @@ class dpmpp_2m_scheduler : public scheduler {
 };
 
 }  // namespace
+
+void scheduler::begin_at(int index) {
+  if (step_index_ != begin_index_)
+    throw model_error("a scheduler's first timestep is set before its first step");
+  if (index < 0 || index >= num_steps())
+    throw model_error("begin index " + std::to_string(index) + " outside the " +
+                      std::to_string(num_steps()) + " timesteps");
+  begin_index_ = step_index_ = index;
+}
 
 const std::vector<std::string>& scheduler_factory::all_names() {
   static const std::vector<std::string> names = [] {

@@ -28,6 +28,18 @@ class scheduler {
   // Factor on the initial unit-variance noise.
   double init_noise_sigma() const { return init_noise_sigma_; }
 
+  // diffusers' `order` class attribute: model calls per step in its timesteps. 1 for every
+  // sampler here (PNDM's repeated timestep and DPM++'s history are extra calls, not steps).
+  int order() const { return 1; }
+  // Image to image: the run starts at timesteps()[index] (diffusers' set_begin_index, or for
+  // PNDM, which has none, its first step there). Only before the first step.
+  void begin_at(int index);
+  int begin_index() const { return begin_index_; }
+  // diffusers' add_noise at the current timestep: `original` (clean latents) with `noise` mixed
+  // in to this step's noise level. float32 in, float32 out.
+  virtual torch::Tensor add_noise(const torch::Tensor& original,
+                                  const torch::Tensor& noise) const = 0;
+
   virtual torch::Tensor scale_model_input(const torch::Tensor& sample) const { return sample; }
   // The dtype step noise is drawn in (then widened to float32): diffusers draws it in the model's
   // dtype, and a half-precision draw is not a rounded float32 one.
@@ -40,6 +52,7 @@ class scheduler {
  protected:
   std::vector<double> timesteps_;
   int step_index_ = 0;
+  int begin_index_ = 0;
   double init_noise_sigma_ = 1.0;
   torch::Dtype noise_dtype_ = torch::kFloat32;
 };

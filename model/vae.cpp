@@ -202,6 +202,10 @@ torch::Tensor vae_model_impl::decode(const torch::Tensor& latents) {
 }
 
 torch::Tensor vae_model_impl::encode(const torch::Tensor& images) {
+  return encode_moments(images).narrow(1, 0, config_.latent_channels);
+}
+
+torch::Tensor vae_model_impl::encode_moments(const torch::Tensor& images) {
   const int factor = downscale_factor();
   if (images.dim() != 4 || images.size(1) != config_.in_channels || images.size(2) % factor != 0 ||
       images.size(3) % factor != 0)
@@ -210,7 +214,7 @@ torch::Tensor vae_model_impl::encode(const torch::Tensor& images) {
                       c10::str(images.sizes()));
   auto moments = encoder_(images);
   if (quant_conv_) moments = quant_conv_(moments);
-  return moments.narrow(1, 0, config_.latent_channels);
+  return moments;
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #pragma once
 // diffusers' AutoencoderKL: the decoder turns latents into images (the pipeline's last stage);
-// the encoder turns images into the latent distribution's mean (training and tests use it).
+// the encoder turns images into the latent distribution (image to image starts from a sample of
+// it; training and tests use its mean).
 // Parameters carry the diffusers names ("decoder.up_blocks.0.resnets.0.conv1.weight").
 
 #include <torch/torch.h>
@@ -102,6 +103,9 @@ class vae_model_impl : public torch::nn::Module {
   // images: (B, in_channels, H, W) in [-1, 1], H and W multiples of downscale_factor().
   // Returns the latent distribution's mean (not yet multiplied by scaling_factor()).
   torch::Tensor encode(const torch::Tensor& images);
+  // The whole latent distribution: (B, 2 x latent_channels, h, w), the mean's channels then the
+  // log-variance's (diffusers' DiagonalGaussianDistribution parameters).
+  torch::Tensor encode_moments(const torch::Tensor& images);
 
   double scaling_factor() const { return config_.scaling_factor; }
   bool force_upcast() const { return config_.force_upcast; }

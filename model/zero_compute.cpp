@@ -30,6 +30,7 @@ void check_request(const sample_request& request) {
   if (bad_size(request.width) || bad_size(request.height))
     throw model_error("size must be multiples of 8 within 8..1024");
   if (request.steps < 1 || request.steps > l.max_steps) throw model_error("steps must be 1..150");
+  check_image_to_image(request);
 }
 
 class zero_compute_batch : public running_batch {

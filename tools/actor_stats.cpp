@@ -26,15 +26,24 @@ using nlohmann::json;
 namespace {
 
 const char* usage_text =
-    "usage: actor-stats --gateway HOST:PORT [--watch] [--interval S] [--json] [--api-key-env VAR]\n"
+    "usage: actor-stats URL [--watch [--interval S] | --json] [--api-key-env VAR]\n"
     "\n"
-    "  --gateway HOST:PORT  the gateway's HTTP address (its gateway.host:http_port)\n"
-    "  --api-key-env VAR    send the API key held by environment variable VAR\n"
-    "  --watch              refresh in place every --interval seconds (default 2) until Ctrl-C\n"
-    "  --json               print one machine-readable snapshot and exit\n";
+    "  URL, --gateway URL   the gateway: the URL muse-node prints (http://HOST:PORT) or HOST:PORT\n"
+    "                       (its gateway.host and gateway.http_port)\n"
+    "  --api-key-env VAR    send the API key held by environment variable VAR (a gateway with\n"
+    "                       auth.api_keys_env set answers 401 without one); never on the command\n"
+    "                       line, where ps would show it\n"
+    "  --watch              refresh in place until Ctrl-C, with message rates between refreshes\n"
+    "  --interval S         seconds between refreshes with --watch, 0.1..3600 (default 2)\n"
+    "  --json               print one machine-readable snapshot and exit\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Exit status: 0 shown, 1 the gateway could not be read (the reason is printed), 2 bad usage.\n";
 
 struct options {
-  std::string gateway;
+  std::string gateway;  // http://HOST:PORT or https://HOST:PORT, no trailing slash
+  bool api_key_given = false;
+  std::string api_key_variable;
   bool watch = false;
   bool json_output = false;
   double interval_s = 2;
@@ -44,6 +53,21 @@ struct options {
 struct usage_error {
   std::string message;
 };
+
+// "http://host:port/", "host:port" -> "http://host:port"; a path is refused (the tool reads
+// /api/v1/stats from the gateway's root).
+std::string gateway_url(std::string text) {
+  std::string scheme = "http://";
+  for (const char* known : {"http://", "https://"})
+    if (text.rfind(known, 0) == 0) {
+      scheme = known;
+      text = text.substr(scheme.size());
+    }
+  while (!text.empty() && text.back() == '/') text.pop_back();
+  if (text.empty() || text.find('/') != std::string::npos || text.find(':') == std::string::npos)
+    throw usage_error{"the gateway is http://HOST:PORT or HOST:PORT, got '" + text + "'"};
+  return scheme + text;
+}
 
 options parse(int argc, char** argv) {
   options o;
@@ -62,7 +86,9 @@ options parse(int argc, char** argv) {
       return std::string(argv[++i]);
     };
     if (arg == "--gateway")
-      o.gateway = take();
+      o.gateway = gateway_url(take());
+    else if (arg.rfind('-', 0) != 0 && o.gateway.empty())
+      o.gateway = gateway_url(arg);
     else if (arg == "--watch")
       o.watch = true;
     else if (arg == "--json")
@@ -72,6 +98,8 @@ options parse(int argc, char** argv) {
       auto key = muse::config::secret_from_env(name);
       if (!key || key->empty()) throw usage_error{"environment variable " + name + " is not set"};
       o.api_key = *key;
+      o.api_key_given = true;
+      o.api_key_variable = name;
     } else if (arg == "--interval") {
       try {
         o.interval_s = std::stod(take());
@@ -84,18 +112,18 @@ options parse(int argc, char** argv) {
     else
       throw usage_error{"unknown argument '" + std::string(argv[i]) + "'"};
   }
-  if (o.gateway.empty() || o.gateway.find(':') == std::string::npos)
-    throw usage_error{"--gateway HOST:PORT is required"};
+  if (o.gateway.empty()) throw usage_error{"the gateway's URL is required"};
   if (o.watch && o.json_output) throw usage_error{"--watch and --json exclude each other"};
   return o;
 }
 
-// GET /api/v1/stats; throws with curl's or the server's reason.
-json fetch(const std::string& gateway, const std::string& api_key) {
+// GET /api/v1/stats; throws with curl's or the server's reason, and what to do about a 401.
+json fetch(const options& o) {
   CURL* curl = curl_easy_init();
   if (!curl) throw std::runtime_error("cannot start libcurl");
   std::string body;
-  std::string url = "http://" + gateway + "/api/v1/stats";
+  const std::string url = o.gateway + "/api/v1/stats";
+  const std::string& api_key = o.api_key;
   auto write = +[](char* data, size_t size, size_t count, void* out) -> size_t {
     static_cast<std::string*>(out)->append(data, size * count);
     return size * count;
@@ -116,6 +144,14 @@ json fetch(const std::string& gateway, const std::string& api_key) {
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
   if (code != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(code));
+  if (status == 401 && !o.api_key_given)
+    throw std::runtime_error(url + ": HTTP 401: the gateway asks for an API key (its config's " +
+                             "auth.api_keys_env): put one of its keys in an environment " +
+                             "variable and pass --api-key-env VARIABLE");
+  if (status == 401)
+    throw std::runtime_error(url + ": HTTP 401: the gateway does not accept the key in " +
+                             o.api_key_variable + " (one of the keys its auth.api_keys_env " +
+                             "variable holds is needed)");
   if (status != 200) throw std::runtime_error(url + ": HTTP " + std::to_string(status));
   auto parsed = json::parse(body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object())
@@ -262,7 +298,7 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
     if (!o.watch) {
-      auto view = summarise(fetch(o.gateway, o.api_key), nullptr, 0);
+      auto view = summarise(fetch(o), nullptr, 0);
       if (o.json_output)
         std::cout << view.dump(2) << std::endl;
       else
@@ -275,7 +311,7 @@ int main(int argc, char** argv) {
     for (;;) {
       std::ostringstream screen;
       try {
-        auto snapshot = fetch(o.gateway, o.api_key);
+        auto snapshot = fetch(o);
         auto now = std::chrono::steady_clock::now();
         double seconds = std::chrono::duration<double>(now - previous_at).count();
         auto view = summarise(snapshot, previous.is_null() ? nullptr : &previous, seconds);

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-cluster_config/local.json}
-tools/install-deps.sh
-tools/build.sh
+# The browser test's Chromium and npm packages are for the test command only.
+MUSE_SKIP_BROWSER=1 tools/install-deps.sh
+MUSE_BUILD_TARGETS=muse-node tools/build.sh
 exec ./build/muse-node --role=all --config "$config"

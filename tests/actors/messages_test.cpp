@@ -23,6 +23,11 @@ TEST_CASE("a batch survives serialization", "[messages]") {
   task.request.scheduler = "ddim";
   b.samples = {task, task};
   b.samples[1].id = 8;
+  // The second starts from an image (image to image).
+  b.samples[1].request.init_image.width = 2;
+  b.samples[1].request.init_image.height = 1;
+  b.samples[1].request.init_image.pixels = {1, 2, 3, 250, 251, 252};
+  b.samples[1].request.strength = 0.35;
   auto copy = round_trip(b);
   CHECK(copy.id == 42);
   CHECK(copy.key == b.key);
@@ -34,6 +39,12 @@ TEST_CASE("a batch survives serialization", "[messages]") {
   CHECK(copy.samples[0].request.negative_prompt == "fog");
   CHECK(copy.samples[0].request.guidance_scale == 6.5f);
   CHECK(copy.samples[0].request.seed == 1234567890123ull);
+  CHECK(copy.samples[0].request.init_image.width == 0);
+  CHECK(copy.samples[0].request.strength == 0.8);
+  CHECK(copy.samples[1].request.init_image.width == 2);
+  CHECK(copy.samples[1].request.init_image.height == 1);
+  CHECK(copy.samples[1].request.init_image.pixels == b.samples[1].request.init_image.pixels);
+  CHECK(copy.samples[1].request.strength == 0.35);
 }
 
 TEST_CASE("results, options and worker info survive serialization", "[messages]") {

@@ -65,6 +65,10 @@ TEST_CASE("the face's request and limits carry every field to model/ and back", 
   r.width = 96;
   r.height = 48;
   r.scheduler = "euler";
+  r.init_image.width = 1;
+  r.init_image.height = 2;
+  r.init_image.pixels = {9, 8, 7, 6, 5, 4};
+  r.strength = 0.55;
   auto m = to_model(r);
   CHECK(m.prompt == r.prompt);
   CHECK(m.negative_prompt == r.negative_prompt);
@@ -74,6 +78,10 @@ TEST_CASE("the face's request and limits carry every field to model/ and back", 
   CHECK(m.width == 96);
   CHECK(m.height == 48);
   CHECK(m.scheduler == "euler");
+  CHECK(m.init_image.width == 1);
+  CHECK(m.init_image.height == 2);
+  CHECK(m.init_image.pixels == r.init_image.pixels);
+  CHECK(m.strength == 0.55);
 
   muse::model::model_limits ml;
   ml.min_size = 16;

@@ -17,6 +17,24 @@ TEST_CASE("base64 follows RFC 4648's test vectors", "[base64]") {
   CHECK(base64_encode(std::string("\x00\xff\xfe", 3)) == "AP/+");
 }
 
+TEST_CASE("base64 decodes what it encodes and refuses what is not base64", "[base64]") {
+  using muse::http::base64_decode;
+  using muse::http::base64_encode;
+  for (const std::string text : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+    CHECK(base64_decode(base64_encode(text)) == text);
+    // Padding may be left out.
+    auto unpadded = base64_encode(text);
+    while (!unpadded.empty() && unpadded.back() == '=') unpadded.pop_back();
+    CHECK(base64_decode(unpadded) == text);
+  }
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes += char(i);
+  CHECK(base64_decode(base64_encode(bytes)) == bytes);
+  for (const char* bad :
+       {"Z", "Zg=", "Zg=a", "Z===", "Zm9v!", "Zm 9v", "Zm9v\n", "=Zg=", "Zh==", "Zm9=", "Zm9vYg=x"})
+    CHECK_FALSE(base64_decode(bad).has_value());
+}
+
 TEST_CASE("request ids are 24 hex digits and do not repeat", "[random_ids]") {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

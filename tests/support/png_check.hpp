@@ -3,6 +3,7 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -52,6 +53,19 @@ inline std::string base64_decode(const std::string& text) {
       bits -= 8;
       out += char((buffer >> bits) & 0xFF);
     }
+  }
+  return out;
+}
+
+inline std::string base64_encode(const std::string& bytes) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    unsigned chunk = 0;
+    for (size_t k = 0; k < 3; ++k)
+      chunk = chunk << 8 | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? alphabet[(chunk >> (18 - 6 * k)) & 63] : '=';
   }
   return out;
 }

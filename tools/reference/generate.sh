@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/data from scratch. Three stages, and a fourth that adds to it:
+# Regenerate tests/data from scratch. Three stages, and two that add to it:
 #   generate.sh tokenizers         (any machine, standard-library Python only)
 #       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
 #   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
@@ -11,6 +11,9 @@
 #       PYTHONPATH) runs the committed pipelines end to end over every scheduler, several step
 #       counts and guidance settings, and writes <pipeline>_end_to_end.safetensors and
 #       end_to_end.json into OUT_DIR, to be copied into tests/data/reference
+#   generate.sh img2img OUT_DIR    (the same machine) runs the committed pipelines' image-to-image
+#       over every scheduler and several strengths, and writes <pipeline>_img2img.safetensors and
+#       img2img.json into OUT_DIR, to be copied into tests/data/reference
 # DIFFUSERS_SCRIPTS must name the folder holding diffusers' scripts/ (for the single-file
 # conversion script) in the second stage.
 set -euo pipefail
@@ -53,13 +56,20 @@ end_to_end)
     python3 tools/reference/build_end_to_end.py --data "$DATA" --out "$out_dir"
     ls -l "$out_dir"
     ;;
+img2img)
+    out_dir=${2:?usage: generate.sh img2img OUT_DIR}
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+    python3 tools/reference/build_img2img.py --data "$DATA" --out "$out_dir"
+    ls -l "$out_dir"
+    ;;
 unpack)
     tar_file=${2:?usage: generate.sh unpack TAR}
     rm -rf "$DATA/tiny-sd" "$DATA/tiny-sd2" "$DATA/reference"
     tar -C "$DATA" -xf "$tar_file"
     ;;
 *)
-    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR" >&2
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR" >&2
     exit 2
     ;;
 esac
