@@ -1,6 +1,7 @@
 // The `generator` of a loaded pipeline: step-level running batches over pipeline's API.
 #include <map>
 
+#include "model/architecture.hpp"
 #include "model/generator.hpp"
 #include "model/pipeline.hpp"
 
@@ -100,6 +101,7 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
   if (options.path.empty()) throw model_error("no model path given");
   set_cpu_threads(options.intra_op_threads);
   try {
+    detect_model_architecture(options.path, options.config_dir);
     auto loaded = pipeline::load(options.path, options.device, options.dtype, options.scheduler,
                                  options.config_dir, options.cuda);
     loaded->set_memory_budget(

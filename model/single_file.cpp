@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "model/architecture.hpp"
 #include "model/generator.hpp"
 
 namespace muse::model {
@@ -164,6 +165,8 @@ class unet_layout {
     targets_["middle_block.2."] = {"mid_block.resnets.1.", part::resnet};
     targets_["time_embed.0."] = {"time_embedding.linear_1.", part::plain};
     targets_["time_embed.2."] = {"time_embedding.linear_2.", part::plain};
+    targets_["label_emb.0.0."] = {"add_embedding.linear_1.", part::plain};  // SDXL's text_time
+    targets_["label_emb.0.2."] = {"add_embedding.linear_2.", part::plain};
     targets_["out.0."] = {"conv_norm_out.", part::plain};
     targets_["out.2."] = {"conv_out.", part::plain};
   }
@@ -439,7 +442,9 @@ single_file_components split_single_file(const weight_map& all, int text_encoder
 
 single_file_components load_single_file(const std::string& path, int text_encoder_layers) {
   try {
-    return split_single_file(weight_map::open(path), text_encoder_layers);
+    const auto all = weight_map::open(path);
+    detect_single_file_architecture(all);  // names what the file is when it is not SD1/2/XL
+    return split_single_file(all, text_encoder_layers);
   } catch (const model_error& e) {
     throw model_error(path + ": " + e.what());
   }

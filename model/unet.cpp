@@ -159,13 +159,27 @@ unet_config unet_config::from_json(const nlohmann::json& json) {
   } else {
     r.expect("only_cross_attention", {false});
   }
-  for (const char* key :
-       {"class_embed_type", "num_class_embeds", "addition_embed_type", "addition_time_embed_dim",
-        "projection_class_embeddings_input_dim", "encoder_hid_dim", "encoder_hid_dim_type",
-        "time_cond_proj_dim", "timestep_post_act", "reverse_transformer_layers_per_block",
-        "cross_attention_norm"})
+  r.expect("addition_embed_type", {"text_time"});
+  if (r.has("addition_embed_type")) {
+    c.addition_time_embed_dim = r.get_int("addition_time_embed_dim", 0);
+    c.projection_class_embeddings_input_dim = r.get_int("projection_class_embeddings_input_dim", 0);
+    if (c.addition_time_embed_dim <= 0)
+      r.fail("addition_time_embed_dim", "must be positive with addition_embed_type \"text_time\"");
+    if (c.text_embeds_dim() <= 0)
+      r.fail("projection_class_embeddings_input_dim",
+             "= " + std::to_string(c.projection_class_embeddings_input_dim) +
+                 " leaves no room for a pooled text embedding beside 6 time ids of " +
+                 std::to_string(c.addition_time_embed_dim));
+  }
+  if (!c.text_time())
+    for (const char* key : {"addition_time_embed_dim", "projection_class_embeddings_input_dim"})
+      r.expect(key, {});
+  for (const char* key : {"class_embed_type", "num_class_embeds", "encoder_hid_dim",
+                          "encoder_hid_dim_type", "time_cond_proj_dim", "timestep_post_act",
+                          "reverse_transformer_layers_per_block", "cross_attention_norm"})
     r.expect(key, {});
-  // Dropout does nothing at inference; these two only matter for block types this code rejects.
+  // Dropout does nothing at inference; the other two only matter for block types and added
+  // embeddings ("text_image") this code rejects.
   for (const char* key : {"dropout", "resnet_out_scale_factor", "addition_embed_type_num_heads"})
     r.ignore(key);
   r.finish();
@@ -299,6 +313,9 @@ unet_model_impl::unet_model_impl(unet_config config) : config_(std::move(config)
       nn::Conv2d(
           nn::Conv2dOptions(c.in_channels, first, c.conv_in_kernel).padding(c.conv_in_kernel / 2)));
   time_embedding_ = register_module("time_embedding", timestep_mlp(first, temb));
+  if (c.text_time())
+    add_embedding_ = register_module("add_embedding",
+                                     timestep_mlp(c.projection_class_embeddings_input_dim, temb));
 
   nn::ModuleList down_blocks, up_blocks;
   int channels = first;
@@ -325,8 +342,39 @@ unet_model_impl::unet_model_impl(unet_config config) : config_(std::move(config)
                                              .padding(c.conv_out_kernel / 2)));
 }
 
+torch::Tensor unet_model_impl::text_time_embedding(const text_time_conditioning& added,
+                                                   int64_t batch, const torch::Tensor& sample) {
+  const auto& c = config_;
+  const auto& text = added.text_embeds;
+  const auto& ids = added.time_ids;
+  if (!text.defined() || !ids.defined())
+    throw model_error(
+        "unet: a model with addition_embed_type \"text_time\" needs text_embeds "
+        "and time_ids");
+  if (text.dim() != 2 || ids.dim() != 2 || text.size(0) != batch || ids.size(0) != batch)
+    throw model_error(
+        "unet: text_embeds and time_ids must be (B, n) with B = " + std::to_string(batch) +
+        ", got " + c10::str(text.sizes()) + " and " + c10::str(ids.sizes()));
+  if (text.size(1) + ids.size(1) * c.addition_time_embed_dim !=
+      c.projection_class_embeddings_input_dim)
+    throw model_error("unet: text_embeds " + c10::str(text.sizes()) + " and time_ids " +
+                      c10::str(ids.sizes()) + " give " +
+                      std::to_string(text.size(1) + ids.size(1) * c.addition_time_embed_dim) +
+                      " features, projection_class_embeddings_input_dim is " +
+                      std::to_string(c.projection_class_embeddings_input_dim));
+  // diffusers' add_time_proj embeds every id like a timestep (float32), then concatenates
+  // [text_embeds, time embeddings] and casts to the time embedding's dtype.
+  const auto times = timestep_embedding(ids.to(sample.device()).flatten(),
+                                        c.addition_time_embed_dim, c.flip_sin_to_cos, c.freq_shift)
+                         .reshape({batch, -1});
+  const auto features = torch::cat(
+      {text.to(sample.device(), sample.scalar_type()), times.to(sample.scalar_type())}, 1);
+  return add_embedding_(features);
+}
+
 torch::Tensor unet_model_impl::forward(torch::Tensor sample, torch::Tensor timesteps,
-                                       const torch::Tensor& encoder_hidden_states) {
+                                       const torch::Tensor& encoder_hidden_states,
+                                       const text_time_conditioning& added) {
   const auto& c = config_;
   if (sample.dim() != 4 || sample.size(1) != c.in_channels)
     throw model_error("unet: sample must be (B, " + std::to_string(c.in_channels) +
@@ -353,6 +401,10 @@ torch::Tensor unet_model_impl::forward(torch::Tensor sample, torch::Tensor times
                                   c.flip_sin_to_cos, c.freq_shift)
                    .to(sample.scalar_type());
   auto emb = time_embedding_(t_emb);
+  if (add_embedding_)
+    emb = add_fresh(emb, text_time_embedding(added, batch, sample));
+  else if (added.text_embeds.defined() || added.time_ids.defined())
+    throw model_error("unet: text_embeds/time_ids given to a model without addition_embed_type");
   if (c.time_embedding_act) emb = torch::silu(emb);
   // Every resnet projects SiLU(emb): activate it once here.
   emb = torch::silu(emb);

@@ -1,7 +1,8 @@
 #pragma once
-// diffusers' UNet2DConditionModel (the Stable Diffusion 1.x/2.x denoiser): conv_in, a sinusoidal
-// time embedding, down blocks (CrossAttnDownBlock2D, DownBlock2D), UNetMidBlock2DCrossAttn, up
-// blocks (CrossAttnUpBlock2D, UpBlock2D), conv_out. Parameters carry the diffusers names.
+// diffusers' UNet2DConditionModel (the Stable Diffusion 1.x/2.x/XL denoiser): conv_in, a sinusoidal
+// time embedding (plus SDXL's "text_time" added conditioning), down blocks (CrossAttnDownBlock2D,
+// DownBlock2D), UNetMidBlock2DCrossAttn, up blocks (CrossAttnUpBlock2D, UpBlock2D), conv_out.
+// Parameters carry the diffusers names.
 
 #include <torch/torch.h>
 
@@ -41,6 +42,18 @@ struct unet_config {
   bool time_embedding_act = false;
   int conv_in_kernel = 3;
   int conv_out_kernel = 3;
+  // SDXL's addition_embed_type "text_time" (0, 0 without it): each time id is embedded like a
+  // timestep at addition_time_embed_dim wide; the pooled text embedding and the flattened time
+  // embeddings, projection_class_embeddings_input_dim in all, go through add_embedding.
+  int addition_time_embed_dim = 0;
+  int projection_class_embeddings_input_dim = 0;
+
+  bool text_time() const { return addition_time_embed_dim > 0; }
+  // The pooled text embedding's width with SDXL base's 6 time ids (original size, crop top-left,
+  // target size).
+  int text_embeds_dim() const {
+    return projection_class_embeddings_input_dim - 6 * addition_time_embed_dim;
+  }
 
   // Throws model_error naming any unknown key or unsupported value.
   static unet_config from_json(const nlohmann::json& config);
@@ -93,15 +106,24 @@ class unet_up_block_impl : public torch::nn::Module {
 };
 TORCH_MODULE_IMPL(unet_up_block, unet_up_block_impl);
 
+// diffusers' added_cond_kwargs for addition_embed_type "text_time" (SDXL): both (B, ...) rows
+// aligned with the sample's.
+struct text_time_conditioning {
+  torch::Tensor text_embeds;  // (B, text_embeds_dim): the second text encoder's pooled output
+  torch::Tensor time_ids;     // (B, 6): original size, crop top-left, target size (h, w each)
+};
+
 class unet_model_impl : public torch::nn::Module {
  public:
   explicit unet_model_impl(unet_config config);
 
   // sample: (B, in_channels, h, w); timesteps: (B) float, one per sample (a 0-d or 1-element
-  // tensor is broadcast); encoder_hidden_states: (B, L, cross_attention_dim).
-  // Returns the model output (noise or v), shaped like sample.
+  // tensor is broadcast); encoder_hidden_states: (B, L, cross_attention_dim); `added`: required
+  // by (and only by) a "text_time" model. Returns the model output (noise or v), shaped like
+  // sample.
   torch::Tensor forward(torch::Tensor sample, torch::Tensor timesteps,
-                        const torch::Tensor& encoder_hidden_states);
+                        const torch::Tensor& encoder_hidden_states,
+                        const text_time_conditioning& added = {});
 
   const unet_config& config() const { return config_; }
   // The memory layout activations run in: the convolution weights' (channels_last on CUDA).
@@ -110,7 +132,11 @@ class unet_model_impl : public torch::nn::Module {
  private:
   unet_config config_;
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
-  timestep_mlp time_embedding_{nullptr};
+  // (B, time embedding): add_embedding of the pooled text and the time ids' embeddings.
+  torch::Tensor text_time_embedding(const text_time_conditioning& added, int64_t batch,
+                                    const torch::Tensor& sample);
+
+  timestep_mlp time_embedding_{nullptr}, add_embedding_{nullptr};
   std::vector<unet_down_block> down_blocks_;
   unet_mid_block mid_block_{nullptr};
   std::vector<unet_up_block> up_blocks_;

@@ -72,8 +72,7 @@ vae_config vae_config::from_json(const nlohmann::json& json) {
   check_silu(r, "act_fn");
   // Latent shift and per-channel statistics belong to other pipelines (SD3, SDXL refiners).
   for (const char* key : {"shift_factor", "latents_mean", "latents_std"}) r.expect(key, {});
-  // Upcasting is the pipeline's choice of dtype, not an architecture setting.
-  r.ignore("force_upcast");
+  c.force_upcast = r.get_bool("force_upcast", c.force_upcast);
   r.finish();
   return c;
 }
@@ -197,7 +196,9 @@ torch::Tensor vae_model_impl::decode(const torch::Tensor& latents) {
   if (latents.dim() != 4 || latents.size(1) != config_.latent_channels)
     throw model_error("vae: latents must be (B, " + std::to_string(config_.latent_channels) +
                       ", h, w), got " + c10::str(latents.sizes()));
-  return decoder_(post_quant_conv_ ? post_quant_conv_(latents) : latents);
+  // The weights' dtype, which may be wider than the pipeline's (force_upcast).
+  const auto x = latents.to(decoder_->parameters().front().scalar_type());
+  return decoder_(post_quant_conv_ ? post_quant_conv_(x) : x);
 }
 
 torch::Tensor vae_model_impl::encode(const torch::Tensor& images) {

@@ -27,6 +27,13 @@ struct vae_config {
   bool use_quant_conv = true;
   bool use_post_quant_conv = true;
   bool mid_block_add_attention = true;
+  // The decoder overflows in float16 (the SDXL VAE): SDXL pipelines then decode in float32, as
+  // diffusers' upcast_vae does. diffusers' AutoencoderKL defaults it to true; SD 1.x/2.x
+  // pipelines never read it.
+  bool force_upcast = true;
+  bool upcasts(torch::Dtype pipeline_dtype) const {
+    return force_upcast && pipeline_dtype == torch::kFloat16;
+  }
 
   // Throws model_error naming any unknown key or unsupported value.
   static vae_config from_json(const nlohmann::json& config);
@@ -89,8 +96,9 @@ class vae_model_impl : public torch::nn::Module {
  public:
   explicit vae_model_impl(vae_config config);
 
-  // latents: (B, latent_channels, h, w), ALREADY divided by scaling_factor(). Returns images
-  // (B, out_channels, h x f, w x f) in about [-1, 1].
+  // latents: (B, latent_channels, h, w), ALREADY divided by scaling_factor(), of any float
+  // dtype (cast to the weights'). Returns images (B, out_channels, h x f, w x f) in about
+  // [-1, 1], in the weights' dtype.
   torch::Tensor decode(const torch::Tensor& latents);
   // images: (B, in_channels, H, W) in [-1, 1], H and W multiples of downscale_factor().
   // Returns the latent distribution's mean (not yet multiplied by scaling_factor()).
@@ -100,6 +108,7 @@ class vae_model_impl : public torch::nn::Module {
   torch::Tensor encode_moments(const torch::Tensor& images);
 
   double scaling_factor() const { return config_.scaling_factor; }
+  bool force_upcast() const { return config_.force_upcast; }
   int downscale_factor() const {
     return 1 << (static_cast<int>(config_.block_out_channels.size()) - 1);
   }

@@ -180,12 +180,12 @@ TEST_CASE("single file: original SD names split into diffusers components that c
   CHECK(trimmed.text_encoder.contains("text_model.encoder.layers.0.mlp.fc1.weight"));
   CHECK_FALSE(trimmed.text_encoder.contains("text_model.encoder.layers.1.mlp.fc1.weight"));
 
-  all["model.diffusion_model.label_emb.0.0.weight"] = torch::ones({2, 2});
+  all["model.diffusion_model.label_emb.0.1.weight"] = torch::ones({2, 2});
   try {
     muse::model::split_single_file(weight_map::from_tensors(all));
     FAIL("split a checkpoint with a key it cannot map");
   } catch (const model_error& e) {
-    CHECK_THAT(e.what(), Catch::Contains("model.diffusion_model.label_emb.0.0.weight"));
+    CHECK_THAT(e.what(), Catch::Contains("model.diffusion_model.label_emb.0.1.weight"));
   }
 }
 

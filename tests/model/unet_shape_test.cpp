@@ -83,7 +83,7 @@ TEST_CASE("unet config: unsupported settings fail naming the key", "[unet]") {
   config["class_embed_type"] = "timestep";
   expect_error(config, "class_embed_type");
   config = tiny_unet_json();
-  config["addition_embed_type"] = "text_time";
+  config["addition_embed_type"] = "text";
   expect_error(config, "addition_embed_type");
   config = tiny_unet_json();
   config["down_block_types"] = {"SimpleCrossAttnDownBlock2D", "DownBlock2D"};
