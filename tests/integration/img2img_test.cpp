@@ -13,6 +13,8 @@
 using muse::testing::http_request;
 using muse::testing::http_response;
 using muse::testing::node_process;
+using muse::testing::post;
+using muse::testing::wait_ready;
 using nlohmann::json;
 
 namespace {
@@ -29,20 +31,6 @@ json img2img_config() {
   })");
   config["model"]["path"] = std::string(MUSE_TEST_DATA) + "/tiny-sd";
   return config;
-}
-
-void wait_ready(const node_process& node) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (http_request("GET", node.url("/readyz")).status == 200) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  INFO(node.log());
-  FAIL("muse-node did not become ready");
-}
-
-http_response post(const node_process& node, const std::string& path, const json& body) {
-  return http_request("POST", node.url(path), body.dump());
 }
 
 std::string png_of(const http_response& response) {
