@@ -16,6 +16,24 @@ conditioning conditioning::narrow(int64_t start, int64_t length) const {
   return part;
 }
 
+conditioning conditioning::cat(const std::vector<conditioning>& parts) {
+  conditioning whole;
+  if (parts.empty()) return whole;
+  const auto join = [&](torch::Tensor conditioning::*member, const char* name) {
+    std::vector<torch::Tensor> rows;
+    for (const auto& part : parts) {
+      if ((part.*member).defined() != (parts.front().*member).defined())
+        throw model_error(std::string("conditioning rows differ in having ") + name);
+      if ((part.*member).defined()) rows.push_back(part.*member);
+    }
+    if (!rows.empty()) whole.*member = torch::cat(rows);
+  };
+  join(&conditioning::context, "a context");
+  join(&conditioning::pooled, "pooled text embeddings");
+  join(&conditioning::time_ids, "time ids");
+  return whole;
+}
+
 size_conditioning size_conditioning::of_image(int height, int width) {
   size_conditioning s;
   s.original_height = s.target_height = height;

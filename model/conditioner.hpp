@@ -31,6 +31,8 @@ struct conditioning {
   int64_t rows() const { return context.defined() ? context.size(0) : 0; }
   // Rows [start, start + length) of every defined member.
   conditioning narrow(int64_t start, int64_t length) const;
+  // The rows of `parts`, in order, as one conditioning; every part must define the same members.
+  static conditioning cat(const std::vector<conditioning>& parts);
 };
 
 // SDXL's micro-conditioning of one image, in pixels, (height, width) as diffusers orders them.

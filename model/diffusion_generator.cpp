@@ -19,7 +19,7 @@ std::vector<std::vector<sample_state*>> runs_within_budget(
     shapes.push_back({int64_t(s->width) * s->height, s->uses_guidance()});
   std::vector<std::vector<sample_state*>> runs;
   auto next = samples.begin();
-  for (size_t size : memory_runs(p.architecture(), p.memory_budget(), shapes, decoding)) {
+  for (size_t size : memory_runs(p.memory_shape(), p.memory_budget(), shapes, decoding)) {
     runs.emplace_back(next, next + static_cast<std::ptrdiff_t>(size));
     next += static_cast<std::ptrdiff_t>(size);
   }

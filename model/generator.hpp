@@ -37,6 +37,13 @@ struct sample_request {
   // noised to the first of them.
   rgb_image init_image;
   double strength = 0.8;
+  // SDXL's micro-conditioning (StableDiffusionXLPipeline's original_size and
+  // crops_coords_top_left): the size the picture is said to come from (0: width x height, the
+  // pipeline's default) and the crop's top-left corner. SD 1.x/2.x ignore them.
+  int original_width = 0;
+  int original_height = 0;
+  int crop_top = 0;
+  int crop_left = 0;
 
   bool starts_from_image() const { return init_image.width > 0; }
 };

@@ -49,15 +49,20 @@ std::string base_name(std::string path) {
 }
 
 // model_index.json names each component's library and class; only what this code runs is accepted.
-void check_model_index(const nlohmann::json& index, const std::string& path) {
+void check_model_index(const nlohmann::json& index, const std::string& path, architecture family) {
   if (!index.is_object()) throw model_error(path + ": model_index.json is not an object");
-  const std::map<std::string, std::vector<std::string>> expected = {
-      {"tokenizer", {"CLIPTokenizer", "CLIPTokenizerFast"}},
+  const std::vector<std::string> tokenizers = {"CLIPTokenizer", "CLIPTokenizerFast"};
+  std::map<std::string, std::vector<std::string>> expected = {
+      {"tokenizer", tokenizers},
       {"text_encoder", {"CLIPTextModel"}},
       {"unet", {"UNet2DConditionModel"}},
       {"vae", {"AutoencoderKL"}},
       {"scheduler", {}},
   };
+  if (family == architecture::sdxl) {
+    expected["tokenizer_2"] = tokenizers;
+    expected["text_encoder_2"] = {"CLIPTextModelWithProjection"};
+  }
   for (const auto& [component, classes] : expected) {
     if (!index.contains(component))
       throw model_error(path + ": model_index.json lacks '" + component + "'");
@@ -68,9 +73,11 @@ void check_model_index(const nlohmann::json& index, const std::string& path) {
     if (!classes.empty() && std::find(classes.begin(), classes.end(), cls) == classes.end())
       throw model_error(path + ": unsupported " + component + " class '" + cls + "'");
   }
-  // Components that do not take part in text-to-image generation may be present.
+  // Components that do not take part in generation may be present, and the pipelines' flags
+  // (force_zeros_for_empty_prompt is read by the conditioner).
   const std::vector<std::string> ignorable = {"safety_checker", "feature_extractor",
-                                              "image_encoder", "requires_safety_checker"};
+                                              "image_encoder", "requires_safety_checker",
+                                              "force_zeros_for_empty_prompt"};
   for (const auto& [key, value] : index.items()) {
     if (key.empty() || key[0] == '_' || expected.count(key)) continue;
     if (std::find(ignorable.begin(), ignorable.end(), key) != ignorable.end()) continue;
@@ -142,22 +149,30 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
                       std::string(single_file
                                       ? " (a single file needs the diffusers configs of its model)"
                                       : ""));
-  check_model_index(read_json_file(index_path), dir);
+  p->family_ = detect_model_architecture(path, config_dir);
+  check_model_index(read_json_file(index_path), dir, p->family_);
 
-  p->tokenizer_ = std::make_unique<clip_tokenizer>(clip_tokenizer::load(dir + "/tokenizer"));
-  const auto text_config = read_json_file(dir + "/text_encoder/config.json");
   const auto unet_config_json = read_json_file(dir + "/unet/config.json");
   const auto vae_config_json = read_json_file(dir + "/vae/config.json");
+  // diffusers' SDXL pipelines decode (and encode) in float32 when the VAE overflows in float16
+  // (force_upcast); SD 1/2 pipelines never read the flag.
+  const auto vae_dtype =
+      p->family_ == architecture::sdxl && vae_config::from_json(vae_config_json).upcasts(p->dtype_)
+          ? torch::kFloat32
+          : p->dtype_;
   if (single_file) {
+    const auto text_config = read_json_file(dir + "/text_encoder/config.json");
     const auto layers = text_encoder_config::from_json(text_config).num_hidden_layers;
+    if (p->family_ == architecture::sdxl)
+      throw model_error(path + ": single-file SDXL checkpoints are not read yet");
     auto parts = load_single_file(path, static_cast<int>(layers));
-    p->text_encoder_ = load_text_encoder(text_config, parts.text_encoder, p->device_, p->dtype_);
+    p->conditioner_ = load_conditioner(dir, parts.text_encoder, nullptr, p->device_, p->dtype_);
     p->unet_ = load_unet(unet_config_json, parts.unet, p->device_, p->dtype_);
-    p->vae_ = load_vae(vae_config_json, parts.vae, p->device_, p->dtype_);
+    p->vae_ = load_vae(vae_config_json, parts.vae, p->device_, vae_dtype);
   } else {
-    p->text_encoder_ = load_text_encoder(dir + "/text_encoder", p->device_, p->dtype_);
+    p->conditioner_ = load_conditioner(dir, p->device_, p->dtype_);
     p->unet_ = load_unet(dir + "/unet", p->device_, p->dtype_);
-    p->vae_ = load_vae(dir + "/vae", p->device_, p->dtype_);
+    p->vae_ = load_vae(dir + "/vae", p->device_, vae_dtype);
   }
   const auto scheduler_path = dir + "/scheduler/scheduler_config.json";
   p->schedulers_ =
@@ -168,12 +183,16 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
     throw model_error("unet in_channels (" + std::to_string(unet.in_channels) +
                       ") != vae latent_channels (" + std::to_string(p->vae_->latent_channels()) +
                       ")");
-  if (p->text_encoder_->config().hidden_size != unet.cross_attention_dim.front())
+  if (p->conditioner_->context_dim() != unet.cross_attention_dim.front())
     throw model_error(
-        "text encoder hidden_size (" + std::to_string(p->text_encoder_->config().hidden_size) +
+        "the text encoders' hidden size (" + std::to_string(p->conditioner_->context_dim()) +
         ") != unet cross_attention_dim (" + std::to_string(unet.cross_attention_dim.front()) + ")");
-  if (p->tokenizer_->max_length() > p->text_encoder_->config().max_position_embeddings)
-    throw model_error("tokenizer max length exceeds the text encoder's max_position_embeddings");
+  if (unet.text_time() && p->conditioner_->pooled_dim() != unet.text_embeds_dim())
+    throw model_error("text_encoder_2's projection_dim (" +
+                      std::to_string(p->conditioner_->pooled_dim()) +
+                      ") != the unet's pooled text width (projection_class_embeddings_input_dim " +
+                      std::to_string(unet.projection_class_embeddings_input_dim) + " - 6 x " +
+                      std::to_string(unet.addition_time_embed_dim) + ")");
 
   auto& limits = p->limits_;
   const int factor = p->vae_->downscale_factor();
@@ -185,13 +204,10 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   limits.max_pixels = int64_t(limits.max_size) * limits.max_size;
   limits.max_steps = 150;
   limits.schedulers = p->schedulers_->names();
-  p->architecture_ =
-      describe_memory(unet, p->vae_->config(), p->tokenizer_->max_length(), p->dtype_);
+  p->memory_shape_ =
+      describe_memory(unet, p->vae_->config(), p->conditioner_->max_length(), p->dtype_);
 
-  p->run_unet_ = [unet = p->unet_](const torch::Tensor& sample, const torch::Tensor& timesteps,
-                                   const torch::Tensor& context) mutable {
-    return unet->forward(sample, timesteps, context);
-  };
+  p->denoise_ = eager_denoiser(p->unet_);
   if (p->device_.is_cuda()) p->prepare_cuda(cuda);
   return p;
 }
@@ -209,7 +225,7 @@ void pipeline::prepare_cuda(const cuda_engine_options& options) {
     use_channels_last(*vae_);
   }
 #if MUSE_WITH_CUDA
-  if (options.graphs) run_unet_ = cuda::graphed_unet(unet_);
+  if (options.graphs) denoise_ = cuda::graphed_unet(unet_);
 #else
   if (options.graphs) throw model_error("CUDA graphs need a build against a CUDA libtorch");
 #endif
@@ -217,10 +233,9 @@ void pipeline::prepare_cuda(const cuda_engine_options& options) {
 
 device_memory pipeline::memory() const {
   device_memory memory;
-  for (const torch::nn::Module* module :
-       {static_cast<const torch::nn::Module*>(text_encoder_.get()),
-        static_cast<const torch::nn::Module*>(unet_.get()),
-        static_cast<const torch::nn::Module*>(vae_.get())}) {
+  std::vector<const torch::nn::Module*> modules = {unet_.get(), vae_.get()};
+  for (const auto& encoder : conditioner_->encoders()) modules.push_back(encoder.get());
+  for (const auto* module : modules) {
     for (const auto& tensor : module->parameters()) memory.weights_bytes += tensor.nbytes();
     for (const auto& tensor : module->buffers()) memory.weights_bytes += tensor.nbytes();
   }
@@ -237,14 +252,14 @@ device_memory pipeline::memory() const {
 
 void pipeline::set_memory_budget(int64_t budget_bytes) {
   const int64_t structural = int64_t(limits_.max_size) * limits_.max_size;
-  const int64_t fitting = max_fitting_pixels(architecture_, budget_bytes, structural);
+  const int64_t fitting = max_fitting_pixels(memory_shape_, budget_bytes, structural);
   const int64_t smallest = int64_t(limits_.min_size) * limits_.min_size;
   if (fitting < smallest)
     throw model_error("a memory budget of " + std::to_string(bytes_to_mb(budget_bytes)) +
                       " MB fits no image: the smallest, " + std::to_string(limits_.min_size) + "x" +
                       std::to_string(limits_.min_size) + ", needs ~" +
                       std::to_string(bytes_to_mb(
-                          sample_memory_bytes(architecture_, limits_.min_size, limits_.min_size))) +
+                          sample_memory_bytes(memory_shape_, limits_.min_size, limits_.min_size))) +
                       " MB");
   memory_budget_ = budget_bytes;
   limits_.memory_budget_mb = budget_bytes >> 20;
@@ -271,7 +286,7 @@ void pipeline::validate(const sample_request& r) const {
   if (int64_t(r.width) * r.height > limits_.max_pixels)
     throw model_error(
         "width x height " + std::to_string(r.width) + "x" + std::to_string(r.height) + " needs ~" +
-        std::to_string(bytes_to_mb(sample_memory_bytes(architecture_, r.width, r.height))) +
+        std::to_string(bytes_to_mb(sample_memory_bytes(memory_shape_, r.width, r.height))) +
         " MB, over the worker's memory budget of " + std::to_string(limits_.memory_budget_mb) +
         " MB; at most " + std::to_string(limits_.max_pixels) + " pixels fit (the largest square: " +
         std::to_string(largest_square(limits_.max_pixels, limits_.size_multiple)) + ")");
@@ -280,37 +295,19 @@ void pipeline::validate(const sample_request& r) const {
                       std::to_string(r.steps));
   if (!std::isfinite(r.guidance_scale) || r.guidance_scale < 0 || r.guidance_scale > 100)
     throw model_error("guidance_scale must be in 0..100");
+  if (r.original_width < 0 || r.original_height < 0 || r.crop_top < 0 || r.crop_left < 0)
+    throw model_error("original size and crop coordinates must be >= 0");
   check_image_to_image(r);
 }
 
-torch::Tensor pipeline::encode_prompts(const std::vector<std::string>& prompts) {
+conditioning pipeline::encode(const std::vector<text_prompt>& prompts) {
   c10::InferenceMode inference;
   fused_kernels_scope fused(fused_kernels_);
   const auto start = clock_type::now();
-  // Each distinct prompt is encoded once: the empty negative prompt of every guided sample, and
-  // the n images of one request, share a row.
-  std::vector<std::string> distinct;
-  std::vector<int64_t> row_of_prompt;
-  std::map<std::string, int64_t> row_of_text;
-  for (const auto& prompt : prompts) {
-    auto [it, added] = row_of_text.emplace(prompt, static_cast<int64_t>(distinct.size()));
-    if (added) distinct.push_back(prompt);
-    row_of_prompt.push_back(it->second);
-  }
-  std::vector<int64_t> ids;
-  for (const auto& prompt : distinct) {
-    auto encoded = tokenizer_->encode(prompt);
-    ids.insert(ids.end(), encoded.begin(), encoded.end());
-  }
-  auto input = torch::tensor(ids, torch::kLong)
-                   .view({static_cast<int64_t>(distinct.size()), tokenizer_->max_length()})
-                   .to(device_);
-  auto embeddings = text_encoder_->forward(input);
-  if (distinct.size() < prompts.size())
-    embeddings = embeddings.index_select(0, torch::tensor(row_of_prompt, torch::kLong).to(device_));
+  auto encoded = conditioner_->encode(prompts);
   synchronize(device_);
   timings_.encode_ms = ms_since(start);
-  return embeddings;
+  return encoded;
 }
 
 std::vector<sample_state> pipeline::start(const std::vector<sample_request>& requests) {
@@ -323,11 +320,23 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
       schedules.back()->begin_at(cut_by_strength(r.steps, r.strength).skipped_steps *
                                  schedules.back()->order());
   }
-  std::vector<std::string> prompts;
-  for (const auto& r : requests) prompts.push_back(r.prompt);
+  // The prompts, then the negative prompts of the samples with guidance.
+  std::vector<text_prompt> prompts;
+  const auto prompt_of = [](const sample_request& r, bool negative) {
+    text_prompt p;
+    p.text = negative ? r.negative_prompt : r.prompt;
+    p.negative = negative;
+    p.size = size_conditioning::of_image(r.height, r.width);
+    if (r.original_width > 0) p.size.original_width = r.original_width;
+    if (r.original_height > 0) p.size.original_height = r.original_height;
+    p.size.crop_top = r.crop_top;
+    p.size.crop_left = r.crop_left;
+    return p;
+  };
+  for (const auto& r : requests) prompts.push_back(prompt_of(r, false));
   for (const auto& r : requests)
-    if (r.guidance_scale > 1.0f) prompts.push_back(r.negative_prompt);
-  const auto embeddings = prompts.empty() ? torch::Tensor() : encode_prompts(prompts);
+    if (r.guidance_scale > 1.0f) prompts.push_back(prompt_of(r, true));
+  const auto encoded = encode(prompts);
 
   std::vector<sample_state> samples;
   int64_t negative_row = static_cast<int64_t>(requests.size());
@@ -339,8 +348,8 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     s.height = r.height;
     s.guidance_scale = r.guidance_scale;
     s.schedule = std::move(schedules[i]);
-    s.cond = embeddings.narrow(0, static_cast<int64_t>(i), 1);
-    if (s.uses_guidance()) s.uncond = embeddings.narrow(0, negative_row++, 1);
+    s.cond = encoded.narrow(static_cast<int64_t>(i), 1);
+    if (s.uses_guidance()) s.uncond = encoded.narrow(negative_row++, 1);
     s.noise = at::detail::createCPUGenerator(r.seed);
     if (r.starts_from_image()) {
       s.latents = noised_image_latents(r, *s.schedule, s.noise);
@@ -366,24 +375,26 @@ void pipeline::step(const std::vector<sample_state*>& batch) {
   for (auto* s : batch)
     if (!s->finished()) groups[{s->height, s->width}].push_back(s);
   for (auto& [size, group] : groups) {
-    std::vector<torch::Tensor> inputs, contexts;
+    std::vector<torch::Tensor> inputs;
+    std::vector<conditioning> rows;
     std::vector<float> timesteps;
     for (auto* s : group) {
       const auto scaled = s->schedule->scale_model_input(s->latents);
       const auto t = static_cast<float>(s->schedule->timestep());
       if (s->uses_guidance()) {
         inputs.push_back(scaled);
-        contexts.push_back(s->uncond);
+        rows.push_back(s->uncond);
         timesteps.push_back(t);
       }
       inputs.push_back(scaled);
-      contexts.push_back(s->cond);
+      rows.push_back(s->cond);
       timesteps.push_back(t);
     }
-    // Named in GPU traces (tools/bench/profile_table.py), as sd15_random.py names diffusers' call.
+    // Named in GPU traces (tools/bench/profile_table.py), as random_pipeline.py names diffusers'
+    // call.
     RECORD_USER_SCOPE("muse::unet_step");
-    auto output = run_unet_(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
-                            torch::cat(contexts))
+    auto output = denoise_(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
+                           conditioning::cat(rows))
                       .to(torch::kFloat32);
     int64_t row = 0;
     for (auto* s : group) {
@@ -414,7 +425,9 @@ std::vector<rgb_image> pipeline::decode(const std::vector<sample_state*>& batch)
   for (auto& [size, members] : groups) {
     std::vector<torch::Tensor> latents;
     for (auto i : members) latents.push_back(batch[i]->latents);
-    auto decoded = vae_->decode((torch::cat(latents) / vae_->scaling_factor()).to(dtype_));
+    // The VAE takes them in its own dtype: float32 where force_upcast applies, as diffusers'
+    // upcast_vae does.
+    auto decoded = vae_->decode(torch::cat(latents) / vae_->scaling_factor());
     // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), float32 numpy, (x * 255).round() as uint8.
     // Each step is one correctly rounded float32 operation, so running them all on the device
     // gives numpy's bits; only the bytes cross to the CPU.

@@ -1,10 +1,11 @@
 #pragma once
-// The step-wise, batched Stable Diffusion pipeline (diffusers' StableDiffusionPipeline, one
-// denoising step at a time): prompts -> text embeddings -> initial latents per sample (noise, or
-// an init image's noised latents as StableDiffusionImg2ImgPipeline makes them) -> step(batch) ->
-// decode. Each sample carries its own scheduler, generator and guidance, so
-// samples can join and leave a running batch between steps and still give the image they would
-// give alone.
+// The step-wise, batched Stable Diffusion pipeline (diffusers' StableDiffusionPipeline and
+// StableDiffusionXLPipeline, one denoising step at a time): prompts -> conditioning -> initial
+// latents per sample (noise, or an init image's noised latents as the img2img pipelines make
+// them) -> step(batch) -> decode. Each sample carries its own scheduler, generator, guidance and
+// conditioning, so samples can join and leave a running batch between steps and still give the
+// image they would give alone. The architecture (SD 1.x, 2.x, XL) is detected once at load; past
+// that only the conditioner and the denoiser know it.
 
 #include <torch/torch.h>
 
@@ -13,11 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "model/architecture.hpp"
+#include "model/conditioner.hpp"
+#include "model/denoiser.hpp"
 #include "model/generator.hpp"
 #include "model/memory_estimate.hpp"
 #include "model/scheduler.hpp"
-#include "model/text_encoder.hpp"
-#include "model/tokenizer.hpp"
 #include "model/unet.hpp"
 #include "model/vae.hpp"
 
@@ -36,8 +38,8 @@ struct sample_state {
   at::Generator
       noise;  // CPU generator seeded with the request's seed (initial latents, ancestral noise)
   torch::Tensor latents;  // (1, C, h, w) float32 on the model's device
-  torch::Tensor cond;     // (1, L, D) prompt embedding, model dtype
-  torch::Tensor uncond;   // negative-prompt embedding; undefined when guidance_scale <= 1
+  conditioning cond;      // the prompt's, one row
+  conditioning uncond;    // the negative prompt's; empty when guidance_scale <= 1
 
   bool uses_guidance() const { return guidance_scale > 1.0f; }
   bool finished() const { return schedule->finished(); }
@@ -61,11 +63,13 @@ class pipeline {
                                         const std::string& config_dir = "",
                                         const cuda_engine_options& cuda = {});
 
-  // Prompts -> (N, L, D) embeddings in the model dtype, one text-encoder call over the distinct
-  // prompts (repeats share their row).
-  torch::Tensor encode_prompts(const std::vector<std::string>& prompts);
+  // Prompts -> one conditioning row each, one call per text encoder over the distinct texts
+  // (repeats share their row).
+  conditioning encode(const std::vector<text_prompt>& prompts);
   // Validates the requests, encodes all prompts (and negatives where guidance applies) in one
-  // call, draws each sample's initial latents. Throws model_error on a bad request.
+  // call, draws each sample's initial latents. Throws model_error on a bad request. An empty
+  // negative prompt is diffusers' negative_prompt=None: SDXL zeroes it
+  // (force_zeros_for_empty_prompt), SD 1/2 encode the empty text.
   std::vector<sample_state> start(const std::vector<sample_request>& requests);
   // One denoising step for every unfinished sample: one UNet call per latent size in the batch
   // (2 rows for samples with guidance > 1).
@@ -78,6 +82,7 @@ class pipeline {
   torch::Device device() const { return device_; }
   torch::Dtype dtype() const { return dtype_; }
   const std::string& name() const { return name_; }
+  architecture family() const { return family_; }
   const pipeline_timings& timings() const { return timings_; }
   // Throws model_error if `request` is outside limits().
   void validate(const sample_request& request) const;
@@ -89,7 +94,7 @@ class pipeline {
   // The device's memory and the bytes of the loaded weights in it: what memory_budget_bytes
   // shares out by default.
   device_memory memory() const;
-  const memory_architecture& architecture() const { return architecture_; }
+  const memory_architecture& memory_shape() const { return memory_shape_; }
 
  private:
   pipeline(torch::Device device, torch::Dtype dtype) : device_(device), dtype_(dtype) {}
@@ -104,16 +109,14 @@ class pipeline {
   torch::Device device_;
   torch::Dtype dtype_;
   std::string name_;
-  std::unique_ptr<clip_tokenizer> tokenizer_;
-  text_encoder text_encoder_{nullptr};
+  architecture family_ = architecture::sd1;
+  std::unique_ptr<conditioner> conditioner_;
   unet_model unet_{nullptr};
-  // unet_->forward, or its replay as CUDA graphs.
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>
-      run_unet_;
+  denoiser denoise_;  // eager_denoiser(unet_), or its replay as CUDA graphs
   vae_model vae_{nullptr};
   std::unique_ptr<scheduler_factory> schedulers_;
   model_limits limits_;
-  memory_architecture architecture_;
+  memory_architecture memory_shape_;
   int64_t memory_budget_ = 0;
   pipeline_timings timings_;
   bool fused_kernels_ = true;  // cuda_engine_options::fused_kernels

@@ -212,7 +212,8 @@ torch::Tensor vae_model_impl::encode_moments(const torch::Tensor& images) {
     throw model_error("vae: images must be (B, " + std::to_string(config_.in_channels) +
                       ", H, W) with H, W multiples of " + std::to_string(factor) + ", got " +
                       c10::str(images.sizes()));
-  auto moments = encoder_(images);
+  // The weights' dtype, which may be wider than the pipeline's (force_upcast).
+  auto moments = encoder_(images.to(encoder_->parameters().front().scalar_type()));
   if (quant_conv_) moments = quant_conv_(moments);
   return moments;
 }

@@ -100,8 +100,9 @@ class vae_model_impl : public torch::nn::Module {
   // dtype (cast to the weights'). Returns images (B, out_channels, h x f, w x f) in about
   // [-1, 1], in the weights' dtype.
   torch::Tensor decode(const torch::Tensor& latents);
-  // images: (B, in_channels, H, W) in [-1, 1], H and W multiples of downscale_factor().
-  // Returns the latent distribution's mean (not yet multiplied by scaling_factor()).
+  // images: (B, in_channels, H, W) in [-1, 1], H and W multiples of downscale_factor(), in any
+  // dtype (cast to the weights'). Returns the latent distribution's mean (not yet multiplied by
+  // scaling_factor()).
   torch::Tensor encode(const torch::Tensor& images);
   // The whole latent distribution: (B, 2 x latent_channels, h, w), the mean's channels then the
   // log-variance's (diffusers' DiagonalGaussianDistribution parameters).

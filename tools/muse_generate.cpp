@@ -205,7 +205,7 @@ int run(const arguments& a) {
   int unet_rows = 0;
   for (const auto& r : requests) unet_rows += r.guidance_scale > 1.0f ? 2 : 1;
   const auto need = muse::model::estimate_memory(
-      pipe->architecture(), int64_t(requests[0].width) * requests[0].height, a.batch, unet_rows);
+      pipe->memory_shape(), int64_t(requests[0].width) * requests[0].height, a.batch, unet_rows);
   if (a.json) {
     nlohmann::json line = {
         {"model", pipe->name()},

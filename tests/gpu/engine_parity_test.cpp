@@ -92,7 +92,7 @@ std::vector<sample_request> mixed_batch(const std::string& scheduler) {
 }  // namespace
 
 TEST_CASE("the CUDA engine gives the eager result", "[gpu][engine]") {
-  for (const std::string name : {"tiny-sd", "tiny-sd2"})
+  for (const std::string name : {"tiny-sd", "tiny-sd2", "tiny-sdxl"})
     for (const std::string dtype : {"float32", "float16"}) {
       auto eager = load(name, dtype, all_off);
       auto fast = load(name, dtype, all_on);
@@ -146,9 +146,25 @@ TEST_CASE("the CUDA engine in float32 matches diffusers' CPU references", "[gpu]
   }
 }
 
+TEST_CASE("the CUDA engine in float32 matches StableDiffusionXLPipeline's CPU references",
+          "[gpu][parity][sdxl]") {
+  const auto ref = testing::reference("tiny-sdxl", "pipeline");
+  auto fast = load("tiny-sdxl", "float32", all_on);
+  for (const auto& [name, c] : testing::sdxl_metadata().at("cases").items()) {
+    if (c.at("negative_prompt") == "") continue;  // explicit "": see sdxl_pipeline_parity_test
+    INFO("tiny-sdxl " << name);
+    const auto out = run(*fast, {testing::sdxl_case_request(name)});
+    const double latent_error = relative_error(out.latents[0], ref.get(name + ".final_latents"));
+    const int pixels = max_pixel_difference(out.images[0], ref.get(name + ".image")[0]);
+    INFO("latents " << latent_error << ", pixels " << pixels);
+    CHECK(latent_error <= 1e-3);
+    CHECK(pixels <= 1);
+  }
+}
+
 TEST_CASE("the CUDA engine in float16 matches diffusers' float16 outputs on the GPU",
           "[gpu][parity]") {
-  for (const std::string name : {"tiny-sd", "tiny-sd2"}) {
+  for (const std::string name : {"tiny-sd", "tiny-sd2", "tiny-sdxl"}) {
     const auto file = testing::data_dir() + "/reference/" + name + "_cuda_fp16.safetensors";
     REQUIRE(std::ifstream(file).good());
     const auto ref = weight_map::open(file);
@@ -156,7 +172,11 @@ TEST_CASE("the CUDA engine in float16 matches diffusers' float16 outputs on the 
     for (const auto& scheduler : scheduler_factory::all_names()) {
       INFO(name << " " << scheduler);
       REQUIRE(ref.contains(scheduler + ".image"));
-      const auto out = run(*fast, {testing::pipeline_reference_request(name, scheduler)});
+      // The settings of the CPU end-to-end references (tiny-sdxl: its cases with a negative).
+      const auto request = name == "tiny-sdxl"
+                               ? testing::sdxl_case_request(scheduler + ".negative")
+                               : testing::pipeline_reference_request(name, scheduler);
+      const auto out = run(*fast, {request});
       const double latent_error =
           relative_error(out.latents[0], ref.get(scheduler + ".final_latents"));
       const int pixels = max_pixel_difference(out.images[0], ref.get(scheduler + ".image")[0]);

@@ -1,4 +1,5 @@
-// StableDiffusionImg2ImgPipeline parity over the cases of reference/<pipeline>_img2img.safetensors
+// StableDiffusionImg2ImgPipeline (tiny-sd, tiny-sd2) and StableDiffusionXLImg2ImgPipeline
+// (tiny-sdxl) parity over the cases of reference/<pipeline>_img2img.safetensors
 // (tools/reference/build_img2img.py): every scheduler at strengths 0.5 and 1 (10 steps) and 0.3
 // (7 steps), and a non-square case, from the init image stored with them. Each case is one image
 // from its own seed, run as a client's request is: start -> step until finished -> decode; the
@@ -143,4 +144,9 @@ TEST_CASE("image-to-image parity with diffusers over schedulers and strengths (t
 TEST_CASE("image-to-image parity with diffusers over schedulers and strengths (tiny-sd2)",
           "[parity][pipeline][img2img]") {
   check_img2img("tiny-sd2");
+}
+
+TEST_CASE("image-to-image parity with diffusers over schedulers and strengths (tiny-sdxl)",
+          "[parity][pipeline][img2img][sdxl]") {
+  check_img2img("tiny-sdxl");
 }

@@ -41,7 +41,7 @@ std::unique_ptr<generator> generator_with_budget(int64_t budget_mb) {
 
 TEST_CASE("a memory budget limits the sizes, and every advertised size fits it", "[memory]") {
   auto pipe = pipeline::load(budget_dir(), "cpu", "float32", "ddim");
-  const auto& architecture = pipe->architecture();
+  const auto& architecture = pipe->memory_shape();
   CHECK(pipe->limits().max_pixels == int64_t(pipe->limits().max_size) * pipe->limits().max_size);
   const int64_t budget = sample_memory_bytes(architecture, 64, 64);
   REQUIRE(budget < sample_memory_bytes(architecture, 68, 68));
@@ -68,8 +68,8 @@ TEST_CASE("a batch over the memory budget runs in several calls and gives the sa
   auto unlimited = generator_with_budget(int64_t(1) << 20);
   auto pipe = pipeline::load(budget_dir(), "cpu", "float32", "ddim");
   // 96x96: one sample fits 1 MB less than 4 times over, so four samples need several calls.
-  const int64_t one_mb = bytes_to_mb(sample_memory_bytes(pipe->architecture(), 96, 96));
-  const auto four = estimate_memory(pipe->architecture(), 96 * 96, 4, 8).peak_bytes();
+  const int64_t one_mb = bytes_to_mb(sample_memory_bytes(pipe->memory_shape(), 96, 96));
+  const auto four = estimate_memory(pipe->memory_shape(), 96 * 96, 4, 8).peak_bytes();
   REQUIRE(four > (one_mb << 20));
   auto limited = generator_with_budget(one_mb);
   CHECK(limited->limits().memory_budget_mb == one_mb);

@@ -32,8 +32,9 @@ void check_pipeline(const std::string& name, const std::string& model_path,
     auto& s = samples.front();
     testing::check_close(s.latents, ref.get("init_latents") * s.schedule->init_noise_sigma(),
                          "initial latents");
-    testing::check_close(s.cond, ref.get("prompt_embeds"), "prompt embeddings");
-    testing::check_close(s.uncond, ref.get("negative_prompt_embeds"), "negative prompt embeddings");
+    testing::check_close(s.cond.context, ref.get("prompt_embeds"), "prompt embeddings");
+    testing::check_close(s.uncond.context, ref.get("negative_prompt_embeds"),
+                         "negative prompt embeddings");
     const auto expected_t = ref.get(scheduler + ".timesteps").to(torch::kFloat64);
     const auto step_latents = ref.get(scheduler + ".step_latents");
     REQUIRE(s.schedule->num_steps() == expected_t.size(0));

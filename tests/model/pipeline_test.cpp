@@ -93,9 +93,13 @@ TEST_CASE("a sample's image does not depend on its batch-mates", "[pipeline]") {
 
 TEST_CASE("repeated prompts are encoded once and keep their rows", "[pipeline]") {
   auto pipe = pipeline::load(tiny_dir(), "cpu", "float32", "ddim");
-  const auto separate = torch::cat({pipe->encode_prompts({"a red apple"}),
-                                    pipe->encode_prompts({""}), pipe->encode_prompts({"rocket"})});
-  const auto shared = pipe->encode_prompts({"a red apple", "", "a red apple", "rocket", "", ""});
+  const auto encode = [&](const std::vector<std::string>& texts) {
+    std::vector<text_prompt> prompts;
+    for (const auto& text : texts) prompts.push_back({text, "", false, {}});
+    return pipe->encode(prompts).context;
+  };
+  const auto separate = torch::cat({encode({"a red apple"}), encode({""}), encode({"rocket"})});
+  const auto shared = encode({"a red apple", "", "a red apple", "rocket", "", ""});
   REQUIRE(shared.size(0) == 6);
   const std::vector<int64_t> source = {0, 1, 0, 2, 1, 1};
   for (size_t row = 0; row < source.size(); ++row)

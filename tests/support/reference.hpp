@@ -64,6 +64,39 @@ inline sample_request pipeline_reference_request(const std::string& pipeline,
   return r;
 }
 
+// StableDiffusionXLPipeline's end-to-end settings on tiny-sdxl (reference/sdxl.json "pipeline").
+inline const nlohmann::json& sdxl_metadata() {
+  static const auto all = [] {
+    std::ifstream in(data_dir() + "/reference/sdxl.json");
+    return nlohmann::json::parse(in);
+  }();
+  return all.at("pipeline");
+}
+
+// The request of the sdxl.json case `name` (e.g. "euler.micro"); a null negative prompt is empty.
+inline sample_request sdxl_case_request(const std::string& name) {
+  const auto& m = sdxl_metadata();
+  const auto& c = m.at("cases").at(name);
+  sample_request r;
+  r.prompt = m.at("prompt").get<std::string>();
+  r.negative_prompt = c.at("negative_prompt").is_null() ? "" : c.at("negative_prompt");
+  r.guidance_scale = c.value("guidance_scale", m.at("guidance_scale").get<float>());
+  r.steps = m.at("num_inference_steps").get<int>();
+  r.seed = m.at("seed").get<uint64_t>();
+  r.height = c.value("height", m.at("height").get<int>());
+  r.width = c.value("width", m.at("width").get<int>());
+  r.scheduler = c.at("scheduler").get<std::string>();
+  if (c.contains("original_size")) {
+    r.original_height = c.at("original_size")[0];
+    r.original_width = c.at("original_size")[1];
+  }
+  if (c.contains("crops_coords_top_left")) {
+    r.crop_top = c.at("crops_coords_top_left")[0];
+    r.crop_left = c.at("crops_coords_top_left")[1];
+  }
+  return r;
+}
+
 // The reference image is diffusers' float output (H, W, 3) in [0, 1]; ours is its
 // (x * 255).round() as uint8. One level of difference is allowed: a float a rounding error away
 // from k + 0.5 rounds to either side.

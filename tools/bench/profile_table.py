@@ -3,7 +3,7 @@
 
   profile_table.py LABEL=TRACE.json [LABEL=TRACE.json ...] [--json OUT.json] [--top N]
 
-Each trace is what `muse-generate --profile` or `sd15_random.py profile` writes: GPU kernels and
+Each trace is what `muse-generate --profile` or `random_pipeline.py profile` writes: GPU kernels and
 CPU ranges named "muse::unet_step" around each UNet call. The kernels launched inside each range
 (matched through the launch's correlation id, so CUDA-graph replays count too) are sorted into
 classes by name, and the step's GPU span (first kernel start to last kernel end) is split into

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""StableDiffusionImg2ImgPipeline on the committed tiny pipelines (CPU, fp32): every scheduler of
-common.SCHEDULERS x the strength cases below, from a fixed init image made here (no file read).
+"""StableDiffusionImg2ImgPipeline and StableDiffusionXLImg2ImgPipeline on the committed tiny
+pipelines (CPU, fp32): every scheduler of common.SCHEDULERS x the strength cases below, from a
+fixed init image made here (no file read).
 
-Loads tests/data/tiny-sd and tests/data/tiny-sd2 as they are committed (nothing is rebuilt) and
+Loads tests/data/tiny-sd, tiny-sd2 and tiny-sdxl as they are committed (nothing is rebuilt) and
 writes, under --out:
   <pipeline>_img2img.safetensors  per init image "init_image.<W>x<H>": (H, W, 3) uint8, the image
                                   handed to the pipeline (as a PIL RGB image, as users pass one);
@@ -21,7 +22,8 @@ diffusers draws from in this order: the VAE posterior sample (retrieve_latents' 
 sample_mode "sample"), then the add_noise noise, then (Euler ancestral) each step's noise.
 
 Before it writes anything it checks that this environment remakes the committed 10-step
-reference/<pipeline>_pipeline.safetensors latents (build_end_to_end.py's check), and it stops
+reference/<pipeline>_pipeline.safetensors latents (build_end_to_end.py's check; for tiny-sdxl
+every scheduler's case with a negative prompt from build_sdxl.py), and it stops
 with an error on anything unexpected: a preprocessed image that is not uint8 / 255 * 2 - 1, a
 posterior sample or noise that is not the generator's draws in the order above, timesteps that
 are not diffusers' get_timesteps cut, a shape, a non-finite value, two runs from one seed that
@@ -44,13 +46,16 @@ from safetensors.torch import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from build_end_to_end import (  # noqa: E402  (the committed pipelines, loaded and checked the same way)
+    REPRODUCE_RELATIVE,
     check_reproduces_committed,
     expect,
     load_pipeline,
     plain,
 )
-from build_references import E2E_NEGATIVE, E2E_PROMPT, GUIDANCE, contiguous, make_scheduler, stats  # noqa: E402
+from build_references import E2E_NEGATIVE, E2E_PROMPT, E2E_SEED, GUIDANCE, contiguous, make_scheduler, stats  # noqa: E402
 from common import PIPELINES, SCHEDULERS  # noqa: E402
+
+SDXL = "tiny-sdxl"
 
 # (steps, strength): a half-way start, the full schedule (strength 1 still starts from the image:
 # add_noise at the first timestep, not the text-to-image initial noise), and a cut that int()
@@ -83,6 +88,36 @@ def img2img_pipeline(pipe):
                                          feature_extractor=None, requires_safety_checker=False)
     img.set_progress_bar_config(disable=True)
     return img
+
+
+def load_sdxl(data_dir):
+    """tiny-sdxl as committed, with the check that this environment remakes its committed
+    StableDiffusionXLPipeline latents, and its image-to-image pipeline on the same components."""
+    import build_sdxl
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+    from safetensors.torch import load_file
+
+    pipe = build_sdxl.load(data_dir)
+    base_config = dict(pipe.scheduler.config)
+    committed = load_file(os.path.join(data_dir, "reference", f"{SDXL}_pipeline.safetensors"))
+    errors = {}
+    for scheduler in SCHEDULERS:
+        out, _ = build_sdxl.run(pipe, base_config, scheduler, E2E_SEED,
+                                dict(negative_prompt=E2E_NEGATIVE))
+        expected = committed[f"{scheduler}.negative.final_latents"].double()
+        error = float((out["final_latents"].double() - expected).abs().max())
+        bound = REPRODUCE_RELATIVE * max(1.0, float(expected.abs().max()))
+        errors[scheduler] = error
+        print(f"{SDXL} {scheduler}: committed 10-step latents remade, max abs error {error:.3g} (bound {bound:.3g})",
+              flush=True)
+        expect(error <= bound, f"{SDXL} {scheduler}: this environment does not remake the committed latents "
+                               f"(max abs error {error:.3g} > {bound:.3g})")
+    img = StableDiffusionXLImg2ImgPipeline(
+        vae=pipe.vae, text_encoder=pipe.text_encoder, text_encoder_2=pipe.text_encoder_2, tokenizer=pipe.tokenizer,
+        tokenizer_2=pipe.tokenizer_2, unet=pipe.unet, scheduler=pipe.scheduler, requires_aesthetics_score=False,
+        force_zeros_for_empty_prompt=pipe.config.force_zeros_for_empty_prompt, add_watermarker=False)
+    img.set_progress_bar_config(disable=True)
+    return pipe, img, base_config, errors
 
 
 def expected_cut(steps, strength, order):
@@ -235,15 +270,17 @@ def main():
     }
 
     outputs = {}
-    for name in PIPELINES:
-        pipe, base_config, native = load_pipeline(args.data, name)
+    for name in list(PIPELINES) + [SDXL]:
+        if name == SDXL:
+            pipe, img, base_config, reproduced = load_sdxl(args.data)
+        else:
+            pipe, base_config, native = load_pipeline(args.data, name)
+            reproduced = check_reproduces_committed(pipe, base_config, native, args.data, name)
+            img = img2img_pipeline(pipe)
         size = {"factor": pipe.vae_scale_factor}
-        entry = {"scheduler_config": plain(base_config), "vae_scale_factor": pipe.vae_scale_factor,
-                 "scaling_factor": pipe.vae.config.scaling_factor,
-                 "reproduced_committed_pipeline": check_reproduces_committed(pipe, base_config, native, args.data,
-                                                                             name),
-                 "schedulers": {}, "cases": []}
-        img = img2img_pipeline(pipe)
+        entry = {"pipeline_class": type(img).__name__, "scheduler_config": plain(base_config),
+                 "vae_scale_factor": pipe.vae_scale_factor, "scaling_factor": pipe.vae.config.scaling_factor,
+                 "reproduced_committed_pipeline": reproduced, "schedulers": {}, "cases": []}
         tensors = {}
         for case in cases():
             pixels = init_image(case["width"], case["height"])
