@@ -52,6 +52,10 @@ void add_operations_routes(route_table& table) {
   table.add("GET", "/api/v1/stats", [](const std::shared_ptr<exchange>& ex) {
     answer_with_stats(ex, [](exchange& ex, const actors::stats_reply& stats) {
       nlohmann::json body = stats_json(stats);
+      // The size a request that names none gets: the web page's default choice.
+      const auto& model = ex.state().config.model;
+      if (auto served = body.find("model"); served != body.end() && served->is_object())
+        (*served)["default_size"] = {{"width", model.width}, {"height", model.height}};
       body["http"] = ex.state().metrics.to_json();
       ex.send_json(200, body);
     });

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -19,8 +20,10 @@ if (!binary || !modelDir) {
 const chromiumPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
 assert.ok(chromiumPath, 'Chromium is not installed (tools/install-deps.sh installs it)');
 
+// The configured default size; tiny-sd's native size is 32x32, so the page's default choice
+// can only come from the config.
 const width = 32;
-const height = 32;
+const height = 24;
 const fastSteps = 3;
 // Enough steps that the page is certainly following the job's events before it ends.
 const qualitySteps = 150;
@@ -40,6 +43,35 @@ function freePort() {
 function pngSize(bytes) {
   assert.equal(bytes.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', 'not a PNG');
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+// An RGB PNG of `bits` (8 or 16) per sample: four coloured quadrants.
+function encodePng(w, h, bits = 8) {
+  const chunk = (type, data) => {
+    const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const framed = Buffer.alloc(8 + typed.length);
+    framed.writeUInt32BE(data.length, 0);
+    typed.copy(framed, 4);
+    framed.writeUInt32BE(crc32(typed), 4 + typed.length);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(w, 0);
+  header.writeUInt32BE(h, 4);
+  header[8] = bits;
+  header[9] = 2;  // RGB
+  const bytesPerSample = bits / 8;
+  const stride = 1 + w * 3 * bytesPerSample;
+  const raw = Buffer.alloc(h * stride);  // filter byte 0 on each row
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const rgb = [x < w / 2 ? 220 : 30, y < h / 2 ? 200 : 40, (x + y) % 256];
+      for (let c = 0; c < 3; c++)
+        for (let b = 0; b < bytesPerSample; b++)
+          raw[y * stride + 1 + (x * 3 + c) * bytesPerSample + b] = rgb[c];
+    }
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header),
+                        chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
 async function startNode(port) {
@@ -88,11 +120,9 @@ async function startNode(port) {
   };
 }
 
-async function testPage(url) {
-  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true,
-                                          args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+async function testPage(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
   try {
-    const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
     await page.goto(url + '/');
     assert.equal(await page.title(), 'Muse');
     // Usable at phone width: nothing wider than the screen.
@@ -103,7 +133,7 @@ async function testPage(url) {
     await page.click('#generate');
     await page.waitForSelector('#error:not([hidden])');
     assert.match(await page.textContent('#error'), /enter a prompt/);
-    assert.equal(await page.locator('figure').count(), 0);
+    assert.equal(await page.locator('#grid figure').count(), 0);
 
     // Progress shown is the server's: record every status text the page shows.
     await page.evaluate(() => {
@@ -114,7 +144,7 @@ async function testPage(url) {
     });
     await page.fill('#prompt', 'a red circle');
     await page.press('#prompt', 'Enter');
-    await page.waitForSelector('figure', { timeout: 60000 });
+    await page.waitForSelector('#grid figure', { timeout: 60000 });
     assert.ok(await page.isHidden('#error'));
     const fast = await imageOf(page, 0);
     assert.deepEqual(fast.size, { width, height });
@@ -124,7 +154,7 @@ async function testPage(url) {
     await page.check('input[name="quality"][value="quality"]');
     await page.fill('#seed', '7');
     await page.press('#prompt', 'Enter');
-    await page.waitForFunction(() => document.querySelectorAll('figure').length === 2, null,
+    await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 2, null,
                                { timeout: 60000 });
     const quality = await imageOf(page, 0);  // the newest comes first
     assert.deepEqual(quality.size, { width, height });
@@ -134,12 +164,212 @@ async function testPage(url) {
     assert.ok(seen.some((s) => new RegExp(`^Step [1-9]\\d* of ${qualitySteps}$`).test(s)),
               'no server progress was shown: ' + JSON.stringify(seen));
   } finally {
-    await browser.close();
+    await page.close();
+  }
+}
+
+// Every POST /api/v1/jobs body the page sends, parsed, in order.
+function recordJobs(page) {
+  const bodies = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/v1/jobs')
+      bodies.push(JSON.parse(request.postData()));
+  });
+  return bodies;
+}
+
+// The size menu's options once the page knows the model's limits.
+async function sizeOptions(page) {
+  await page.waitForSelector('#size option:not([value=""])', { state: 'attached' });
+  return page.$$eval('#size option', (options) => options.map(
+    (o) => ({ value: o.value, text: o.textContent, selected: o.selected })));
+}
+
+async function generateOn(page, prompt, figures) {
+  await page.fill('#prompt', prompt);
+  await page.press('#prompt', 'Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('#grid figure').length === n,
+                             figures, { timeout: 60000 });
+  assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
+}
+
+function fitsLimits(limits, w, h) {
+  const m = limits.size_multiple;
+  return w >= limits.min_size && h >= limits.min_size && w <= limits.max_size &&
+         h <= limits.max_size && w % m === 0 && h % m === 0 && w * h <= limits.max_pixels;
+}
+
+// The menu offered for limits served to the page in place of the real model's.
+async function menuFor(browser, url, limits, defaultSize) {
+  const page = await browser.newPage();
+  try {
+    await page.route('**/api/v1/stats', (route) => route.fulfill(
+      { json: { ready: true, model: { name: 'stand-in', limits, default_size: defaultSize } } }));
+    await page.goto(url + '/');
+    const options = await sizeOptions(page);
+    for (const o of options) {
+      const [w, h] = o.value.split('x').map(Number);
+      assert.ok(fitsLimits(limits, w, h), o.value + ' is offered outside ' + JSON.stringify(limits));
+    }
+    return options;
+  } finally {
+    await page.close();
+  }
+}
+
+async function testSizes(browser, url) {
+  const stats = await (await fetch(url + '/api/v1/stats')).json();
+  const limits = stats.model.limits;
+  // tiny-sd: native 32x32, sizes in multiples of 4; every size expected below fits its limits.
+  assert.equal(limits.size_multiple, 4, JSON.stringify(limits));
+  assert.equal(limits.default_width, 32);
+  assert.equal(limits.default_height, 32);
+  assert.ok(limits.max_size >= 48 && limits.max_pixels >= 48 * 20, JSON.stringify(limits));
+  assert.deepEqual(stats.model.default_size, { width, height });
+
+  const page = await browser.newPage();
+  try {
+    const jobs = recordJobs(page);
+    await page.goto(url + '/');
+    const options = await sizeOptions(page);
+    // The config's default, then SDXL's buckets scaled from 1024 to 32 and rounded to 4.
+    assert.deepEqual(options.map((o) => o.value), ['32x24', '32x32', '36x28', '28x36', '40x28',
+                                                   '28x40', '44x24', '24x44', '48x20', '20x48']);
+    assert.deepEqual(options.filter((o) => o.selected).map((o) => o.text), ['32x24 (default)']);
+    await page.selectOption('#size', '40x28');
+    await generateOn(page, 'a wide one', 1);
+    assert.deepEqual(jobs.map((j) => [j.width, j.height]), [[40, 28]]);
+    assert.deepEqual((await imageOf(page, 0)).size, { width: 40, height: 28 });
+  } finally {
+    await page.close();
+  }
+
+  // A 1024 model: SDXL's buckets, less those past max_size.
+  const sdxl = await menuFor(browser, url, { min_size: 32, max_size: 1344, size_multiple: 32,
+                                             default_width: 1024, default_height: 1024,
+                                             max_pixels: 1344 * 1344 }, { width: 1024, height: 1024 });
+  assert.deepEqual(sdxl.map((o) => o.text), ['1024x1024 (default)', '1152x896', '896x1152',
+                                             '1216x832', '832x1216', '1344x768', '768x1344']);
+  // A 512 model in multiples of 64 whose memory budget allows 270000 pixels: the ratios scaled
+  // to 512 and rounded (608x416 -> 640x448), less those past max_pixels.
+  const small = await menuFor(browser, url, { min_size: 64, max_size: 1024, size_multiple: 64,
+                                              default_width: 512, default_height: 512,
+                                              max_pixels: 270000 }, { width: 512, height: 512 });
+  assert.deepEqual(small.map((o) => o.value),
+                   ['512x512', '576x448', '448x576', '768x320', '320x768']);
+}
+
+// The PNG inside a data: URL.
+function dataUrlPng(src) {
+  assert.ok(src.startsWith('data:image/png;base64,'), src.slice(0, 40));
+  return Buffer.from(src.slice('data:image/png;base64,'.length), 'base64');
+}
+
+async function testImageToImage(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
+  try {
+    const jobs = recordJobs(page);
+    await page.goto(url + '/');
+    await sizeOptions(page);
+    assert.ok(await page.isHidden('#strength-row'));
+
+    // A PNG of a size the model takes is sent as it is, with the strength set on the slider.
+    const start = encodePng(32, 24);
+    await page.setInputFiles('#init-image', { name: 'start.png', mimeType: 'image/png',
+                                              buffer: start });
+    await page.waitForSelector('#init-preview:not([hidden])');
+    assert.equal(await page.textContent('#init-note'), '32x24');
+    assert.ok(await page.isDisabled('#size'), 'the image sets the size');
+    assert.equal(await page.textContent('#strength-value'), '0.80');
+    await page.focus('#strength');
+    for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowLeft');  // 0.8 - 6 x 0.05
+    assert.equal(await page.textContent('#strength-value'), '0.50');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390),
+              'the image controls make the page scroll sideways at phone width');
+    await generateOn(page, 'the same, redrawn', 1);
+    assert.equal(jobs.length, 1);
+    assert.equal(jobs[0].init_image, start.toString('base64'));
+    assert.equal(jobs[0].strength, 0.5);
+    assert.ok(!('width' in jobs[0]) && !('height' in jobs[0]), JSON.stringify(Object.keys(jobs[0])));
+    const redrawn = await imageOf(page, 0);
+    assert.deepEqual(redrawn.size, { width: 32, height: 24 });
+    assert.match(redrawn.caption, / 1 step(?!s)/);  // int(3 fast steps x 0.5) ran
+
+    // Another size: redrawn by the page at the nearest size the model takes, and said so.
+    await page.setInputFiles('#init-image', { name: 'odd.png', mimeType: 'image/png',
+                                              buffer: encodePng(50, 30) });
+    await page.waitForFunction(() => document.getElementById('init-note').textContent !== '32x24');
+    assert.equal(await page.textContent('#init-note'), 'resized to 52x32 (was 50x30)');
+    assert.deepEqual(pngSize(dataUrlPng(await page.getAttribute('#init-thumb', 'src'))),
+                     { width: 52, height: 32 });
+    await generateOn(page, 'the odd one', 2);
+    assert.deepEqual(pngSize(Buffer.from(jobs[1].init_image, 'base64')), { width: 52, height: 32 });
+    assert.deepEqual((await imageOf(page, 0)).size, { width: 52, height: 32 });
+
+    // A 16-bit PNG (the server reads 8 bits) of a good size: redrawn at its own size.
+    const deep = encodePng(32, 24, 16);
+    await page.setInputFiles('#init-image', { name: 'deep.png', mimeType: 'image/png',
+                                              buffer: deep });
+    await page.waitForFunction(() => document.getElementById('init-note').textContent === '32x24');
+    const sent = dataUrlPng(await page.getAttribute('#init-thumb', 'src'));
+    assert.deepEqual(pngSize(sent), { width: 32, height: 24 });
+    assert.equal(sent[24], 8, 'the PNG sent has 8 bits per sample');
+
+    // A JPEG dropped onto the form: sent as a PNG of its size.
+    await page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 32;
+      canvas.height = 32;
+      const context = canvas.getContext('2d');
+      context.fillStyle = '#3070d0';
+      context.fillRect(0, 0, 32, 32);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.9));
+      const data = new DataTransfer();
+      data.items.add(new File([blob], 'photo.jpg', { type: 'image/jpeg' }));
+      document.getElementById('form').dispatchEvent(
+        new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => document.getElementById('init-note').textContent === '32x32');
+    await generateOn(page, 'the dropped one', 3);
+    assert.deepEqual(pngSize(Buffer.from(jobs[2].init_image, 'base64')), { width: 32, height: 32 });
+    assert.equal(jobs[2].strength, 0.5);
+    assert.deepEqual((await imageOf(page, 0)).size, { width: 32, height: 32 });
+
+    // Removed: text to image again, at the size the menu shows.
+    await page.click('#init-remove');
+    assert.ok(await page.isHidden('#init-preview'));
+    assert.ok(await page.isHidden('#strength-row'));
+    assert.ok(await page.isEnabled('#size'));
+    await generateOn(page, 'from nothing', 4);
+    assert.ok(!('init_image' in jobs[3]) && !('strength' in jobs[3]), JSON.stringify(jobs[3]));
+    assert.deepEqual([jobs[3].width, jobs[3].height], [width, height]);
+  } finally {
+    await page.close();
+  }
+
+  // A large photo for a 1024 model: scaled down into max_pixels, rounded to 32, cropped.
+  const page2 = await browser.newPage();
+  try {
+    await page2.route('**/api/v1/stats', (route) => route.fulfill({ json: { ready: true, model: {
+      name: 'stand-in', default_size: { width: 1024, height: 1024 },
+      limits: { min_size: 32, max_size: 2048, size_multiple: 32, default_width: 1024,
+                default_height: 1024, max_pixels: 1024 * 1024 } } } }));
+    await page2.goto(url + '/');
+    await sizeOptions(page2);
+    await page2.setInputFiles('#init-image', { name: 'photo.png', mimeType: 'image/png',
+                                               buffer: encodePng(3000, 2000) });
+    await page2.waitForSelector('#init-preview:not([hidden])', { timeout: 30000 });
+    // sqrt(1024^2 / (3000 x 2000)) scales it to 1254x836: 1248x832 in multiples of 32.
+    assert.equal(await page2.textContent('#init-note'), 'resized to 1248x832 (was 3000x2000)');
+    assert.deepEqual(pngSize(dataUrlPng(await page2.getAttribute('#init-thumb', 'src'))),
+                     { width: 1248, height: 832 });
+  } finally {
+    await page2.close();
   }
 }
 
 async function imageOf(page, index) {
-  const figure = page.locator('figure').nth(index);
+  const figure = page.locator('#grid figure').nth(index);
   const src = await figure.locator('img').getAttribute('src');
   assert.ok(src.startsWith('data:image/png;base64,'));
   const bytes = Buffer.from(src.slice('data:image/png;base64,'.length), 'base64');
@@ -223,8 +453,18 @@ async function testCancel(url) {
 const node = await startNode(await freePort());
 let failed = false;
 try {
-  await testPage(node.url);
-  console.log('ok - web page: prompt, server progress, toggle, seed, download, empty prompt');
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true,
+                                          args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  try {
+    await testPage(browser, node.url);
+    console.log('ok - web page: prompt, server progress, toggle, seed, download, empty prompt');
+    await testSizes(browser, node.url);
+    console.log('ok - web page: the size menu offers the model\'s sizes and sends the chosen one');
+    await testImageToImage(browser, node.url);
+    console.log('ok - web page: image to image picked or dropped, strength, resized to fit');
+  } finally {
+    await browser.close();
+  }
   await testOpenAI(node.url);
   console.log('ok - OpenAI Images API through the openai client: b64_json, url, errors');
   await testCancel(node.url);

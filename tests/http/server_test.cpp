@@ -198,6 +198,19 @@ TEST_CASE("stats and metrics carry the gateway's figures and the HTTP counters",
   CHECK(parsed.samples.at("muse_orders_accepted_total") == 7);
 }
 
+TEST_CASE("stats name the size a request that names none gets", "[server]") {
+  auto config = test_config();
+  config.model.width = 96;
+  config.model.height = 48;
+  muse::testing::server_on_fake_gateway s(config);
+  auto stats = s.get("/api/v1/stats");
+  REQUIRE(stats.status == 200);
+  json body = json::parse(stats.body);
+  CHECK(body["model"]["name"] == "fake");
+  CHECK(body["model"]["limits"]["max_size"] == 128);  // the served model's, beside the config's
+  CHECK(body["model"]["default_size"] == json{{"width", 96}, {"height", 48}});
+}
+
 TEST_CASE("stats without a snapshot answer readiness and why", "[server]") {
   running_server s;
   s.gateway.no_snapshot_ = true;
@@ -207,6 +220,7 @@ TEST_CASE("stats without a snapshot answer readiness and why", "[server]") {
   json body = json::parse(stats.body);
   CHECK(body["ready"] == false);
   CHECK(body["error"] == "fake: no snapshot");
+  CHECK(!body.contains("model"));
   CHECK(body["http"].is_object());
   auto metrics = s.get("/metrics");
   REQUIRE(metrics.status == 200);

@@ -163,6 +163,7 @@ class fake_gateway : public actors::gateway {
       snapshot.queue = actors::queue_figures{};
       snapshot.queue->max = 10;
       snapshot.orders.accepted = 7;
+      snapshot.model = actors::served_model{"fake", limits()};
       reply.snapshot = snapshot;
     }
     std::lock_guard<std::mutex> lock(mutex_);
