@@ -89,21 +89,25 @@ bool read_rows(session* s, unsigned char* out) {
   return true;
 }
 
-// One read of `bytes`: the decompressor is destroyed however the read ends.
+// The session, zeroed, and its decompressor destroyed however the read ends (a member, so a
+// constructor that throws frees it too; libjpeg's destroy skips what was never created).
+struct owned_session {
+  session s{};
+  owned_session() = default;
+  owned_session(const owned_session&) = delete;
+  owned_session& operator=(const owned_session&) = delete;
+  ~owned_session() { jpeg_destroy_decompress(&s.info); }
+};
+
+// One read of `bytes`.
 class jpeg_reader {
  public:
   explicit jpeg_reader(const std::string& bytes) {
     if (!is_jpeg(bytes)) throw jpeg_decode_error("not a JPEG image (no JPEG signature)");
     if (!create(&s_)) fail();
-    created_ = true;
     if (!read_header(&s_, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()))
       fail();
   }
-  ~jpeg_reader() {
-    if (created_) jpeg_destroy_decompress(&s_.info);
-  }
-  jpeg_reader(const jpeg_reader&) = delete;
-  jpeg_reader& operator=(const jpeg_reader&) = delete;
 
   const jpeg_decompress_struct& info() const { return s_.info; }
 
@@ -116,8 +120,8 @@ class jpeg_reader {
     throw jpeg_decode_error(std::string("not a valid JPEG image: ") + s_.message);
   }
 
-  session s_;
-  bool created_ = false;
+  owned_session owned_;
+  session& s_ = owned_.s;
 };
 
 // The colour spaces libjpeg-turbo turns into RGB itself; the rest is refused by name.
