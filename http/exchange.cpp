@@ -17,6 +17,10 @@ exchange::~exchange() {
   if (!answered_) send_error(api_error(500, "internal", "the request was dropped unanswered"));
 }
 
+std::string exchange::content_type() const {
+  return request_->header().get_field_or(restinio::http_field::content_type, "");
+}
+
 void exchange::send_text(int status, const std::string& content_type, std::string body,
                          const header_list& headers) {
   if (answered_.exchange(true)) return;

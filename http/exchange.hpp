@@ -31,6 +31,8 @@ class exchange {
 
   const restinio::request_t& request() const { return *request_; }
   const std::string& body() const { return request_->body(); }
+  // The Content-Type header's value; empty when there is none.
+  std::string content_type() const;
   const std::map<std::string, std::string>& params() const { return params_; }
   uint64_t connection_id() const { return request_->connection_id(); }
   server_state& state() const { return *state_; }

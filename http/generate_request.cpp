@@ -9,8 +9,8 @@
 
 #include "http/api_error.hpp"
 #include "http/base64.hpp"
+#include "http/image_decode.hpp"
 #include "http/json_body.hpp"
-#include "http/png_decode.hpp"
 
 namespace muse::http {
 namespace {
@@ -115,26 +115,28 @@ const json* present(const json& fields, const char* name) {
   return it == fields.end() || it->is_null() ? nullptr : &*it;
 }
 
-// The init image's PNG: base64 (after an optional data URL prefix) within the configured size.
-std::string init_image_bytes(const std::string& text, size_t max_bytes) {
-  std::string_view encoded = text;
+// The init image's bytes: uploaded, or base64 (after an optional data URL prefix), within the
+// configured size.
+std::string init_image_bytes(const generate_fields& fields, size_t max_bytes) {
+  const std::string limit = "init_image must be at most " + std::to_string(max_bytes) +
+                            " bytes (gateway.max_init_image_bytes)";
+  if (fields.init_image_upload) {
+    if (fields.init_image_upload->size() > max_bytes) throw invalid_field("init_image", limit);
+    return *fields.init_image_upload;
+  }
+  std::string_view encoded = *fields.init_image;
   // A data URL ("data:image/png;base64,..."), as browsers' FileReader makes.
   if (encoded.compare(0, 5, "data:") == 0) {
     const auto start = encoded.find(";base64,");
     if (start == std::string_view::npos || start > 100)
-      throw invalid_field("init_image", "init_image must be a base64 PNG image");
+      throw invalid_field("init_image", "init_image must be a base64 PNG or JPEG image");
     encoded.remove_prefix(start + 8);
   }
-  const std::string limit = "init_image must be at most " + std::to_string(max_bytes) +
-                            " bytes (gateway.max_init_image_bytes)";
   // Checked before decoding: base64 holds 3 bytes in 4 characters.
   if (encoded.size() / 4 * 3 > max_bytes + 2) throw invalid_field("init_image", limit);
   auto bytes = base64_decode(std::string(encoded));
-  if (!bytes) throw invalid_field("init_image", "init_image must be a base64 PNG image");
+  if (!bytes) throw invalid_field("init_image", "init_image must be a base64 PNG or JPEG image");
   if (bytes->size() > max_bytes) throw invalid_field("init_image", limit);
-  if (bytes->size() >= 3 && uint8_t((*bytes)[0]) == 0xFF && uint8_t((*bytes)[1]) == 0xD8 &&
-      uint8_t((*bytes)[2]) == 0xFF)
-    throw invalid_field("init_image", "init_image is a JPEG; only PNG images are read");
   return std::move(*bytes);
 }
 
@@ -149,10 +151,10 @@ std::string size_rule(const actors::model_limits& limits) {
 // so an image the model cannot take at its own size is refused, naming the model's rule.
 void set_init_image(actors::sample_request& sample, const generate_fields& fields,
                     const request_rules& rules) {
-  const auto bytes = init_image_bytes(*fields.init_image, rules.max_init_image_bytes);
+  const auto bytes = init_image_bytes(fields, rules.max_init_image_bytes);
   const auto& limits = rules.limits;
   try {
-    const auto header = read_png_header(bytes);
+    const auto header = read_image_size(bytes);
     const std::string size = std::to_string(header.width) + "x" + std::to_string(header.height);
     auto fits = [&](int side) {
       return side >= limits.min_size && side <= limits.max_size &&
@@ -168,8 +170,8 @@ void set_init_image(actors::sample_request& sample, const generate_fields& field
                           "init_image is " + size +
                               "; width and height must be left out or be its size (images are "
                               "not resized)");
-    sample.init_image = decode_png(bytes, limits.max_pixels);
-  } catch (const png_decode_error& e) {
+    sample.init_image = decode_image(bytes, limits.max_pixels);
+  } catch (const image_decode_error& e) {
     throw invalid_field("init_image", std::string("init_image: ") + e.what());
   }
   sample.width = sample.init_image.width;
@@ -227,10 +229,13 @@ std::string read_prompt(const json& body) {
 }
 
 generate_fields read_generate_body(const std::string& body) {
+  return read_generate_object(parse_json_object(body));
+}
+
+generate_fields read_generate_object(const json& fields) {
   static const std::set<std::string> known_fields = {
       "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",
       "width",  "height",          "n",       "scheduler", "init_image",     "strength"};
-  json fields = parse_json_object(body);
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
 
@@ -276,7 +281,8 @@ generate_fields read_predict_body(const std::string& body) {
 generate_request validate_generate_fields(const generate_fields& fields, const request_rules& rules,
                                           uint64_t drawn_seed) {
   actors::sample_request sample;
-  sample.prompt = checked_text(fields.prompt, "prompt", rules.max_prompt_chars, true);
+  sample.prompt =
+      checked_text(fields.prompt, "prompt", rules.max_prompt_chars, !fields.empty_prompt_allowed);
   if (fields.negative_prompt)
     sample.negative_prompt =
         checked_text(*fields.negative_prompt, "negative_prompt", rules.max_prompt_chars, false);
@@ -285,9 +291,9 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   sample.guidance_scale = rules.model.guidance_scale;
   if (fields.guidance_scale)
     sample.guidance_scale = float(number_in_range(*fields.guidance_scale, "guidance_scale", 0, 30));
-  if (fields.strength && !fields.init_image)
+  if (fields.strength && !fields.has_init_image())
     throw invalid_field("strength", "strength applies to an init_image only");
-  if (fields.init_image) {
+  if (fields.has_init_image()) {
     set_init_image(sample, fields, rules);
     if (fields.strength) sample.strength = checked_strength(*fields.strength, sample.steps);
     checked_strength(sample.strength, sample.steps);
@@ -312,8 +318,8 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   auto request = expand(sample, seed, n);
   // model::cut_by_strength's count (http/ does not include model/), checked >= 1 above.
   request.denoising_steps =
-      fields.init_image ? std::min(int(double(sample.steps) * sample.strength), sample.steps)
-                        : sample.steps;
+      fields.has_init_image() ? std::min(int(double(sample.steps) * sample.strength), sample.steps)
+                              : sample.steps;
   return request;
 }
 

@@ -42,9 +42,15 @@ struct generate_fields {
   std::optional<int64_t> n;
   std::optional<std::string> scheduler;
   std::optional<int64_t> seed;
-  // Image to image: a PNG, base64 (a "data:image/png;base64," prefix allowed), as sent.
+  // Image to image: a PNG or JPEG, base64 (a "data:image/...;base64," prefix allowed), as sent;
+  // or its bytes as uploaded (a multipart file). At most one of the two.
   std::optional<std::string> init_image;
+  std::optional<std::string> init_image_upload;
   std::optional<double> strength;
+  // OpenAI's variations take no prompt: the empty one is then accepted.
+  bool empty_prompt_allowed = false;
+
+  bool has_init_image() const { return init_image || init_image_upload; }
 };
 
 struct generate_request {
@@ -57,6 +63,8 @@ struct generate_request {
 // The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are
 // refused; `null` counts as absent.
 generate_fields read_generate_body(const std::string& body);
+// The same fields from a JSON object already parsed (multipart forms are read into one).
+generate_fields read_generate_object(const nlohmann::json& fields);
 // {prompt, high_quality?}, the seed's POST /api/predict: other fields are ignored, as the seed's
 // server did, so the bodies its web UI sent are accepted as they are.
 generate_fields read_predict_body(const std::string& body);

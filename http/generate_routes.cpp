@@ -3,6 +3,7 @@
 // of the two routes' answers.
 
 #include "http/base64.hpp"
+#include "http/form_request.hpp"
 #include "http/generate_request.hpp"
 #include "http/order.hpp"
 #include "http/routes.hpp"
@@ -28,21 +29,26 @@ nlohmann::json predict_shape(const actors::generate_outcome& outcome, const gene
   return {{"image", "data:image/png;base64," + base64_encode(outcome.images.front().png)}};
 }
 
-using read_function = generate_fields (*)(const std::string& body);
+// (Content-Type, body) -> fields.
+using read_function = generate_fields (*)(const std::string&, const std::string&);
 using shape_function = nlohmann::json (*)(const actors::generate_outcome&, const generate_request&);
 
 route_handler order_route(read_function read, shape_function shape) {
   return [read, shape](const std::shared_ptr<exchange>& ex) {
     ex->state().admit_generation();
-    answer_order(ex, read(ex->body()), response_shape{shape, {}});
+    answer_order(ex, read(ex->content_type(), ex->body()), response_shape{shape, {}});
   };
 }
 
 }  // namespace
 
 void add_generate_routes(route_table& table) {
-  table.add("POST", "/api/v1/generate", order_route(read_generate_body, generate_shape));
-  table.add("POST", "/api/predict", order_route(read_predict_body, predict_shape));
+  table.add("POST", "/api/v1/generate", order_route(read_generate_input, generate_shape));
+  // The seed's route reads JSON whatever the Content-Type says, as the seed's server did.
+  table.add("POST", "/api/predict",
+            order_route(
+                [](const std::string&, const std::string& body) { return read_predict_body(body); },
+                predict_shape));
 }
 
 }  // namespace muse::http

@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "http/form_request.hpp"
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
 #include "http/order.hpp"
@@ -26,7 +27,8 @@ nlohmann::json created_shape(const std::string& id, int steps) {
 void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_store>& jobs) {
   server_state& state = ex->state();
   state.admit_generation();
-  generate_request request = validate_order(state, read_generate_body(ex->body()));
+  generate_request request =
+      validate_order(state, read_generate_input(ex->content_type(), ex->body()));
   actors::generate_order order = state.new_order(request);
   const std::string id = order.id;
   if (!jobs->create(id, request.denoising_steps))

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "http/api_error.hpp"
+#include "http/form_request.hpp"
 #include "http/json_body.hpp"
 
 namespace muse::http {
@@ -12,7 +13,42 @@ namespace {
 // Fields OpenAI defines that change nothing here; anything else is refused.
 bool ignored_field(const std::string& name) {
   return name == "model" || name == "style" || name == "user" || name == "output_format" ||
-         name == "background" || name == "moderation" || name == "output_compression";
+         name == "background" || name == "moderation" || name == "output_compression" ||
+         name == "input_fidelity";
+}
+
+// One of the fields every Images route shares (size, quality, response_format) into `out`;
+// false for any other name.
+bool read_shared_field(const std::string& name, const nlohmann::json& value,
+                       const config::model_config& model, openai_request& out) {
+  if (name == "size") {
+    static const std::regex size_pattern("([0-9]{1,5})x([0-9]{1,5})");
+    std::smatch m;
+    std::string text = value.is_string() ? value.get<std::string>() : "";
+    if (text == "auto") return true;
+    if (!std::regex_match(text, m, size_pattern))
+      throw invalid_field("size", "size must be \"WIDTHxHEIGHT\", e.g. \"" +
+                                      std::to_string(model.width) + "x" +
+                                      std::to_string(model.height) + "\"");
+    out.fields.width = std::stoi(m[1]);
+    out.fields.height = std::stoi(m[2]);
+  } else if (name == "quality") {
+    std::string q = value.is_string() ? value.get<std::string>() : "";
+    if (q == "standard" || q == "low" || q == "medium" || q == "auto")
+      out.fields.quality_steps = false;
+    else if (q == "hd" || q == "high")
+      out.fields.quality_steps = true;
+    else
+      throw invalid_field("quality", "quality must be \"standard\" or \"hd\"");
+  } else if (name == "response_format") {
+    std::string f = value.is_string() ? value.get<std::string>() : "";
+    if (f != "b64_json" && f != "url")
+      throw invalid_field("response_format", "response_format must be \"b64_json\" or \"url\"");
+    out.as_url = f == "url";
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -28,36 +64,48 @@ openai_request translate_openai_request(const std::string& body,
       // Read below, after the fields only OpenAI defines.
     } else if (name == "n") {
       n = &value;
-    } else if (name == "size") {
-      static const std::regex size_pattern("([0-9]{1,5})x([0-9]{1,5})");
-      std::smatch m;
-      std::string text = value.is_string() ? value.get<std::string>() : "";
-      if (text == "auto") continue;
-      if (!std::regex_match(text, m, size_pattern))
-        throw invalid_field("size", "size must be \"WIDTHxHEIGHT\", e.g. \"" +
-                                        std::to_string(model.width) + "x" +
-                                        std::to_string(model.height) + "\"");
-      out.fields.width = std::stoi(m[1]);
-      out.fields.height = std::stoi(m[2]);
-    } else if (name == "quality") {
-      std::string q = value.is_string() ? value.get<std::string>() : "";
-      if (q == "standard" || q == "low" || q == "medium" || q == "auto")
-        out.fields.quality_steps = false;
-      else if (q == "hd" || q == "high")
-        out.fields.quality_steps = true;
-      else
-        throw invalid_field("quality", "quality must be \"standard\" or \"hd\"");
-    } else if (name == "response_format") {
-      std::string f = value.is_string() ? value.get<std::string>() : "";
-      if (f != "b64_json" && f != "url")
-        throw invalid_field("response_format", "response_format must be \"b64_json\" or \"url\"");
-      out.as_url = f == "url";
-    } else {
+    } else if (!read_shared_field(name, value, model, out)) {
       throw invalid_field(name, "unknown field " + name);
     }
   }
   out.fields.prompt = read_prompt(in);
   if (n) out.fields.n = read_integer(*n, "n");
+  return out;
+}
+
+openai_request translate_openai_upload(const std::vector<form_part>& parts, openai_upload route,
+                                       const config::model_config& model) {
+  const bool edit = route == openai_upload::edit;
+  for (const auto& part : parts)
+    if (part.name == "mask")
+      throw invalid_field("mask",
+                          "inpainting is not supported: send the image without a mask (it is "
+                          "reworked as a whole, image to image)");
+  const form_fields form = read_form_fields(parts, {"n"}, {"image", "image[]"});
+  openai_request out;
+  for (const auto& [name, value] : form.text.items()) {
+    if (ignored_field(name) || (edit && name == "prompt")) continue;
+    if (name == "image" || name == "image[]")
+      throw invalid_field("image", "image must be a file (a part with a filename)");
+    if (name == "n") {
+      out.fields.n = read_integer(value, "n");
+    } else if (!read_shared_field(name, value, model, out)) {
+      throw invalid_field(
+          name, "unknown field " + name + (name == "prompt" ? " (variations take no prompt)" : ""));
+    }
+  }
+  if (form.files.empty()) throw invalid_field("image", "image is required (a PNG or JPEG file)");
+  if (form.files.size() > 1)
+    throw invalid_field("image",
+                        "one image only: " + std::to_string(form.files.size()) + " were sent");
+  out.fields.init_image_upload = form.files.front().second;
+  if (edit) {
+    out.fields.prompt = read_prompt(form.text);
+    out.fields.strength = openai_edit_strength;
+  } else {
+    out.fields.empty_prompt_allowed = true;
+    out.fields.strength = openai_variation_strength;
+  }
   return out;
 }
 

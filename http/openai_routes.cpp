@@ -1,11 +1,13 @@
-// The OpenAI Images API (POST /v1/images/generations), so OpenAI's client libraries and the tools
-// built on them work against the gateway. The body is translated into the native request's fields
-// and takes the one order path (order.hpp), so every limit is checked by the same code; answers
-// and errors come back in OpenAI's shape.
+// The OpenAI Images API (POST /v1/images/generations, and /v1/images/edits and
+// /v1/images/variations as image to image), so OpenAI's client libraries and the tools built on
+// them work against the gateway. The body is translated into the native request's fields and
+// takes the one order path (order.hpp), so every limit is checked by the same code; answers and
+// errors come back in OpenAI's shape.
 
 #include <chrono>
 
 #include "http/base64.hpp"
+#include "http/form_request.hpp"
 #include "http/frontend_routes.hpp"
 #include "http/generate_request.hpp"
 #include "http/openai_request.hpp"
@@ -30,6 +32,7 @@ nlohmann::json openai_error(const api_error& error, const std::string& param) {
 std::string openai_param(const std::string& native) {
   if (native == "width" || native == "height") return "size";
   if (native == "steps") return "quality";
+  if (native == "init_image") return "image";
   return native;
 }
 
@@ -55,10 +58,14 @@ void send_openai_error(exchange& ex, const api_error& error, header_list headers
   ex.send_json(error.status(), openai_error(error, openai_param(error.field())), headers);
 }
 
-void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images) {
+// The translation of a route's body; called once the request is admitted.
+using translate_function = std::function<openai_request(const exchange&)>;
+
+void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_store>& images,
+              const translate_function& translate) {
   server_state& state = ex->state();
   state.admit_generation();
-  openai_request translated = translate_openai_request(ex->body(), state.config.model);
+  openai_request translated = translate(*ex);
   // Normalised when the config was read: no trailing slash.
   const std::string public_url = state.config.gateway.public_url;
   response_shape shape;
@@ -72,16 +79,37 @@ void generate(const std::shared_ptr<exchange>& ex, const std::shared_ptr<image_s
   answer_order(ex, translated.fields, std::move(shape));
 }
 
-}  // namespace
+// Edits and variations are uploads, as OpenAI's SDKs send them.
+translate_function upload(openai_upload route) {
+  return [route](const exchange& ex) {
+    if (!is_multipart_form(ex.content_type()))
+      throw api_error(400, "invalid_request",
+                      "this route takes multipart/form-data (an image file and fields), as "
+                      "OpenAI's does");
+    return translate_openai_upload(read_multipart_body(ex.content_type(), ex.body()), route,
+                                   ex.state().config.model);
+  };
+}
 
-void add_openai_routes(route_table& table, std::shared_ptr<image_store> images) {
-  table.add("POST", "/v1/images/generations", [images](const std::shared_ptr<exchange>& ex) {
+route_handler openai_route(std::shared_ptr<image_store> images, translate_function translate) {
+  return [images, translate](const std::shared_ptr<exchange>& ex) {
     try {
-      generate(ex, images);
+      generate(ex, images, translate);
     } catch (const api_error& error) {
       send_openai_error(*ex, error);
     }
-  });
+  };
+}
+
+}  // namespace
+
+void add_openai_routes(route_table& table, std::shared_ptr<image_store> images) {
+  table.add("POST", "/v1/images/generations", openai_route(images, [](const exchange& ex) {
+              return translate_openai_request(ex.body(), ex.state().config.model);
+            }));
+  table.add("POST", "/v1/images/edits", openai_route(images, upload(openai_upload::edit)));
+  table.add("POST", "/v1/images/variations",
+            openai_route(images, upload(openai_upload::variation)));
 }
 
 }  // namespace muse::http

@@ -6,17 +6,16 @@
 // repeated into R, G and B. 16-bit images are refused. No gamma or colour profile is applied.
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 
 #include "actors/order.hpp"
+#include "http/image_decode.hpp"
 
 namespace muse::http {
 
-// What is wrong with the bytes, in words a client can act on.
-class png_decode_error : public std::runtime_error {
+class png_decode_error : public image_decode_error {
  public:
-  using std::runtime_error::runtime_error;
+  using image_decode_error::image_decode_error;
 };
 
 struct png_header {

@@ -11,7 +11,7 @@ packages=(
   # Debian's libtorch calls the generic libblas.so.3; OpenBLAS takes that slot through
   # update-alternatives and makes CPU matrix products ~15x faster than the reference BLAS.
   libopenblas0-openmp
-  libpng-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
+  libpng-dev libjpeg62-turbo-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy
   curl
   # The fuzz targets (tools/fuzz.sh): clang with libFuzzer and the sanitizer runtimes.

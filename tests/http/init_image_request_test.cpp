@@ -6,6 +6,7 @@
 #include "http/api_error.hpp"
 #include "http/base64.hpp"
 #include "http/generate_request.hpp"
+#include "tests/support/jpeg_builder.hpp"
 #include "tests/support/png_builder.hpp"
 
 using muse::http::api_error;
@@ -86,6 +87,14 @@ TEST_CASE("an init image sets each sample's picture, size and strength", "[init_
   // A data URL, as a browser's FileReader gives it, is read too.
   auto data_url = body_with({{"init_image", "data:image/png;base64," + png_base64(32, 48)}});
   CHECK(parse_generate_request(data_url.dump(), test_rules(), 5).samples[0].init_image.width == 32);
+  // A JPEG is read as well, told from a PNG by its signature.
+  auto jpeg = body_with(
+      {{"init_image", base64_encode(muse::testing::make_flat_jpeg(48, 32, 200, 100, 50))}});
+  const auto from_jpeg = parse_generate_request(jpeg.dump(), test_rules(), 5).samples[0];
+  CHECK(from_jpeg.width == 48);
+  CHECK(from_jpeg.height == 32);
+  REQUIRE(from_jpeg.init_image.pixels.size() == 48 * 32 * 3);
+  CHECK(std::abs(from_jpeg.init_image.pixels[0] - 200) <= 2);
   // Without an init image nothing changes.
   auto text = parse_generate_request(R"({"prompt": "a cat"})", test_rules(), 5);
   CHECK(text.samples[0].init_image.width == 0);
@@ -102,9 +111,9 @@ TEST_CASE("bad init images and strengths are 400s that say why", "[init_image]")
   CHECK_THAT(rejection(body_with({{"init_image", "data:image/png,abc"}})),
              Contains("init_image: init_image must be a base64 PNG"));
   CHECK_THAT(rejection(body_with({{"init_image", base64_encode("GIF89a, not a PNG at all")}})),
-             Contains("init_image: init_image: not a PNG image"));
+             Contains("init_image: init_image: not a PNG or JPEG image"));
   CHECK_THAT(rejection(body_with({{"init_image", base64_encode("\xFF\xD8\xFF\xE0 jpeg bytes")}})),
-             Contains("init_image: init_image is a JPEG; only PNG"));
+             Contains("init_image: init_image: not a valid JPEG image"));
   auto png = muse::testing::make_rgb_png(32, 48, pattern(32, 48));
   CHECK_THAT(rejection(body_with({{"init_image", base64_encode(png.substr(0, png.size() - 30))}})),
              Contains("init_image: init_image: not a valid PNG image"));

@@ -1,5 +1,6 @@
 // Image to image through the real stack: muse-node with the tiny test pipeline, an init image
-// sent as base64 PNG to /api/v1/generate and /api/v1/jobs, and the 400s of bad ones.
+// sent as base64 PNG to /api/v1/generate and /api/v1/jobs, and the 400s of bad ones; uploads
+// (multipart, a JPEG and a PNG) to /api/v1/generate and OpenAI's edits and variations.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include <thread>
 
 #include "tests/support/http_client.hpp"
+#include "tests/support/jpeg_builder.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/png_builder.hpp"
 #include "tests/support/png_check.hpp"
@@ -134,4 +136,68 @@ TEST_CASE("muse-node turns an init image into an image", "[integration][img2img]
     job["strength"] = -1;
     CHECK_THAT(rejection(post(node, "/api/v1/jobs", job)), Contains("strength: strength must be"));
   }
+}
+
+TEST_CASE("muse-node takes uploaded JPEGs and PNGs, natively and as OpenAI's edits and variations",
+          "[integration][img2img][upload]") {
+  node_process node(img2img_config());
+  wait_ready(node);
+  // The model's own picture, as a PNG and as a JPEG made from its pixels.
+  const auto png = png_of(
+      post(node, "/api/v1/generate", {{"prompt", "a red circle"}, {"seed", 5}, {"steps", 4}}));
+  muse::testing::jpeg_spec spec;
+  spec.width = 32;
+  spec.height = 32;
+  const auto pixels = muse::testing::decode_png(png).rgb;
+  spec.samples.assign(pixels.begin(), pixels.end());
+  const auto jpeg = muse::testing::make_jpeg(spec);
+  auto upload = [&](const std::string& path, const std::vector<muse::testing::form_field>& form) {
+    return http_request("POST", node.url(path), "", {}, 60, &form);
+  };
+
+  // A multipart JPEG upload gives what the same JPEG in base64 JSON gives.
+  const auto uploaded =
+      png_of(upload("/api/v1/generate", {{"prompt", "a blue square"},
+                                         {"seed", "9"},
+                                         {"steps", "6"},
+                                         {"strength", "0.5"},
+                                         {"init_image", jpeg, "in.jpg", "image/jpeg"}}));
+  const auto from_json = png_of(post(node, "/api/v1/generate",
+                                     {{"prompt", "a blue square"},
+                                      {"seed", 9},
+                                      {"steps", 6},
+                                      {"strength", 0.5},
+                                      {"init_image", muse::testing::base64_encode(jpeg)}}));
+  CHECK(muse::testing::decode_png(uploaded).rgb == muse::testing::decode_png(from_json).rgb);
+  CHECK(muse::testing::decode_png(uploaded).width == 32);
+
+  // OpenAI's edits (a PNG and a prompt) and variations (a JPEG, two images).
+  auto openai_images = [](const http_response& response) {
+    INFO(response.status << " " << response.body.substr(0, 400));
+    REQUIRE(response.status == 200);
+    std::vector<muse::testing::decoded_png> images;
+    const json body = json::parse(response.body);
+    for (const auto& item : body["data"])
+      images.push_back(muse::testing::decode_png(
+          muse::testing::base64_decode(item["b64_json"].get<std::string>())));
+    return images;
+  };
+  const auto edited = openai_images(upload(
+      "/v1/images/edits",
+      {{"image", png, "start.png", "image/png"}, {"prompt", "a blue square"}, {"size", "32x32"}}));
+  REQUIRE(edited.size() == 1);
+  CHECK(edited[0].width == 32);
+  CHECK(edited[0].rgb != pixels);
+  const auto varied = openai_images(
+      upload("/v1/images/variations", {{"image[]", jpeg, "start.jpg", "image/jpeg"}, {"n", "2"}}));
+  REQUIRE(varied.size() == 2);
+  CHECK(varied[0].height == 32);
+  CHECK(varied[0].rgb != varied[1].rgb);  // seed and seed + 1
+
+  // A mask is refused: there is no inpainting.
+  const auto masked = upload(
+      "/v1/images/edits",
+      {{"image", png, "a.png", "image/png"}, {"mask", png, "m.png", "image/png"}, {"prompt", "p"}});
+  CHECK(masked.status == 400);
+  CHECK(json::parse(masked.body)["error"]["param"] == "mask");
 }

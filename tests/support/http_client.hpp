@@ -14,6 +14,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace muse::testing {
@@ -24,10 +25,27 @@ struct http_response {
   std::map<std::string, std::string> headers;  // names lowercased
 };
 
+// One part of a multipart/form-data body, as libcurl's MIME API sends it: a file when `filename`
+// is set.
+struct form_field {
+  form_field(std::string name, std::string value, std::string filename = "",
+             std::string content_type = "")
+      : name(std::move(name)),
+        value(std::move(value)),
+        filename(std::move(filename)),
+        content_type(std::move(content_type)) {}
+  std::string name;
+  std::string value;
+  std::string filename;
+  std::string content_type;
+};
+
+// `form`, when given, is sent as multipart/form-data (libcurl makes the boundary and the framing)
+// instead of `body`.
 inline http_response http_request(const std::string& method, const std::string& url,
                                   const std::string& body = "",
-                                  const std::vector<std::string>& headers = {},
-                                  long timeout_s = 60) {
+                                  const std::vector<std::string>& headers = {}, long timeout_s = 60,
+                                  const std::vector<form_field>* form = nullptr) {
   CURL* curl = curl_easy_init();
   if (!curl) throw std::runtime_error("curl_easy_init failed");
   http_response response;
@@ -51,12 +69,25 @@ inline http_response http_request(const std::string& method, const std::string& 
   struct curl_slist* header_list = nullptr;
   for (const auto& h : headers) header_list = curl_slist_append(header_list, h.c_str());
   if (method == "POST" || !body.empty()) {
-    header_list = curl_slist_append(header_list, "Content-Type: application/json");
+    bool typed = form != nullptr;
+    for (const auto& h : headers) typed |= h.compare(0, 13, "Content-Type:") == 0;
+    if (!typed) header_list = curl_slist_append(header_list, "Content-Type: application/json");
     header_list = curl_slist_append(header_list, "Expect:");
   }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (method == "POST" || !body.empty()) {
+  curl_mime* mime = nullptr;
+  if (form) {
+    mime = curl_mime_init(curl);
+    for (const auto& field : *form) {
+      curl_mimepart* part = curl_mime_addpart(mime);
+      curl_mime_name(part, field.name.c_str());
+      curl_mime_data(part, field.value.data(), field.value.size());
+      if (!field.filename.empty()) curl_mime_filename(part, field.filename.c_str());
+      if (!field.content_type.empty()) curl_mime_type(part, field.content_type.c_str());
+    }
+    curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+  } else if (method == "POST" || !body.empty()) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
   }
@@ -71,6 +102,7 @@ inline http_response http_request(const std::string& method, const std::string& 
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   curl_slist_free_all(header_list);
   curl_easy_cleanup(curl);
+  curl_mime_free(mime);
   if (code != CURLE_OK) throw std::runtime_error(std::string("curl: ") + curl_easy_strerror(code));
   return response;
 }

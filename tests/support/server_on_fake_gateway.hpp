@@ -35,6 +35,9 @@ struct server_on_fake_gateway {
   http_response post(const std::string& path, const std::string& body) const {
     return http_request("POST", url(path), body);
   }
+  http_response post_form(const std::string& path, const std::vector<form_field>& form) const {
+    return http_request("POST", url(path), "", {}, 60, &form);
+  }
 };
 
 }  // namespace muse::testing
