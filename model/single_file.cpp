@@ -312,8 +312,17 @@ const std::vector<std::pair<std::string, std::string>> open_clip_layer_parts = {
     {"mlp.c_proj.", "mlp.fc2."},
     {"attn.out_proj.", "self_attn.out_proj."}};
 
-// Maps one OpenCLIP text tower key into `out`; false if it does not map.
-bool add_open_clip(const std::string& key, const torch::Tensor& tensor, tensor_map& out) {
+// Maps one OpenCLIP text tower key into `out`; false if it does not map. SD2 drops the
+// projection head (its pipeline reads hidden states only); SDXL's second encoder keeps it as
+// CLIPTextModelWithProjection's "text_projection.weight": OpenCLIP multiplies x @ P, transformers
+// applies a linear layer x @ W^T, so W = P^T.
+bool add_open_clip(const std::string& key, const torch::Tensor& tensor, bool keep_projection,
+                   tensor_map& out) {
+  if (key == "text_projection" && keep_projection) {
+    if (tensor.dim() != 2) return false;
+    out["text_projection.weight"] = tensor.t().contiguous();
+    return true;
+  }
   if (key == "text_projection" || key == "logit_scale" || key == "attn_mask") return true;
   if (key == "positional_embedding") {
     out["text_model.embeddings.position_embedding.weight"] = tensor;
@@ -352,20 +361,13 @@ bool add_open_clip(const std::string& key, const torch::Tensor& tensor, tensor_m
 
 // Leftovers of training that a single file may carry and inference never reads.
 bool is_training_leftover(const std::string& key) {
-  static const std::set<std::string> schedule_buffers = {"betas",
-                                                         "alphas_cumprod",
-                                                         "alphas_cumprod_prev",
-                                                         "sqrt_alphas_cumprod",
-                                                         "sqrt_one_minus_alphas_cumprod",
-                                                         "log_one_minus_alphas_cumprod",
-                                                         "sqrt_recip_alphas_cumprod",
-                                                         "sqrt_recipm1_alphas_cumprod",
-                                                         "posterior_variance",
-                                                         "posterior_log_variance_clipped",
-                                                         "posterior_mean_coef1",
-                                                         "posterior_mean_coef2",
-                                                         "logvar",
-                                                         "lvlb_weights"};
+  static const std::set<std::string> schedule_buffers = {
+      "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+      "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+      "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+      "posterior_mean_coef1", "posterior_mean_coef2", "logvar", "lvlb_weights",
+      // SGM's DiscreteDenoiser buffer
+      "denoiser.sigmas"};
   return schedule_buffers.count(key) > 0 || starts_with(key, "model_ema.") ||
          starts_with(key, "first_stage_model.loss.");
 }
@@ -373,21 +375,38 @@ bool is_training_leftover(const std::string& key) {
 }  // namespace
 
 single_file_components split_single_file(const weight_map& all, int text_encoder_layers) {
+  // LDM (SD 1.x/2.x) and SGM (SDXL) name the same parts differently; text encoders go to their
+  // diffusers component.
   const std::string unet_head = "model.diffusion_model.", vae_head = "first_stage_model.",
                     clip_head = "cond_stage_model.transformer.",
-                    open_clip_head = "cond_stage_model.model.";
+                    open_clip_head = "cond_stage_model.model.",
+                    sgm_clip_head = "conditioner.embedders.0.transformer.",
+                    sgm_open_clip_head = "conditioner.embedders.1.model.";
   std::vector<std::string> unet_keys, vae_keys;
+  bool ldm_text = false, sgm_text = false;
   for (const auto& key : all.names()) {
     if (starts_with(key, unet_head)) unet_keys.push_back(key.substr(unet_head.size()));
     if (starts_with(key, vae_head) && !is_training_leftover(key))
       vae_keys.push_back(key.substr(vae_head.size()));
+    ldm_text = ldm_text || starts_with(key, "cond_stage_model.");
+    sgm_text = sgm_text || starts_with(key, "conditioner.");
   }
+  if (ldm_text && sgm_text)
+    throw model_error(
+        "single-file checkpoint: both cond_stage_model.* (SD 1.x/2.x) and conditioner.* (SDXL) "
+        "text encoders");
   const unet_layout unet(unet_keys);
   const vae_renamer vae(vae_keys);
 
-  tensor_map unet_tensors, vae_tensors, text_tensors;
+  tensor_map unet_tensors, vae_tensors, text_tensors, text_2_tensors;
   std::vector<std::string> unmapped;
   bool open_clip = false;
+  // CLIP ViT-L as transformers names it, under a prefix; "text_model." as older transformers.
+  const auto add_clip = [&](const std::string& key, const std::string& head) {
+    auto name = key.substr(head.size());
+    if (!starts_with(name, "text_model.")) name = "text_model." + name;
+    text_tensors[name] = all.get(key);
+  };
   for (const auto& key : all.names()) {
     if (is_training_leftover(key)) continue;
     if (starts_with(key, unet_head)) {
@@ -404,12 +423,15 @@ single_file_components split_single_file(const weight_map& all, int text_encoder
         unmapped.push_back(key);
       }
     } else if (starts_with(key, clip_head)) {
-      auto name = key.substr(clip_head.size());
-      if (!starts_with(name, "text_model.")) name = "text_model." + name;
-      text_tensors[name] = all.get(key);
+      add_clip(key, clip_head);
+    } else if (starts_with(key, sgm_clip_head)) {
+      add_clip(key, sgm_clip_head);
     } else if (starts_with(key, open_clip_head)) {
       open_clip = true;
-      if (!add_open_clip(key.substr(open_clip_head.size()), all.get(key), text_tensors))
+      if (!add_open_clip(key.substr(open_clip_head.size()), all.get(key), false, text_tensors))
+        unmapped.push_back(key);
+    } else if (starts_with(key, sgm_open_clip_head)) {
+      if (!add_open_clip(key.substr(sgm_open_clip_head.size()), all.get(key), true, text_2_tensors))
         unmapped.push_back(key);
     } else {
       unmapped.push_back(key);
@@ -436,6 +458,7 @@ single_file_components split_single_file(const weight_map& all, int text_encoder
   components.unet = weight_map::from_tensors(std::move(unet_tensors));
   components.vae = weight_map::from_tensors(std::move(vae_tensors));
   components.text_encoder = weight_map::from_tensors(std::move(text_tensors));
+  components.text_encoder_2 = weight_map::from_tensors(std::move(text_2_tensors));
   components.open_clip = open_clip;
   return components;
 }

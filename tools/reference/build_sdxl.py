@@ -32,7 +32,7 @@ Writes, under --out (the layout of tests/data):
 It stops with an error (after writing what it made, and naming what failed) on any surprise.
 
 Usage: build_sdxl.py --tokenizers tests/data --out DIR
-       build_sdxl.py --check-single-file FILE --out DIR   (after the diffusers conversion script)
+(The single file is checked by check_sdxl_single_file.py.)
 """
 
 import argparse
@@ -453,48 +453,11 @@ def versions():
             "ftfy_installed": importlib.util.find_spec("ftfy") is not None}
 
 
-def check_single_file(path, out_dir):
-    """Load the converted checkpoint with diffusers' from_single_file (configs from the tiny-sdxl
-    folder, nothing fetched) and compare every parameter with the pipeline's."""
-    from diffusers import StableDiffusionXLPipeline
-    from safetensors import safe_open
-
-    with safe_open(path, "pt") as handle:
-        keys = list(handle.keys())
-    prefixes = ("conditioner.embedders.0.", "conditioner.embedders.1.", "model.diffusion_model.", "first_stage_model.")
-    counts = {p: sum(k.startswith(p) for k in keys) for p in prefixes}
-    expect(all(counts.values()), f"{path}: key prefixes {counts}")
-    expect(all(any(k.startswith(p) for p in prefixes) for k in keys),
-           f"{path}: keys outside {prefixes}: {[k for k in keys if not k.startswith(prefixes)][:5]}")
-    pipe = load(out_dir)
-    single = StableDiffusionXLPipeline.from_single_file(path, config=os.path.join(out_dir, NAME),
-                                                        local_files_only=True, add_watermarker=False)
-    worst = {}
-    for part in ("text_encoder", "text_encoder_2", "unet", "vae"):
-        mine = dict(getattr(pipe, part).named_parameters())
-        theirs = dict(getattr(single, part).named_parameters())
-        expect(set(mine) == set(theirs), f"{part}: parameter names differ: {sorted(set(mine) ^ set(theirs))[:5]}")
-        worst[part] = max(float((mine[k].float() - theirs[k].float()).abs().max()) for k in mine)
-        expect(worst[part] == 0.0, f"{part}: the single file differs from the pipeline by {worst[part]}")
-    report = {"file": os.path.basename(path), "tensors": len(keys), "prefix_counts": counts,
-              "max_abs_difference": worst, "bytes": os.path.getsize(path), "versions": versions()}
-    with open(os.path.join(out_dir, "reference", "sdxl_single_file.json"), "w") as handle:
-        json.dump(report, handle, indent=1)
-        handle.write("\n")
-    print(f"{path}: {len(keys)} tensors, {counts}; identical to the pipeline", flush=True)
-
-
 def main():
     parser = argparse.ArgumentParser(description="build the tiny SDXL pipeline and its references")
-    parser.add_argument("--tokenizers", help="tests/data (tiny-sd/tokenizer and tiny-sd2/tokenizer)")
+    parser.add_argument("--tokenizers", required=True, help="tests/data (tiny-sd/tokenizer and tiny-sd2/tokenizer)")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--check-single-file")
     args = parser.parse_args()
-    if args.check_single_file:
-        check_single_file(args.check_single_file, args.out)
-        return
-    if not args.tokenizers:
-        parser.error("--tokenizers is required")
 
     torch.manual_seed(0)
     meta = {"versions": versions(), "device": "cpu", "dtype": "float32", "torch_threads": torch.get_num_threads(),

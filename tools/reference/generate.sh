@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/data from scratch. Three stages, and three that add to it:
+# Regenerate tests/data from scratch. Three stages, and four that add to it:
 #   generate.sh tokenizers         (any machine, standard-library Python only)
 #       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
 #   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
@@ -19,12 +19,27 @@
 #       layout under OUT_DIR (tiny-sdxl/, reference/tiny-sdxl_*, reference/sdxl.json); with
 #       DIFFUSERS_SCRIPTS holding scripts/convert_diffusers_to_original_sdxl.py, also the
 #       single-file checkpoint tiny-sdxl-single.safetensors, checked against the pipeline
+#   generate.sh sdxl_single_file OUT_DIR  (the same machine; diffusers' src/ on PYTHONPATH,
+#       DIFFUSERS_SCRIPTS required) converts the COMMITTED tests/data/tiny-sdxl (rebuilding
+#       nothing) into OUT_DIR/tiny-sdxl-single.safetensors (fp32) and checks it
+#       (tools/reference/check_sdxl_single_file.py -> OUT_DIR/reference/sdxl_single_file.json)
 # DIFFUSERS_SCRIPTS must name the folder holding diffusers' scripts/ (for the single-file
 # conversion script) in the second stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=tests/data
 VOCAB_SIZE=1200
+
+# sdxl_single_file MODEL_DIR OUT_DIR: diffusers' SDXL conversion script (fp32, safetensors), then
+# the check of the file against MODEL_DIR's weights.
+sdxl_single_file() {
+    local convert="${DIFFUSERS_SCRIPTS:?set DIFFUSERS_SCRIPTS to the folder holding diffusers scripts/}/scripts/convert_diffusers_to_original_sdxl.py"
+    [ -f "$convert" ] || { echo "no $convert" >&2; return 1; }
+    python3 "$convert" --model_path "$1" --checkpoint_path "$2/tiny-sdxl-single.safetensors" \
+        --use_safetensors
+    python3 tools/reference/check_sdxl_single_file.py "$1" "$2/tiny-sdxl-single.safetensors" \
+        "$2/reference/sdxl_single_file.json"
+}
 
 case "${1:-}" in
 tokenizers)
@@ -75,14 +90,19 @@ sdxl)
     python3 tools/reference/build_sdxl.py --tokenizers "$DATA" --out "$out_dir"
     convert="${DIFFUSERS_SCRIPTS:-}/scripts/convert_diffusers_to_original_sdxl.py"
     if [ -n "${DIFFUSERS_SCRIPTS:-}" ] && [ -f "$convert" ]; then
-        python3 "$convert" --model_path "$out_dir/tiny-sdxl" \
-            --checkpoint_path "$out_dir/tiny-sdxl-single.safetensors" --use_safetensors
-        python3 tools/reference/build_sdxl.py --check-single-file "$out_dir/tiny-sdxl-single.safetensors" \
-            --out "$out_dir"
+        sdxl_single_file "$out_dir/tiny-sdxl" "$out_dir"
     else
         echo "note: no $convert (set DIFFUSERS_SCRIPTS): tiny-sdxl-single.safetensors not made" >&2
     fi
     du -a "$out_dir" | sort -n | tail -30
+    ;;
+sdxl_single_file)
+    out_dir=${2:?usage: generate.sh sdxl_single_file OUT_DIR}
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+    mkdir -p "$out_dir/reference"
+    sdxl_single_file "$DATA/tiny-sdxl" "$out_dir"
+    ls -l "$out_dir" "$out_dir/reference"
     ;;
 unpack)
     tar_file=${2:?usage: generate.sh unpack TAR}
@@ -90,7 +110,7 @@ unpack)
     tar -C "$DATA" -xf "$tar_file"
     ;;
 *)
-    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR | sdxl OUT_DIR" >&2
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR | sdxl OUT_DIR | sdxl_single_file OUT_DIR" >&2
     exit 2
     ;;
 esac
