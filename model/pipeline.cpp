@@ -163,10 +163,10 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   if (single_file) {
     const auto text_config = read_json_file(dir + "/text_encoder/config.json");
     const auto layers = text_encoder_config::from_json(text_config).num_hidden_layers;
-    if (p->family_ == architecture::sdxl)
-      throw model_error(path + ": single-file SDXL checkpoints are not read yet");
     auto parts = load_single_file(path, static_cast<int>(layers));
-    p->conditioner_ = load_conditioner(dir, parts.text_encoder, nullptr, p->device_, p->dtype_);
+    p->conditioner_ = load_conditioner(
+        dir, parts.text_encoder, p->family_ == architecture::sdxl ? &parts.text_encoder_2 : nullptr,
+        p->device_, p->dtype_);
     p->unet_ = load_unet(unet_config_json, parts.unet, p->device_, p->dtype_);
     p->vae_ = load_vae(vae_config_json, parts.vae, p->device_, vae_dtype);
   } else {

@@ -68,3 +68,20 @@ TEST_CASE("sdxl refuses negative micro-conditioning", "[pipeline][sdxl]") {
   r.crop_left = -8;
   CHECK_THROWS_WITH(pipe->start({r}), Catch::Contains("crop"));
 }
+
+TEST_CASE("an SDXL single file gives StableDiffusionXLPipeline's images",
+          "[parity][pipeline][sdxl][single_file]") {
+  // tiny-sdxl as one SGM checkpoint (diffusers' conversion script), its configs from the folder.
+  const auto ref = testing::reference("tiny-sdxl", "pipeline");
+  auto pipe = pipeline::load(testing::data_dir() + "/tiny-sdxl-single.safetensors", "cpu",
+                             "float32", "euler", testing::data_dir() + "/tiny-sdxl");
+  CHECK(pipe->family() == architecture::sdxl);
+  for (const std::string name : {"euler.negative", "dpmpp_2m.no_negative"}) {
+    INFO(name);
+    auto samples = pipe->start({testing::sdxl_case_request(name)});
+    auto& s = samples.front();
+    while (!s.finished()) pipe->step({&s});
+    testing::check_close(s.latents, ref.get(name + ".final_latents"), "final latents");
+    testing::check_image(pipe->decode({&s}).front(), ref.get(name + ".image")[0], "image");
+  }
+}
