@@ -295,7 +295,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
   return f(caf::meta::type_name("sample_request"), x.prompt, x.negative_prompt, x.steps,
            x.guidance_scale, x.seed, x.width, x.height, x.scheduler, x.init_image.width,
-           x.init_image.height, x.init_image.pixels, x.strength);
+           x.init_image.height, x.init_image.pixels, x.strength, x.original_width,
+           x.original_height, x.crop_top, x.crop_left);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {

@@ -22,6 +22,10 @@ model::sample_request to_model(const sample_request& request) {
   out.init_image.height = request.init_image.height;
   out.init_image.pixels = request.init_image.pixels;
   out.strength = request.strength;
+  out.original_width = request.original_width;
+  out.original_height = request.original_height;
+  out.crop_top = request.crop_top;
+  out.crop_left = request.crop_left;
   return out;
 }
 

@@ -34,6 +34,12 @@ struct sample_request {
   // none. strength (0 < s <= 1): the share of the schedule that reworks it, as diffusers'.
   rgb_pixels init_image;
   double strength = 0.8;
+  // SDXL's micro-conditioning (model::sample_request): the size the picture is said to come
+  // from (0: width x height) and the crop's top-left corner.
+  int original_width = 0;
+  int original_height = 0;
+  int crop_top = 0;
+  int crop_left = 0;
 };
 
 // What a request may ask of the served model; http/ validates against it.

@@ -69,6 +69,10 @@ TEST_CASE("the face's request and limits carry every field to model/ and back", 
   r.init_image.height = 2;
   r.init_image.pixels = {9, 8, 7, 6, 5, 4};
   r.strength = 0.55;
+  r.original_width = 2048;
+  r.original_height = 1536;
+  r.crop_top = 16;
+  r.crop_left = 32;
   auto m = to_model(r);
   CHECK(m.prompt == r.prompt);
   CHECK(m.negative_prompt == r.negative_prompt);
@@ -82,6 +86,10 @@ TEST_CASE("the face's request and limits carry every field to model/ and back", 
   CHECK(m.init_image.height == 2);
   CHECK(m.init_image.pixels == r.init_image.pixels);
   CHECK(m.strength == 0.55);
+  CHECK(m.original_width == 2048);
+  CHECK(m.original_height == 1536);
+  CHECK(m.crop_top == 16);
+  CHECK(m.crop_left == 32);
 
   muse::model::model_limits ml;
   ml.min_size = 16;

@@ -84,3 +84,14 @@ TEST_CASE("the shipped cluster.json parses: a gateway and two GPU nodes on loopb
   CHECK(config.gpu_nodes[0].port != config.gpu_nodes[1].port);
   CHECK(to_json(parse_config(to_json(config).dump())) == to_json(config));
 }
+
+TEST_CASE("the shipped sdxl.json parses: one GPU, SDXL's size and sampler", "[config][files]") {
+  deployment_config config = load_config_file(MUSE_SOURCE_DIR "/cluster_config/sdxl.json");
+  REQUIRE(config.gpu_nodes.size() == 1);
+  CHECK(config.gpu_nodes[0].devices == std::vector<std::string>{"cuda:0"});
+  CHECK(config.model.width == 1024);
+  CHECK(config.model.height == 1024);
+  CHECK(config.model.dtype == "float16");
+  CHECK(config.gateway.max_init_image_bytes < config.gateway.max_body_bytes);
+  CHECK(problems_of(to_json(config).dump()) == "");
+}
