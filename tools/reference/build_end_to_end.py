@@ -166,15 +166,21 @@ def check_reproduces_committed(pipe, base_config, size, data_dir, name):
                                     E2E_SEED, size)
         expect(torch.equal(timesteps.double(), committed[f"{scheduler}.timesteps"].double()),
                f"{name} {scheduler}: timesteps differ from the committed ones")
-        expected = committed[key].double()
-        error = float((latents.double() - expected).abs().max())
-        bound = REPRODUCE_RELATIVE * max(1.0, float(expected.abs().max()))
-        errors[scheduler] = error
-        print(f"{name} {scheduler}: committed 10-step latents remade, max abs error {error:.3g} (bound {bound:.3g})",
-              flush=True)
-        expect(error <= bound, f"{name} {scheduler}: this environment does not remake the committed latents "
-                               f"(max abs error {error:.3g} > {bound:.3g})")
+        errors[scheduler] = check_remade(name, scheduler, latents, committed[key])
     return errors
+
+
+def check_remade(name, scheduler, latents, committed_latents):
+    """Stops unless `latents` remake the committed ones within REPRODUCE_RELATIVE of their scale;
+    returns the max abs error."""
+    expected = committed_latents.double()
+    error = float((latents.double() - expected).abs().max())
+    bound = REPRODUCE_RELATIVE * max(1.0, float(expected.abs().max()))
+    print(f"{name} {scheduler}: committed 10-step latents remade, max abs error {error:.3g} (bound {bound:.3g})",
+          flush=True)
+    expect(error <= bound, f"{name} {scheduler}: this environment does not remake the committed latents "
+                           f"(max abs error {error:.3g} > {bound:.3g})")
+    return error
 
 
 def cases():

@@ -46,7 +46,7 @@ from safetensors.torch import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from build_end_to_end import (  # noqa: E402  (the committed pipelines, loaded and checked the same way)
-    REPRODUCE_RELATIVE,
+    check_remade,
     check_reproduces_committed,
     expect,
     load_pipeline,
@@ -104,14 +104,8 @@ def load_sdxl(data_dir):
     for scheduler in SCHEDULERS:
         out, _ = build_sdxl.run(pipe, base_config, scheduler, E2E_SEED,
                                 dict(negative_prompt=E2E_NEGATIVE))
-        expected = committed[f"{scheduler}.negative.final_latents"].double()
-        error = float((out["final_latents"].double() - expected).abs().max())
-        bound = REPRODUCE_RELATIVE * max(1.0, float(expected.abs().max()))
-        errors[scheduler] = error
-        print(f"{SDXL} {scheduler}: committed 10-step latents remade, max abs error {error:.3g} (bound {bound:.3g})",
-              flush=True)
-        expect(error <= bound, f"{SDXL} {scheduler}: this environment does not remake the committed latents "
-                               f"(max abs error {error:.3g} > {bound:.3g})")
+        errors[scheduler] = check_remade(SDXL, scheduler, out["final_latents"],
+                                         committed[f"{scheduler}.negative.final_latents"])
     img = StableDiffusionXLImg2ImgPipeline(
         vae=pipe.vae, text_encoder=pipe.text_encoder, text_encoder_2=pipe.text_encoder_2, tokenizer=pipe.tokenizer,
         tokenizer_2=pipe.tokenizer_2, unet=pipe.unet, scheduler=pipe.scheduler, requires_aesthetics_score=False,
