@@ -8,20 +8,13 @@
 #include "model/architecture.hpp"
 #include "model/unet.hpp"
 #include "model/vae.hpp"
+#include "tests/support/reference.hpp"
+
+using muse::model::testing::check_close_at_output_scale;
 
 namespace {
 
 const std::string data_dir = MUSE_TEST_DATA_DIR;
-
-void check_close(const torch::Tensor& got, const torch::Tensor& want, const std::string& what) {
-  INFO(what);
-  REQUIRE(got.sizes() == want.sizes());
-  const double scale = want.abs().max().item<double>();
-  const double error =
-      (got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max().item<double>();
-  INFO("max abs error " << error << " at output scale " << scale);
-  CHECK(error <= 1e-4 * scale);
-}
 
 }  // namespace
 
@@ -36,16 +29,18 @@ TEST_CASE("sdxl unet matches diffusers with text_time added conditioning", "[une
   auto ref = muse::model::weight_map::open(data_dir + "/reference/tiny-sdxl_unet.safetensors");
   const auto context = ref.get("encoder_hidden_states");
   const muse::model::text_time_conditioning added{ref.get("text_embeds"), ref.get("time_ids")};
-  check_close(unet->forward(ref.get("sample"), ref.get("timestep"), context, added), ref.get("out"),
-              "integer timesteps");
-  check_close(unet->forward(ref.get("sample_f"), ref.get("timestep_f"), context, added),
-              ref.get("out_f"), "fractional timesteps");
+  check_close_at_output_scale(unet->forward(ref.get("sample"), ref.get("timestep"), context, added),
+                              ref.get("out"), "integer timesteps");
+  check_close_at_output_scale(
+      unet->forward(ref.get("sample_f"), ref.get("timestep_f"), context, added), ref.get("out_f"),
+      "fractional timesteps");
   // One row (the second of the inputs above) at a non-square size.
   const muse::model::text_time_conditioning row{added.text_embeds.narrow(0, 1, 1),
                                                 added.time_ids.narrow(0, 1, 1)};
-  check_close(unet->forward(ref.get("sample_nonsquare"), ref.get("timestep_nonsquare"),
-                            context.narrow(0, 1, 1), row),
-              ref.get("out_nonsquare"), "non-square");
+  check_close_at_output_scale(
+      unet->forward(ref.get("sample_nonsquare"), ref.get("timestep_nonsquare"),
+                    context.narrow(0, 1, 1), row),
+      ref.get("out_nonsquare"), "non-square");
   // The other row's time ids give another output, as in diffusers.
   const muse::model::text_time_conditioning flipped{added.text_embeds, added.time_ids.flip(0)};
   const auto other = unet->forward(ref.get("sample"), ref.get("timestep"), context, flipped);
@@ -60,13 +55,13 @@ TEST_CASE("sdxl vae matches diffusers, also on the force_upcast path", "[vae][sd
   CHECK(vae->force_upcast());
   CHECK(vae->config().upcasts(torch::kFloat16));
   const auto latents = ref.get("latents");
-  check_close(vae->decode(latents), ref.get("decoded"), "decode");
-  check_close(vae->decode(latents / vae->scaling_factor()), ref.get("pipeline_decoded"),
-              "decode of scaled latents");
+  check_close_at_output_scale(vae->decode(latents), ref.get("decoded"), "decode");
+  check_close_at_output_scale(vae->decode(latents / vae->scaling_factor()),
+                              ref.get("pipeline_decoded"), "decode of scaled latents");
   // A float16 pipeline's latents, scaled in float32 and decoded by the float32 (upcast) VAE, as
   // diffusers' StableDiffusionXLPipeline does with force_upcast.
   const auto half = latents.to(torch::kFloat16);
-  check_close(vae->decode(half.to(torch::kFloat32) / vae->scaling_factor()),
-              ref.get("upcast_decoded"), "float16 latents, float32 VAE");
-  check_close(vae->encode(ref.get("image")), ref.get("posterior_mean"), "encode");
+  check_close_at_output_scale(vae->decode(half.to(torch::kFloat32) / vae->scaling_factor()),
+                              ref.get("upcast_decoded"), "float16 latents, float32 VAE");
+  check_close_at_output_scale(vae->encode(ref.get("image")), ref.get("posterior_mean"), "encode");
 }

@@ -7,20 +7,13 @@
 
 #include "model/unet.hpp"
 #include "model/vae.hpp"
+#include "tests/support/reference.hpp"
+
+using muse::model::testing::check_close_at_output_scale;
 
 namespace {
 
 const std::string data_dir = MUSE_TEST_DATA_DIR;
-
-void check_close(const torch::Tensor& got, const torch::Tensor& want, const std::string& what) {
-  INFO(what);
-  REQUIRE(got.sizes() == want.sizes());
-  const double scale = want.abs().max().item<double>();
-  const double error =
-      (got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max().item<double>();
-  INFO("max abs error " << error << " at output scale " << scale);
-  CHECK(error <= 1e-4 * scale);
-}
 
 }  // namespace
 
@@ -32,10 +25,10 @@ TEST_CASE("unet matches diffusers on tiny-sd and tiny-sd2", "[unet][parity]") {
     auto ref =
         muse::model::weight_map::open(data_dir + "/reference/" + pipeline + "_unet.safetensors");
     const auto context = ref.get("encoder_hidden_states");
-    check_close(unet->forward(ref.get("sample"), ref.get("timestep"), context), ref.get("out"),
-                pipeline + " integer timesteps");
-    check_close(unet->forward(ref.get("sample_f"), ref.get("timestep_f"), context),
-                ref.get("out_f"), pipeline + " fractional timesteps");
+    check_close_at_output_scale(unet->forward(ref.get("sample"), ref.get("timestep"), context),
+                                ref.get("out"), pipeline + " integer timesteps");
+    check_close_at_output_scale(unet->forward(ref.get("sample_f"), ref.get("timestep_f"), context),
+                                ref.get("out_f"), pipeline + " fractional timesteps");
   }
 }
 
@@ -47,7 +40,9 @@ TEST_CASE("vae matches diffusers on tiny-sd and tiny-sd2", "[vae][parity]") {
     auto ref =
         muse::model::weight_map::open(data_dir + "/reference/" + pipeline + "_vae.safetensors");
     CHECK(vae->scaling_factor() == Approx(0.18215));
-    check_close(vae->decode(ref.get("latents")), ref.get("decoded"), pipeline + " decode");
-    check_close(vae->encode(ref.get("image")), ref.get("posterior_mean"), pipeline + " encode");
+    check_close_at_output_scale(vae->decode(ref.get("latents")), ref.get("decoded"),
+                                pipeline + " decode");
+    check_close_at_output_scale(vae->encode(ref.get("image")), ref.get("posterior_mean"),
+                                pipeline + " encode");
   }
 }

@@ -47,6 +47,19 @@ inline void check_close(const torch::Tensor& actual, const torch::Tensor& expect
   CHECK(error <= relative * scale);
 }
 
+// The components' bar (UNet, VAE): max abs error <= 1e-4 x the reference's own largest magnitude,
+// with no floor of 1 (their outputs are O(1) or smaller, so the bar stays relative).
+inline void check_close_at_output_scale(const torch::Tensor& got, const torch::Tensor& want,
+                                        const std::string& what) {
+  INFO(what);
+  REQUIRE(got.sizes() == want.sizes());
+  const double scale = want.abs().max().item<double>();
+  const double error =
+      (got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max().item<double>();
+  INFO("max abs error " << error << " at output scale " << scale);
+  CHECK(error <= 1e-4 * scale);
+}
+
 // The settings of the `_pipeline` end-to-end references (metadata.json), for `scheduler`.
 inline sample_request pipeline_reference_request(const std::string& pipeline,
                                                  const std::string& scheduler) {
