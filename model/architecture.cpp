@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "model/formats/model_dir.hpp"
+#include "model/formats/weights.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
-#include "model/weights.hpp"
 
 namespace muse::model {
 

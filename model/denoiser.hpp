@@ -9,8 +9,8 @@
 
 #include <functional>
 
-#include "model/conditioner.hpp"
-#include "model/unet.hpp"
+#include "model/networks/unet.hpp"
+#include "model/text/conditioner.hpp"
 
 namespace muse::model {
 

@@ -1,7 +1,7 @@
 // Image to image as diffusers' StableDiffusionImg2ImgPipeline starts a sample: the init image
 // through the VAE encoder, a sample of its latent distribution, noised to the first timestep the
 // strength leaves. The rest of the run is text to image's (pipeline.cpp).
-#include "model/fused_ops.hpp"
+#include "model/networks/fused_ops.hpp"
 #include "model/pipeline.hpp"
 
 namespace muse::model {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "model/attention.hpp"
+#include "model/networks/attention.hpp"
 
 namespace muse::model {
 

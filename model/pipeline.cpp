@@ -9,9 +9,9 @@
 #include <map>
 #include <thread>
 
-#include "model/fused_ops.hpp"
-#include "model/model_dir.hpp"
-#include "model/single_file.hpp"
+#include "model/formats/model_dir.hpp"
+#include "model/formats/single_file.hpp"
+#include "model/networks/fused_ops.hpp"
 
 #if MUSE_WITH_CUDA
 #include "model/cuda/device_memory.hpp"

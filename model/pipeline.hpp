@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "model/architecture.hpp"
-#include "model/conditioner.hpp"
 #include "model/denoiser.hpp"
 #include "model/generator.hpp"
 #include "model/memory_estimate.hpp"
-#include "model/scheduler.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
+#include "model/sampling/scheduler.hpp"
+#include "model/text/conditioner.hpp"
 
 namespace muse::model {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "model/formats/safetensors_header.hpp"
 #include "model/generator.hpp"
-#include "model/safetensors_header.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace muse::model;

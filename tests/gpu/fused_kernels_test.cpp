@@ -5,8 +5,8 @@
 #undef CHECK
 #include <catch2/catch.hpp>
 
-#include "model/fused_ops.hpp"
-#include "model/layers.hpp"
+#include "model/networks/fused_ops.hpp"
+#include "model/networks/layers.hpp"
 
 using namespace muse::model;
 

@@ -1,5 +1,5 @@
 // The plain attention path in query chunks: the same result as one block, on any libtorch.
-#include "model/attention.hpp"
+#include "model/networks/attention.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,13 +1,13 @@
 // The text side: text-encoder outputs beyond last_hidden_state (penultimate, pooled, projected),
 // and the conditioner against today's single-encoder path and against diffusers' SDXL
 // encode_prompt (tools/reference/build_sdxl.py).
-#include "model/conditioner.hpp"
+#include "model/text/conditioner.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "model/formats/model_dir.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
 #include "tests/support/reference.hpp"
 
 using namespace muse::model;

@@ -3,9 +3,9 @@
 // a UNet run with channels_last weights and activations. tests/gpu checks the kernels themselves.
 #include <catch2/catch.hpp>
 
-#include "model/fused_ops.hpp"
-#include "model/layers.hpp"
-#include "model/unet.hpp"
+#include "model/networks/fused_ops.hpp"
+#include "model/networks/layers.hpp"
+#include "model/networks/unet.hpp"
 
 using namespace muse::model;
 

@@ -9,7 +9,7 @@
 
 #include "model/generator.hpp"
 #include "model/pipeline.hpp"
-#include "model/scheduler.hpp"
+#include "model/sampling/scheduler.hpp"
 #include "tests/support/reference.hpp"
 
 using namespace muse::model;

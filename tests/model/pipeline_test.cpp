@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "model/formats/model_dir.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
 #include "tiny_pipeline.hpp"
 
 using namespace muse::model;

@@ -1,4 +1,4 @@
-#include "model/safetensors_header.hpp"
+#include "model/formats/safetensors_header.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>

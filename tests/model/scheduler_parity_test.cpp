@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "model/model_dir.hpp"
-#include "model/scheduler.hpp"
+#include "model/formats/model_dir.hpp"
+#include "model/sampling/scheduler.hpp"
 #include "tests/support/reference.hpp"
 
 using namespace muse::model;

@@ -1,4 +1,4 @@
-#include "model/scheduler.hpp"
+#include "model/sampling/scheduler.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "model/architecture.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
 #include "tests/support/reference.hpp"
 
 using muse::model::testing::check_close_at_output_scale;

@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "model/architecture.hpp"
-#include "model/conditioner.hpp"
+#include "model/formats/model_dir.hpp"
+#include "model/formats/single_file.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
-#include "model/single_file.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
+#include "model/text/conditioner.hpp"
 
 using muse::model::model_error;
 using muse::model::single_file_components;

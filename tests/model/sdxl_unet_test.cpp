@@ -6,10 +6,10 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "model/formats/single_file.hpp"
 #include "model/generator.hpp"
-#include "model/single_file.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
 
 using muse::model::model_error;
 using muse::model::text_time_conditioning;

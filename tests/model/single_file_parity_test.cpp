@@ -6,11 +6,11 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "model/model_dir.hpp"
-#include "model/single_file.hpp"
-#include "model/text_encoder.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/formats/model_dir.hpp"
+#include "model/formats/single_file.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
+#include "model/text/text_encoder.hpp"
 
 namespace {
 

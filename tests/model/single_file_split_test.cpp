@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "model/formats/single_file.hpp"
 #include "model/generator.hpp"
-#include "model/single_file.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
 
 using muse::model::model_error;
 using muse::model::weight_map;

@@ -1,8 +1,8 @@
 // CLIPTextModel parity with transformers on the test pipelines' text encoders.
 #include <catch2/catch.hpp>
 
-#include "model/text_encoder.hpp"
-#include "model/tokenizer.hpp"
+#include "model/text/text_encoder.hpp"
+#include "model/text/tokenizer.hpp"
 #include "tests/support/reference.hpp"
 
 using namespace muse::model;

@@ -1,9 +1,9 @@
-#include "model/text_encoder.hpp"
+#include "model/text/text_encoder.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "model/attention.hpp"
 #include "model/generator.hpp"
+#include "model/networks/attention.hpp"
 
 using namespace muse::model;
 

@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/text_encoder.hpp"
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
+#include "model/text/text_encoder.hpp"
 
 namespace muse::model::testing {
 

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "model/tokenizer.hpp"
+#include "model/text/tokenizer.hpp"
 #include "tests/support/reference.hpp"
 #include "tiny_pipeline.hpp"
 

@@ -1,4 +1,4 @@
-#include "model/tokenizer.hpp"
+#include "model/text/tokenizer.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>

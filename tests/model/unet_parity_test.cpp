@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "model/unet.hpp"
-#include "model/vae.hpp"
+#include "model/networks/unet.hpp"
+#include "model/networks/vae.hpp"
 #include "tests/support/reference.hpp"
 
 using muse::model::testing::check_close_at_output_scale;

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "model/generator.hpp"
-#include "model/unet.hpp"
+#include "model/networks/unet.hpp"
 
 using muse::model::model_error;
 using muse::model::unet_config;

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "model/generator.hpp"
-#include "model/vae.hpp"
+#include "model/networks/vae.hpp"
 
 using muse::model::model_error;
 using muse::model::vae_config;

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "model/formats/weights.hpp"
 #include "model/generator.hpp"
-#include "model/weights.hpp"
 
 namespace muse::model::testing {
 

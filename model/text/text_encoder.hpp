@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/weights.hpp"
+#include "model/formats/weights.hpp"
 
 namespace muse::model {
 

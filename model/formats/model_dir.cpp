@@ -1,4 +1,4 @@
-#include "model/model_dir.hpp"
+#include "model/formats/model_dir.hpp"
 
 #include <algorithm>
 #include <filesystem>

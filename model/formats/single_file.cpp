@@ -1,4 +1,4 @@
-#include "model/single_file.hpp"
+#include "model/formats/single_file.hpp"
 
 #include <cctype>
 #include <map>

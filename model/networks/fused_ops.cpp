@@ -1,4 +1,4 @@
-#include "model/fused_ops.hpp"
+#include "model/networks/fused_ops.hpp"
 
 #if MUSE_WITH_CUDA
 #include "model/cuda/fused_ops_cuda.hpp"

@@ -1,4 +1,4 @@
-#include "model/attention.hpp"
+#include "model/networks/attention.hpp"
 
 #include <torch/version.h>
 

@@ -1,8 +1,8 @@
-#include "model/text_encoder.hpp"
+#include "model/text/text_encoder.hpp"
 
-#include "model/attention.hpp"
+#include "model/formats/model_dir.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
+#include "model/networks/attention.hpp"
 
 namespace muse::model {
 

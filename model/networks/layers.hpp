@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "model/weights.hpp"
+#include "model/formats/weights.hpp"
 
 namespace muse::model {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "model/text_encoder.hpp"
-#include "model/tokenizer.hpp"
-#include "model/weights.hpp"
+#include "model/formats/weights.hpp"
+#include "model/text/text_encoder.hpp"
+#include "model/text/tokenizer.hpp"
 
 namespace muse::model {
 

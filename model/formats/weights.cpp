@@ -1,4 +1,4 @@
-#include "model/weights.hpp"
+#include "model/formats/weights.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,8 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "model/formats/safetensors_header.hpp"
 #include "model/generator.hpp"
-#include "model/safetensors_header.hpp"
 
 namespace muse::model {
 

@@ -1,4 +1,4 @@
-#include "model/unicode.hpp"
+#include "model/text/unicode.hpp"
 
 #include <algorithm>
 #include <tuple>
@@ -18,7 +18,7 @@ struct class_range {
   int combining_class;
 };
 
-#include "model/unicode_tables.inc"
+#include "model/text/unicode_tables.inc"
 
 bool in_ranges(char32_t cp, const std::vector<range>& ranges) {
   auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,

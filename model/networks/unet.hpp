@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "model/layers.hpp"
-#include "model/weights.hpp"
+#include "model/formats/weights.hpp"
+#include "model/networks/layers.hpp"
 
 namespace muse::model {
 

@@ -1,14 +1,14 @@
-#include "model/layers.hpp"
+#include "model/networks/layers.hpp"
 
 #include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "model/attention.hpp"
-#include "model/fused_ops.hpp"
+#include "model/formats/model_dir.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
+#include "model/networks/attention.hpp"
+#include "model/networks/fused_ops.hpp"
 
 namespace muse::model {
 

@@ -1,10 +1,10 @@
-#include "model/conditioner.hpp"
+#include "model/text/conditioner.hpp"
 
 #include <map>
 #include <utility>
 
+#include "model/formats/model_dir.hpp"
 #include "model/generator.hpp"
-#include "model/model_dir.hpp"
 
 namespace muse::model {
 

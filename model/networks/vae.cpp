@@ -1,9 +1,9 @@
-#include "model/vae.hpp"
+#include "model/networks/vae.hpp"
 
 #include <algorithm>
 
-#include "model/fused_ops.hpp"
 #include "model/generator.hpp"
+#include "model/networks/fused_ops.hpp"
 
 namespace muse::model {
 

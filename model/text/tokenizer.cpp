@@ -1,4 +1,4 @@
-#include "model/tokenizer.hpp"
+#include "model/text/tokenizer.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "model/generator.hpp"
-#include "model/unicode.hpp"
+#include "model/text/unicode.hpp"
 
 namespace muse::model {
 

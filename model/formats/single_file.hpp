@@ -12,7 +12,7 @@
 
 #include <string>
 
-#include "model/weights.hpp"
+#include "model/formats/weights.hpp"
 
 namespace muse::model {
 
