@@ -20,7 +20,8 @@ struct gateway_config {
   uint16_t cluster_port = 4300;  // CAF middleman port of the gateway
   int http_threads = 2;
   size_t max_body_bytes = 65536;
-  int request_timeout_s = 120;
+  int request_timeout_s = 120;  // a synchronous request's deadline (the client waits on it)
+  int job_timeout_s = 3600;     // an async job's deadline: nobody holds a connection open
   size_t max_prompt_chars = 1000;
   size_t max_connections = 1024;
   size_t max_connections_per_client = 128;  // from one client address
@@ -30,6 +31,12 @@ struct gateway_config {
   size_t max_jobs = 1000;      // async jobs kept at once
   int image_url_ttl_s = 3600;  // life of the image URLs handed to OpenAI and Slack clients
   size_t max_init_image_bytes = 4 << 20;  // an image-to-image request's PNG, decoded from base64
+  // Requests per second a client (its API key, else its address) may make, as a token bucket
+  // holding rate_limit_burst; 0 = no limit.
+  double rate_limit_per_s = 0;
+  int rate_limit_burst = 20;
+  // The PNGs answered carry their generation parameters in A1111's "parameters" text chunk.
+  bool png_parameters = true;
 };
 
 // One gateway of several sharing the GPU nodes' workers (the `gateways` list). Its place in the

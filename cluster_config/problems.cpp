@@ -6,7 +6,7 @@
 
 #include "cluster_config/config.hpp"
 
-namespace muse::config::detail {
+namespace muse::config {
 namespace {
 
 std::string lowercase(std::string text) {
@@ -62,6 +62,8 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
   return std::string();
 }
 
+namespace detail {
+
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
@@ -114,4 +116,5 @@ void problem_list::report_unknown_keys() {
   unknowns_.clear();
 }
 
-}  // namespace muse::config::detail
+}  // namespace detail
+}  // namespace muse::config

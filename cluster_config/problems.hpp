@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster_config/closest_word.hpp"
+
 namespace muse::config::detail {
 
 struct problem {
@@ -52,9 +54,6 @@ class problem_list {
   std::deque<known_section> sections_;  // deque: unknown_key keeps pointers into it
   std::vector<unknown_key> unknowns_;
 };
-
-// The candidate a misspelt or shortened word most plausibly meant; "" when none is close.
-std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
 std::string join(const std::vector<std::string>& items, const std::string& separator = ", ");
 

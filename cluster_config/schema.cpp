@@ -30,6 +30,7 @@ void read_gateway(problem_list& problems, const json* object, gateway_config& ga
   r.integer("http_threads", gateway.http_threads, 1, 256);
   r.integer("max_body_bytes", gateway.max_body_bytes, 16, int64_t{1} << 30);
   r.integer("request_timeout_s", gateway.request_timeout_s, 1, 86400);
+  r.integer("job_timeout_s", gateway.job_timeout_s, 1, 604800);
   r.integer("max_prompt_chars", gateway.max_prompt_chars, 1, 1000000);
   r.integer("max_connections", gateway.max_connections, 1, 1000000);
   r.integer("max_connections_per_client", gateway.max_connections_per_client, 1, 1000000);
@@ -39,6 +40,9 @@ void read_gateway(problem_list& problems, const json* object, gateway_config& ga
   r.integer("max_jobs", gateway.max_jobs, 1, 1000000);
   r.integer("image_url_ttl_s", gateway.image_url_ttl_s, 1, 604800);
   r.integer("max_init_image_bytes", gateway.max_init_image_bytes, 1, int64_t{1} << 30);
+  r.number("rate_limit_per_s", gateway.rate_limit_per_s, 0.0, 1e6);
+  r.integer("rate_limit_burst", gateway.rate_limit_burst, 1, 1000000);
+  r.boolean("png_parameters", gateway.png_parameters);
   r.finish();
 }
 

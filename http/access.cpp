@@ -30,15 +30,20 @@ std::string trim(const std::string& text) {
 access_policy::access_policy(const config::auth_config& auth)
     : keys_(config::api_keys_from_env(auth)), origins_(auth.cors_origins) {}
 
-std::optional<api_error> access_policy::check(bool open_route, const std::string& authorization,
-                                              const std::string& api_key_header) const {
-  if (keys_.empty() || open_route) return std::nullopt;
+std::string presented_key(const std::string& authorization, const std::string& api_key_header) {
   std::string presented = trim(api_key_header);
   const std::string bearer = "Bearer ";
   if (presented.empty() && authorization.size() > bearer.size() &&
       std::equal(bearer.begin(), bearer.end(), authorization.begin(),
                  [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
     presented = trim(authorization.substr(bearer.size()));
+  return presented;
+}
+
+std::optional<api_error> access_policy::check(bool open_route, const std::string& authorization,
+                                              const std::string& api_key_header) const {
+  if (keys_.empty() || open_route) return std::nullopt;
+  const std::string presented = presented_key(authorization, api_key_header);
   if (presented.empty())
     return api_error(401, "unauthorized",
                      "an API key is required: Authorization: Bearer KEY or X-API-Key: KEY");

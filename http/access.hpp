@@ -17,6 +17,10 @@ namespace muse::http {
 // Equal strings, in time that depends on their lengths only.
 bool constant_time_equal(const std::string& a, const std::string& b);
 
+// The key a request presents: its X-API-Key header, else its "Authorization: Bearer KEY"; ""
+// when it presents none.
+std::string presented_key(const std::string& authorization, const std::string& api_key_header);
+
 class access_policy {
  public:
   // Reads the keys from the environment now. Throws std::runtime_error when api_keys_env names a

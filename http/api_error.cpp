@@ -1,5 +1,7 @@
 #include "http/api_error.hpp"
 
+#include "cluster_config/closest_word.hpp"
+
 namespace muse::http {
 
 api_error::api_error(int status, std::string code, const std::string& message, std::string field)
@@ -16,6 +18,13 @@ nlohmann::json api_error::body() const {
 
 api_error invalid_field(const std::string& field, const std::string& message) {
   return api_error(400, "invalid_request", message, field);
+}
+
+api_error unknown_field(const std::string& field, const std::set<std::string>& known,
+                        const std::string& note) {
+  const std::string meant = config::closest(field, {known.begin(), known.end()});
+  return invalid_field(field, "unknown field '" + field + "'" +
+                                  (meant.empty() ? "" : "; did you mean '" + meant + "'?") + note);
 }
 
 api_error error_for(actors::failure failure, const std::string& message) {

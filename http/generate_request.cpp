@@ -237,7 +237,7 @@ generate_fields read_generate_object(const json& fields) {
       "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",
       "width",  "height",          "n",       "scheduler", "init_image",     "strength"};
   for (const auto& [name, value] : fields.items())
-    if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
+    if (!known_fields.count(name)) throw unknown_field(name, known_fields);
 
   generate_fields out;
   out.prompt = read_prompt(fields);

@@ -26,7 +26,8 @@ nlohmann::json generate_shape(const actors::generate_outcome& outcome,
 }
 
 nlohmann::json predict_shape(const actors::generate_outcome& outcome, const generate_request&) {
-  return {{"image", "data:image/png;base64," + base64_encode(outcome.images.front().png)}};
+  const auto& image = outcome.images.front();
+  return {{"image", "data:image/png;base64," + base64_encode(image.png)}, {"seed", image.seed}};
 }
 
 // (Content-Type, body) -> fields.

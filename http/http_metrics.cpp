@@ -35,6 +35,11 @@ void http_metrics::request_finished() {
   --data_.in_flight;
 }
 
+void http_metrics::record_rate_limited() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++data_.rate_limited;
+}
+
 http_metrics::snapshot http_metrics::read() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return data_;
@@ -47,7 +52,10 @@ nlohmann::json http_metrics::to_json() const {
     requests[key.first][std::to_string(key.second)] = count;
   nlohmann::json latency = nlohmann::json::object();
   for (const auto& [route, h] : s.latency) latency[route] = {{"count", h.count}, {"sum", h.sum_s}};
-  return {{"requests", requests}, {"in_flight", s.in_flight}, {"latency_s", latency}};
+  return {{"requests", requests},
+          {"in_flight", s.in_flight},
+          {"rate_limited", s.rate_limited},
+          {"latency_s", latency}};
 }
 
 }  // namespace muse::http

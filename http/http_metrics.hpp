@@ -21,6 +21,8 @@ class http_metrics {
   void record(const std::string& route, int status, std::chrono::duration<double> latency);
   void request_started();
   void request_finished();
+  // A request refused by the per-client rate limit (also counted as its 429 response).
+  void record_rate_limited();
 
   struct histogram {
     std::vector<uint64_t> counts;  // per bucket, not cumulative; the last is +Inf
@@ -31,11 +33,12 @@ class http_metrics {
     std::map<std::pair<std::string, int>, uint64_t> requests;  // (route, status) -> count
     std::map<std::string, histogram> latency;                  // route -> histogram
     int64_t in_flight = 0;
+    uint64_t rate_limited = 0;
   };
   snapshot read() const;
 
-  // {"requests": {"<route>": {"<status>": n}}, "in_flight": n, "latency_s": {"<route>": {"count",
-  // "sum"}}}
+  // {"requests": {"<route>": {"<status>": n}}, "in_flight": n, "rate_limited": n,
+  // "latency_s": {"<route>": {"count", "sum"}}}
   nlohmann::json to_json() const;
 
  private:

@@ -29,7 +29,7 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
   state.admit_generation();
   generate_request request =
       validate_order(state, read_generate_input(ex->content_type(), ex->body()));
-  actors::generate_order order = state.new_order(request);
+  actors::generate_order order = state.new_job_order(request);
   const std::string id = order.id;
   if (!jobs->create(id, request.denoising_steps))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");

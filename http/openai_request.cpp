@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "http/api_error.hpp"
 #include "http/form_request.hpp"
@@ -11,10 +12,23 @@ namespace muse::http {
 namespace {
 
 // Fields OpenAI defines that change nothing here; anything else is refused.
-bool ignored_field(const std::string& name) {
-  return name == "model" || name == "style" || name == "user" || name == "output_format" ||
-         name == "background" || name == "moderation" || name == "output_compression" ||
-         name == "input_fidelity";
+const std::set<std::string> ignored_fields = {"model",
+                                              "style",
+                                              "user",
+                                              "output_format",
+                                              "background",
+                                              "moderation",
+                                              "output_compression",
+                                              "input_fidelity"};
+
+bool ignored_field(const std::string& name) { return ignored_fields.count(name) > 0; }
+
+// Every field a route takes, for the "did you mean" of an unknown one.
+std::set<std::string> known_fields(std::initializer_list<const char*> own) {
+  std::set<std::string> known = ignored_fields;
+  known.insert({"size", "quality", "response_format", "n"});
+  for (const char* name : own) known.insert(name);
+  return known;
 }
 
 // One of the fields every Images route shares (size, quality, response_format) into `out`;
@@ -65,7 +79,7 @@ openai_request translate_openai_request(const std::string& body,
     } else if (name == "n") {
       n = &value;
     } else if (!read_shared_field(name, value, model, out)) {
-      throw invalid_field(name, "unknown field " + name);
+      throw unknown_field(name, known_fields({"prompt"}));
     }
   }
   out.fields.prompt = read_prompt(in);
@@ -90,8 +104,8 @@ openai_request translate_openai_upload(const std::vector<form_part>& parts, open
     if (name == "n") {
       out.fields.n = read_integer(value, "n");
     } else if (!read_shared_field(name, value, model, out)) {
-      throw invalid_field(
-          name, "unknown field " + name + (name == "prompt" ? " (variations take no prompt)" : ""));
+      throw unknown_field(name, edit ? known_fields({"prompt", "image"}) : known_fields({"image"}),
+                          name == "prompt" ? " (variations take no prompt)" : "");
     }
   }
   if (form.files.empty()) throw invalid_field("image", "image is required (a PNG or JPEG file)");

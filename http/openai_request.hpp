@@ -14,7 +14,9 @@ namespace muse::http {
 
 struct openai_request {
   generate_fields fields;
-  bool as_url = false;  // response_format "url" rather than "b64_json"
+  // response_format: "url" unless the body asks for "b64_json", the default OpenAI documents for
+  // its diffusion models (DALL-E 2 and 3); the URL lives gateway.image_url_ttl_s.
+  bool as_url = true;
 };
 
 // OpenAI has no strength: how much of the schedule reworks the uploaded image. Edits follow

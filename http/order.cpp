@@ -1,5 +1,10 @@
 #include "http/order.hpp"
 
+#include <filesystem>
+#include <stdexcept>
+
+#include "http/png_parameters.hpp"
+
 namespace muse::http {
 namespace {
 
@@ -36,6 +41,34 @@ void answer(exchange& ex, const response_shape& shape, const actors::generate_ou
   ex.send_json(200, shape.body(outcome, request), headers);
 }
 
+// Each sample's A1111 "parameters" text (png_parameters.hpp), or none when the config says so.
+std::vector<std::string> parameters_of(const server_state& state,
+                                       const actors::generate_order& order) {
+  std::vector<std::string> texts;
+  if (!state.config.gateway.png_parameters) return texts;
+  const auto& model = state.config.model;
+  // The folder's name, or a single file's without ".safetensors", as A1111 names checkpoints.
+  auto path = std::filesystem::path(model.path).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();
+  const std::string model_name =
+      (path.extension() == ".safetensors" ? path.stem() : path.filename()).string();
+  for (const auto& sample : order.samples)
+    texts.push_back(png_parameters(
+        sample, sample.scheduler.empty() ? model.scheduler : sample.scheduler, model_name));
+  return texts;
+}
+
+// A worker's images are PNGs; anything else (a test's stand-in) is passed on as it came.
+void write_parameters(actors::generate_outcome& outcome, const std::vector<std::string>& texts) {
+  if (outcome.error || outcome.images.size() != texts.size()) return;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    try {
+      outcome.images[i].png = with_png_text(outcome.images[i].png, "parameters", texts[i]);
+    } catch (const std::invalid_argument&) {
+    }
+  }
+}
+
 }  // namespace
 
 generate_request validate_order(const server_state& state, const generate_fields& fields) {
@@ -46,13 +79,16 @@ void submit_order(const std::shared_ptr<server_state>& state, actors::generate_o
                   order_handling handling) {
   const std::string id = order.id;
   const auto connection = handling.connection;
+  std::vector<std::string> parameters = parameters_of(*state, order);
   if (connection) state->order_started(*connection, id);
   try {
     state->gateway.submit(
         std::move(order),
-        [state, connection, id, ended = std::move(handling.ended),
+        [state, connection, id, parameters = std::move(parameters),
+         ended = std::move(handling.ended),
          finished = std::move(handling.finished)](actors::generate_outcome outcome) {
           if (connection) state->order_finished(*connection, id);
+          write_parameters(outcome, parameters);
           if (ended) ended(outcome);
           if (finished)
             state->run_on_http_thread(

@@ -75,6 +75,9 @@ void http_families(writer& w, const http_metrics::snapshot& http) {
              {{"route", key.first}, {"status", std::to_string(key.second)}}, double(count));
   w.family("muse_http_requests_in_flight", "gauge", "HTTP requests accepted and not yet answered.");
   w.sample("muse_http_requests_in_flight", {}, double(http.in_flight));
+  single(w, "muse_http_rate_limited_total", "counter",
+         "Requests refused by the per-client rate limit (gateway.rate_limit_per_s).",
+         double(http.rate_limited));
 
   const auto& bounds = http_metrics::latency_buckets();
   w.family("muse_http_request_duration_seconds", "histogram",

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <optional>
 #include <restinio/all.hpp>
+#include <sstream>
 #include <stdexcept>
 
 #include "actors/log.hpp"
@@ -94,6 +95,17 @@ std::optional<api_error> protocol_problem(const restinio::request_t& request,
   return std::nullopt;
 }
 
+// Retry-After's whole seconds: at least 1, so a client that honours it finds a token.
+int64_t whole_seconds_until(std::chrono::steady_clock::duration wait) {
+  return std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
+}
+
+std::string format_rate(const rate_limiter& limits) {
+  std::ostringstream text;
+  text << limits.per_second() << " per second (bursts of " << limits.burst() << ")";
+  return text.str();
+}
+
 void serve(const route_table& table, const access_policy& access,
            const std::shared_ptr<server_state>& state, const restinio::request_handle_t& request,
            std::shared_ptr<exchange>& ex) {
@@ -119,10 +131,27 @@ void serve(const route_table& table, const access_policy& access,
   const bool open_route = table.open(match);
   ex = std::make_shared<exchange>(request, route, std::move(match.params), state);
   ex->add_response_headers(access.cors_headers(origin));
-  if (auto refused = access.check(open_route, fields.get_field_or("Authorization", ""),
-                                  fields.get_field_or("X-API-Key", ""))) {
+  const std::string authorization = fields.get_field_or("Authorization", "");
+  const std::string api_key_header = fields.get_field_or("X-API-Key", "");
+  if (auto refused = access.check(open_route, authorization, api_key_header)) {
     ex->send_error(*refused, {{"WWW-Authenticate", "Bearer"}});
     return;
+  }
+  if (route != "/healthz" && route != "/readyz") {
+    // A client is the key it was admitted with, else its address.
+    const std::string client = access.keys_required() && !open_route
+                                   ? "key " + presented_key(authorization, api_key_header)
+                                   : "address " + address_of(request->remote_endpoint());
+    if (auto wait = state->rate_limits.take(client, std::chrono::steady_clock::now())) {
+      state->metrics.record_rate_limited();
+      const auto retry_s = whole_seconds_until(*wait);
+      ex->send_error(api_error(429, "rate_limited",
+                               "too many requests from this client: at most " +
+                                   format_rate(state->rate_limits) + "; retry in " +
+                                   std::to_string(retry_s) + " s"),
+                     {{"Retry-After", std::to_string(retry_s)}});
+      return;
+    }
   }
   switch (match.result) {
     case route_match::kind::not_found:

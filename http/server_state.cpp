@@ -22,13 +22,24 @@ uint64_t server_state::draw_seed() const {
   return random_seed(max_seed - uint64_t(config.model.max_images_per_request));
 }
 
-actors::generate_order server_state::new_order(const generate_request& request) const {
+namespace {
+
+actors::generate_order order_within(const generate_request& request, int timeout_s) {
   actors::generate_order order;
   order.id = new_request_id();
   order.samples = request.samples;
-  order.deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(config.gateway.request_timeout_s);
+  order.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   return order;
+}
+
+}  // namespace
+
+actors::generate_order server_state::new_order(const generate_request& request) const {
+  return order_within(request, config.gateway.request_timeout_s);
+}
+
+actors::generate_order server_state::new_job_order(const generate_request& request) const {
+  return order_within(request, config.gateway.job_timeout_s);
 }
 
 void server_state::order_started(uint64_t connection_id, const std::string& order_id) {

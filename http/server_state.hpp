@@ -18,17 +18,21 @@
 #include "cluster_config/config.hpp"
 #include "http/generate_request.hpp"
 #include "http/http_metrics.hpp"
+#include "http/rate_limit.hpp"
 
 namespace muse::http {
 
 class server_state {
  public:
   server_state(config::deployment_config config, actors::gateway& gateway)
-      : config(std::move(config)), gateway(gateway) {}
+      : config(std::move(config)),
+        gateway(gateway),
+        rate_limits(this->config.gateway.rate_limit_per_s, this->config.gateway.rate_limit_burst) {}
 
   const config::deployment_config config;
   actors::gateway& gateway;
   http_metrics metrics;
+  rate_limiter rate_limits;
   std::atomic<bool> draining{false};
 
   // What every route that generates does before parsing: 503 while draining, 503 while no worker
@@ -38,8 +42,10 @@ class server_state {
   request_rules generation_rules() const;
   // A seed for a request that names none, leaving room for its n images above it.
   uint64_t draw_seed() const;
-  // The order for a parsed request: a new id and the configured deadline.
+  // The order for a parsed request: a new id and the deadline of its kind (a synchronous
+  // request's `request_timeout_s`, an async job's `job_timeout_s`).
   actors::generate_order new_order(const generate_request& request) const;
+  actors::generate_order new_job_order(const generate_request& request) const;
 
   // Orders by the connection that asked for them.
   void order_started(uint64_t connection_id, const std::string& order_id);

@@ -105,3 +105,23 @@ TEST_CASE("OpenAI images: errors come in OpenAI's shape", "[openai]") {
   CHECK(error["type"] == "rate_limit_error");
   CHECK(error["code"] == "queue_full");
 }
+
+TEST_CASE("OpenAI images answer URLs unless b64_json is asked for, as DALL-E does", "[openai]") {
+  frontend_server s;
+  auto response = generate(s, R"({"prompt": "a fox"})");
+  REQUIRE(response.status == 200);
+  json body = json::parse(response.body);
+  REQUIRE(body["data"].size() == 1);
+  CHECK(body["data"][0].contains("url"));
+  CHECK_FALSE(body["data"][0].contains("b64_json"));
+}
+
+TEST_CASE("an unknown OpenAI field is named with the one it most plausibly meant", "[openai]") {
+  frontend_server s;
+  auto response = http_request("POST", s.url("/v1/images/generations"),
+                               R"({"prompt": "a", "response_fromat": "url"})");
+  CHECK(response.status == 400);
+  json error = json::parse(response.body)["error"];
+  CHECK(error["param"] == "response_fromat");
+  CHECK(error["message"] == "unknown field 'response_fromat'; did you mean 'response_format'?");
+}

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -108,6 +109,8 @@ TEST_CASE("the seed's predict route answers a data URL", "[server]") {
   std::string image = body["image"];
   CHECK(image.rfind("data:image/png;base64,", 0) == 0);
   CHECK(s.gateway.submitted().at(0).samples.at(0).steps == 50);
+  // The seed it drew, so that the image can be made again.
+  CHECK(body["seed"] == s.gateway.submitted().at(0).samples.at(0).seed);
 }
 
 TEST_CASE("bad requests get JSON errors naming the field", "[server]") {
@@ -119,6 +122,15 @@ TEST_CASE("bad requests get JSON errors naming the field", "[server]") {
   auto unknown = s.post("/api/v1/generate", R"({"prompt": "x", "style": "oil"})");
   CHECK(unknown.status == 400);
   CHECK(error_of(unknown)["field"] == "style");
+  CHECK(error_of(unknown)["message"] == "unknown field 'style'");
+
+  auto misspelt = s.post("/api/v1/generate", R"({"prompt": "x", "negative": "blur"})");
+  CHECK(misspelt.status == 400);
+  CHECK(error_of(misspelt)["field"] == "negative");
+  CHECK(error_of(misspelt)["message"] ==
+        "unknown field 'negative'; did you mean 'negative_prompt'?");
+  CHECK(error_of(s.post("/api/v1/generate", R"({"prompt": "x", "sead": 4})"))["message"] ==
+        "unknown field 'sead'; did you mean 'seed'?");
 
   auto steps = s.post("/api/v1/generate", R"({"prompt": "x", "steps": 1000})");
   CHECK(steps.status == 400);
@@ -293,4 +305,61 @@ TEST_CASE("draining answers new requests 503 and lets held ones finish", "[serve
   s.gateway.release_held();
   auto answered = held.get();
   CHECK(answered.status == 200);
+}
+
+TEST_CASE("a job's deadline is job_timeout_s, a request's request_timeout_s", "[server]") {
+  auto config = test_config();
+  config.gateway.job_timeout_s = 7200;
+  muse::testing::server_on_fake_gateway s(config);
+  REQUIRE(s.post("/api/v1/jobs", R"({"prompt": "a long one", "steps": 150})").status == 202);
+  REQUIRE(s.post("/api/v1/generate", R"({"prompt": "a short one"})").status == 200);
+  const auto orders = s.gateway.submitted();
+  REQUIRE(orders.size() == 2);
+  const auto now = std::chrono::steady_clock::now();
+  CHECK(orders[0].deadline - now > std::chrono::seconds(7100));
+  CHECK(orders[0].deadline - now <= std::chrono::seconds(7200));
+  CHECK(orders[1].deadline - now <= std::chrono::seconds(30));
+}
+
+TEST_CASE("a client over its rate gets 429 with Retry-After; probes are not counted",
+          "[server][rate_limit]") {
+  auto config = test_config();
+  config.gateway.rate_limit_per_s = 0.01;  // one token per 100 s: none comes back in the test
+  config.gateway.rate_limit_burst = 2;
+  muse::testing::server_on_fake_gateway s(config);
+  for (int i = 0; i < 5; ++i) CHECK(s.get("/healthz").status == 200);
+  CHECK(s.get("/api/v1/stats").status == 200);
+  CHECK(s.post("/api/v1/generate", R"({"prompt": "a cat"})").status == 200);
+  auto refused = s.get("/api/v1/stats");
+  CHECK(refused.status == 429);
+  CHECK(error_of(refused)["code"] == "rate_limited");
+  const int retry_after = std::stoi(refused.headers["retry-after"]);
+  CHECK(retry_after > 90);
+  CHECK(retry_after <= 100);
+  CHECK(s.post("/api/v1/generate", R"({"prompt": "a cat"})").status == 429);
+  CHECK(s.gateway.submitted().size() == 1);
+  CHECK(s.get("/readyz").status == 200);
+}
+
+TEST_CASE("with API keys, each key has its own rate; refusals are in the metrics",
+          "[server][rate_limit]") {
+  ::setenv("MUSE_RATE_LIMIT_TEST_KEYS", "key-one,key-two", 1);
+  auto config = test_config();
+  config.auth.api_keys_env = "MUSE_RATE_LIMIT_TEST_KEYS";
+  config.gateway.rate_limit_per_s = 0.01;
+  config.gateway.rate_limit_burst = 1;
+  muse::testing::server_on_fake_gateway s(config);
+  auto get = [&](const std::string& path, const std::string& key) {
+    return http_request("GET", s.url(path), "", {"X-API-Key: " + key});
+  };
+  CHECK(get("/api/v1/stats", "key-one").status == 200);
+  CHECK(get("/api/v1/stats", "key-one").status == 429);
+  CHECK(http_request("GET", s.url("/api/v1/stats"), "", {"Authorization: Bearer key-one"}).status ==
+        429);                                          // the same key, however it is presented
+  CHECK(get("/api/v1/stats", "wrong").status == 401);  // refused before it is counted
+  auto metrics = get("/metrics", "key-two");
+  REQUIRE(metrics.status == 200);
+  auto parsed = muse::testing::parse_prometheus(metrics.body);
+  CHECK(parsed.samples.at("muse_http_rate_limited_total") == 2);
+  CHECK(parsed.samples.at(R"(muse_http_requests_total{route="/api/v1/stats",status="429"})") == 2);
 }

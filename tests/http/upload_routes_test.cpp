@@ -236,7 +236,7 @@ TEST_CASE("OpenAI edits and variations refuse what does not map, in OpenAI's sha
   CHECK_THAT(refusal(edits, {png_file("image"), {"prompt", " "}}),
              Contains("prompt: prompt must not be empty"));
   CHECK_THAT(refusal(variations, {png_file("image"), {"prompt", "p"}}),
-             Contains("prompt: unknown field prompt (variations take no prompt)"));
+             Contains("prompt: unknown field 'prompt' (variations take no prompt)"));
   for (const auto& path : {edits, variations}) {
     const std::vector<form_field> prompt =
         path == edits ? std::vector<form_field>{{"prompt", "p"}} : std::vector<form_field>{};

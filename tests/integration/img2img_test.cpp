@@ -182,14 +182,17 @@ TEST_CASE("muse-node takes uploaded JPEGs and PNGs, natively and as OpenAI's edi
           muse::testing::base64_decode(item["b64_json"].get<std::string>())));
     return images;
   };
-  const auto edited = openai_images(upload(
-      "/v1/images/edits",
-      {{"image", png, "start.png", "image/png"}, {"prompt", "a blue square"}, {"size", "32x32"}}));
+  const auto edited =
+      openai_images(upload("/v1/images/edits", {{"image", png, "start.png", "image/png"},
+                                                {"prompt", "a blue square"},
+                                                {"size", "32x32"},
+                                                {"response_format", "b64_json"}}));
   REQUIRE(edited.size() == 1);
   CHECK(edited[0].width == 32);
   CHECK(edited[0].rgb != pixels);
-  const auto varied = openai_images(
-      upload("/v1/images/variations", {{"image[]", jpeg, "start.jpg", "image/jpeg"}, {"n", "2"}}));
+  const auto varied = openai_images(upload(
+      "/v1/images/variations",
+      {{"image[]", jpeg, "start.jpg", "image/jpeg"}, {"n", "2"}, {"response_format", "b64_json"}}));
   REQUIRE(varied.size() == 2);
   CHECK(varied[0].height == 32);
   CHECK(varied[0].rgb != varied[1].rgb);  // seed and seed + 1

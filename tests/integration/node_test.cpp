@@ -96,9 +96,15 @@ TEST_CASE("muse-node serves the tiny pipeline over HTTP", "[integration]") {
                           {"steps", 3},
                           {"width", width},
                           {"height", height}});
-    auto image = muse::testing::decode_png(first_png(response));
+    const std::string png = first_png(response);
+    auto image = muse::testing::decode_png(png);
     CHECK(image.width == width);
     CHECK(image.height == height);
+    // Its parameters, as AUTOMATIC1111 writes them into its PNGs.
+    const std::string parameters = muse::testing::png_texts(png).at("parameters");
+    CHECK(parameters.rfind("a red circle\nSteps: 3, Sampler: ", 0) == 0);
+    CHECK(parameters.find(", Seed: 7, Size: " + std::to_string(width) + "x" +
+                          std::to_string(height) + ", Model: tiny-sd") != std::string::npos);
     json body = json::parse(response.body);
     CHECK(body["steps"] == 3);
     CHECK(body["images"][0]["seed"] == 7);

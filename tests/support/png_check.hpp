@@ -4,6 +4,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,6 +29,37 @@ inline decoded_png decode_png(const std::string& bytes) {
   out.rgb.resize(PNG_IMAGE_SIZE(image));
   if (!png_image_finish_read(&image, nullptr, out.rgb.data(), 0, nullptr))
     throw std::runtime_error(std::string("PNG decode failed: ") + image.message);
+  return out;
+}
+
+// The text chunks (tEXt, zTXt, iTXt) before the image data, keyword -> text, as libpng reads
+// them: every chunk's CRC is checked on the way.
+inline std::map<std::string, std::string> png_texts(const std::string& bytes) {
+  struct reader {
+    const std::string* data;
+    size_t at = 0;
+  } source{&bytes};
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw std::runtime_error("libpng could not read the PNG's chunks");
+  }
+  png_set_read_fn(png, &source, [](png_structp p, png_bytep out, png_size_t length) {
+    auto* src = static_cast<reader*>(png_get_io_ptr(p));
+    if (src->at + length > src->data->size()) png_error(p, "truncated");
+    std::copy_n(src->data->data() + src->at, length, out);
+    src->at += length;
+  });
+  png_read_info(png, info);
+  png_textp texts = nullptr;
+  int count = 0;
+  png_get_text(png, info, &texts, &count);
+  std::map<std::string, std::string> out;
+  for (int i = 0; i < count; ++i)
+    out[texts[i].key] = std::string(
+        texts[i].text, texts[i].itxt_length > 0 ? texts[i].itxt_length : texts[i].text_length);
+  png_destroy_read_struct(&png, &info, nullptr);
   return out;
 }
 
