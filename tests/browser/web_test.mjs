@@ -74,7 +74,8 @@ function encodePng(w, h, bits = 8) {
                         chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
-async function startNode(port) {
+// `apiKey`: the server asks for it on every API route (auth.api_keys_env).
+async function startNode(port, apiKey = '') {
   const folder = mkdtempSync(join(tmpdir(), 'muse-browser-'));
   const config = {
     gateway: { host: '127.0.0.1', http_port: port, http_threads: 2, request_timeout_s: 60,
@@ -85,9 +86,14 @@ async function startNode(port) {
     batching: { max_batch_size: 4, max_wait_ms: 50, max_queue: 100, step_level: true },
     autoscale: { min_workers: 1, max_workers: 1 },
   };
+  const env = Object.assign({}, process.env);
+  if (apiKey) {
+    config.auth = { api_keys_env: 'MUSE_BROWSER_TEST_KEYS' };
+    env.MUSE_BROWSER_TEST_KEYS = apiKey;
+  }
   writeFileSync(join(folder, 'config.json'), JSON.stringify(config, null, 2));
   const child = spawn(binary, ['--role=all', '--config', join(folder, 'config.json')],
-                      { stdio: ['ignore', 'pipe', 'pipe'] });
+                      { stdio: ['ignore', 'pipe', 'pipe'], env });
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
@@ -372,6 +378,42 @@ async function testErrors(browser, url) {
     assert.equal(await page.evaluate(() => localStorage.getItem('muse-api-key')), 'k-123');
   } finally {
     await page.close();
+  }
+}
+
+// A server that wants an API key: the page asks once, then sizes, jobs, events and Cancel all
+// carry it, and a reload needs no asking.
+async function testApiKey(browser) {
+  const node = await startNode(await freePort(), 'browser-key');
+  try {
+    const page = await browser.newPage();
+    try {
+      const asked = [];
+      page.on('dialog', (dialog) => { asked.push(dialog.message()); dialog.accept('browser-key'); });
+      await page.goto(node.url + '/');
+      assert.deepEqual(await page.$$eval('#size option', (o) => o.map((e) => e.value)), ['']);
+      await generateOn(page, 'with the real key', 1);
+      assert.equal(asked.length, 1, JSON.stringify(asked));
+      await sizeOptions(page);  // the stats, read with the key once it is known
+      await page.check('input[name="quality"][value="quality"]');  // 150 steps
+      await page.fill('#prompt', 'cancelled with the key');
+      await page.press('#prompt', 'Enter');
+      const row = page.locator('#jobs .job').first();
+      await row.locator('.job-status', { hasText: /^Step [1-9]/ }).waitFor({ timeout: 30000 });
+      await row.locator('.job-cancel').click();
+      await page.waitForFunction(() => document.querySelectorAll('#jobs .job').length === 0, null,
+                                 { timeout: 30000 });
+      assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
+      assert.equal(await page.locator('#grid figure').count(), 1);
+      await page.reload();
+      await sizeOptions(page);
+      await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 1);
+      assert.equal(asked.length, 1, 'asked again after a reload');
+    } finally {
+      await page.close();
+    }
+  } finally {
+    await node.stop();
   }
 }
 
@@ -696,6 +738,8 @@ try {
     console.log('ok - web page: unreachable, stopping, queue full, the API key asked for');
     await testExamples(browser, node.url);
     console.log('ok - web page: examples of what the built-in model draws');
+    await testApiKey(browser);
+    console.log('ok - web page: a server with an API key: asked once, sent with every call');
   } finally {
     await browser.close();
   }
