@@ -130,6 +130,7 @@ async function loadHistory() {
   records.sort((a, b) => a.key - b.key);
   for (const record of records) addCard(record);
   updateHistoryBar();
+  grid.dataset.history = 'loaded';
 }
 
 async function keepImage(record) {

@@ -326,7 +326,7 @@ async function testAdvancedAndHistory(browser, url) {
     assert.ok(await page.isHidden('#history-bar'));
     await page.reload();
     await sizeOptions(page);
-    await page.waitForTimeout(200);  // history read (nothing to show)
+    await page.waitForSelector('#grid[data-history="loaded"]', { state: 'attached' });
     assert.equal(await page.locator('#grid figure').count(), 0);
   } finally {
     await page.close();
