@@ -17,11 +17,10 @@ namespace {
 
 std::string job_path(const std::string& id) { return "/api/v1/jobs/" + id; }
 
-nlohmann::json created_shape(const std::string& id, int steps) {
-  return {{"id", id},
-          {"status", "queued"},
-          {"progress", {{"step", 0}, {"total", steps}}},
-          {"urls", {{"self", job_path(id)}, {"events", job_path(id) + "/events"}}}};
+nlohmann::json created_shape(const job_snapshot& job) {
+  nlohmann::json out = job.to_json(false);
+  out["urls"] = {{"self", job_path(job.id)}, {"events", job_path(job.id) + "/events"}};
+  return out;
 }
 
 void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_store>& jobs) {
@@ -33,6 +32,8 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
   const std::string id = order.id;
   if (!jobs->create(id, request.denoising_steps))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");
+  // As created: queued, with its place in the queue (before the gateway can report a step).
+  job_snapshot created = *jobs->find(id);
 
   std::weak_ptr<job_store> weak = jobs;
   order_handling handling;  // not tied to the connection: the job outlives it
@@ -53,8 +54,7 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
     jobs->finish(id, failed);
     throw;
   }
-  ex->send_json(202, created_shape(id, request.denoising_steps),
-                {{"Location", job_path(id)}, {"X-Request-Id", id}});
+  ex->send_json(202, created_shape(created), {{"Location", job_path(id)}, {"X-Request-Id", id}});
 }
 
 job_snapshot find_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
@@ -78,8 +78,9 @@ void cancel_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
   ex->send_json(202, (now ? *now : job).to_json(false));
 }
 
-// Events: "status" now (the job as GET shows it, without images), "progress" {step, total} as
-// steps complete, then one of "done" (with images), "failed", "cancelled", and the stream ends.
+// Events: "status" now (the job as GET shows it, without images) and again whenever a queued job's
+// queue position changes, "progress" {step, total} as steps complete, then one of "done" (with
+// images), "failed", "cancelled", and the stream ends.
 void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
   job_snapshot job = find_job(ex, jobs);
   auto start = ex->start_stream(200);
@@ -101,7 +102,7 @@ void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
           });
           return;
         }
-        if (first->exchange(false))
+        if (first->exchange(false) || snapshot.status == job_status::queued)
           stream->send("status", snapshot.to_json(false).dump());
         else
           stream->send("progress",

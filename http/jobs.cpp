@@ -24,6 +24,7 @@ const char* to_string(job_status status) {
 nlohmann::json job_snapshot::to_json(bool with_images) const {
   nlohmann::json out = {
       {"id", id}, {"status", to_string(status)}, {"progress", {{"step", step}, {"total", total}}}};
+  if (status == job_status::queued && queue_position > 0) out["queue_position"] = queue_position;
   if (status == job_status::done) {
     nlohmann::json images = nlohmann::json::array();
     for (const auto& image : this->images) {
@@ -65,6 +66,7 @@ bool job_store::create(const std::string& id, int total) {
     jobs_.erase(oldest);
   }
   job j;
+  j.sequence = next_sequence_++;
   j.snapshot.id = id;
   j.snapshot.total = total;
   jobs_.emplace(id, std::move(j));
@@ -76,16 +78,32 @@ std::optional<job_snapshot> job_store::find(const std::string& id) {
   sweep(clock::now());
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return std::nullopt;
-  return it->second.snapshot;
+  return snapshot_of(it->second);
 }
 
-void job_store::notify(job& j, std::unique_lock<std::mutex>& lock) {
-  // Listeners run outside the lock (they write to sockets); a finished job drops them after.
+job_snapshot job_store::snapshot_of(const job& j) const {
   job_snapshot snapshot = j.snapshot;
-  std::vector<job_listener> listeners = j.listeners;
-  if (snapshot.finished()) j.listeners.clear();
+  if (snapshot.status != job_status::queued) return snapshot;
+  snapshot.queue_position = 1;
+  for (const auto& [id, other] : jobs_)
+    if (other.snapshot.status == job_status::queued && other.sequence < j.sequence)
+      ++snapshot.queue_position;
+  return snapshot;
+}
+
+void job_store::notify(job& j, bool left_queue, std::unique_lock<std::mutex>& lock) {
+  // Listeners run outside the lock (they write to sockets); a finished job drops them after.
+  std::vector<std::pair<job_snapshot, std::vector<job_listener>>> calls;
+  calls.emplace_back(snapshot_of(j), j.listeners);
+  if (j.snapshot.finished()) j.listeners.clear();
+  if (left_queue)
+    for (const auto& [id, other] : jobs_)
+      if (other.snapshot.status == job_status::queued && other.sequence > j.sequence &&
+          !other.listeners.empty())
+        calls.emplace_back(snapshot_of(other), other.listeners);
   lock.unlock();
-  for (auto& listener : listeners) listener(snapshot);
+  for (auto& [snapshot, listeners] : calls)
+    for (auto& listener : listeners) listener(snapshot);
 }
 
 void job_store::progress(const std::string& id, int step, int total) {
@@ -95,10 +113,11 @@ void job_store::progress(const std::string& id, int step, int total) {
   job_snapshot& s = it->second.snapshot;
   // Samples of one order report separately; progress never goes backwards.
   if (s.status == job_status::running && step <= s.step && total == s.total) return;
+  const bool left_queue = s.status == job_status::queued;
   s.status = job_status::running;
   s.step = step;
   s.total = total;
-  notify(it->second, lock);
+  notify(it->second, left_queue, lock);
 }
 
 void job_store::finish(const std::string& id, const actors::generate_outcome& outcome) {
@@ -106,6 +125,7 @@ void job_store::finish(const std::string& id, const actors::generate_outcome& ou
   auto it = jobs_.find(id);
   if (it == jobs_.end() || it->second.snapshot.finished()) return;
   job_snapshot& s = it->second.snapshot;
+  const bool left_queue = s.status == job_status::queued;
   it->second.finished_at = clock::now();
   if (outcome.error) {
     s.status =
@@ -124,7 +144,7 @@ void job_store::finish(const std::string& id, const actors::generate_outcome& ou
     s.inference_ms = outcome.inference_ms;
     s.total_ms = outcome.total_ms;
   }
-  notify(it->second, lock);
+  notify(it->second, left_queue, lock);
 }
 
 bool job_store::forget(const std::string& id) {
@@ -140,7 +160,7 @@ bool job_store::subscribe(const std::string& id, job_listener listener) {
   sweep(clock::now());
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return false;
-  job_snapshot snapshot = it->second.snapshot;
+  job_snapshot snapshot = snapshot_of(it->second);
   if (!snapshot.finished()) it->second.listeners.push_back(listener);
   lock.unlock();
   listener(snapshot);

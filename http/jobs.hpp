@@ -33,6 +33,9 @@ struct job_snapshot {
   job_status status = job_status::queued;
   int step = 0;
   int total = 0;
+  // While queued: 1 for the job that starts next, counting this server's queued jobs in the order
+  // they were created; 0 otherwise.
+  int queue_position = 0;
   std::vector<actors::generated_image> images;  // when done
   std::optional<job_error> error;               // when failed or cancelled
   double queue_ms = 0, inference_ms = 0, total_ms = 0;
@@ -41,13 +44,14 @@ struct job_snapshot {
     return status == job_status::done || status == job_status::failed ||
            status == job_status::cancelled;
   }
-  // {id, status, progress: {step, total}, images?: [{png_base64, seed}], error?, timings?}.
-  // `with_images` false leaves the PNGs out (progress events stay small).
+  // {id, status, progress: {step, total}, queue_position? (while queued), images?: [{png_base64,
+  // seed}], error?, timings?}. `with_images` false leaves the PNGs out (progress events stay
+  // small).
   nlohmann::json to_json(bool with_images) const;
 };
 
-// Called on every change of a job, from the thread that changed it; `finished` snapshots are the
-// last a listener gets.
+// Called on every change of a job (its queue position included), from the thread that changed it;
+// `finished` snapshots are the last a listener gets.
 using job_listener = std::function<void(const job_snapshot&)>;
 
 class job_store {
@@ -76,12 +80,18 @@ class job_store {
 
  private:
   struct job {
+    uint64_t sequence = 0;  // creation order, for queue positions
     job_snapshot snapshot;
     clock::time_point finished_at;
     std::vector<job_listener> listeners;
   };
-  void sweep(clock::time_point now);  // with mutex_ held
-  void notify(job& j, std::unique_lock<std::mutex>& lock);
+  void sweep(clock::time_point now);             // with mutex_ held
+  job_snapshot snapshot_of(const job& j) const;  // with mutex_ held: the position filled in
+  // Calls the listeners of `j` and, when `left_queue` (j was queued and is no longer), of every
+  // job still queued, whose positions moved up. Unlocks `lock`.
+  void notify(job& j, bool left_queue, std::unique_lock<std::mutex>& lock);
+
+  uint64_t next_sequence_ = 0;
 
   std::mutex mutex_;
   std::map<std::string, job> jobs_;

@@ -74,7 +74,8 @@ function encodePng(w, h, bits = 8) {
                         chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
-async function startNode(port) {
+// `apiKey`: the server asks for it on every API route (auth.api_keys_env).
+async function startNode(port, apiKey = '') {
   const folder = mkdtempSync(join(tmpdir(), 'muse-browser-'));
   const config = {
     gateway: { host: '127.0.0.1', http_port: port, http_threads: 2, request_timeout_s: 60,
@@ -85,9 +86,14 @@ async function startNode(port) {
     batching: { max_batch_size: 4, max_wait_ms: 50, max_queue: 100, step_level: true },
     autoscale: { min_workers: 1, max_workers: 1 },
   };
+  const env = Object.assign({}, process.env);
+  if (apiKey) {
+    config.auth = { api_keys_env: 'MUSE_BROWSER_TEST_KEYS' };
+    env.MUSE_BROWSER_TEST_KEYS = apiKey;
+  }
   writeFileSync(join(folder, 'config.json'), JSON.stringify(config, null, 2));
   const child = spawn(binary, ['--role=all', '--config', join(folder, 'config.json')],
-                      { stdio: ['ignore', 'pipe', 'pipe'] });
+                      { stdio: ['ignore', 'pipe', 'pipe'], env });
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
@@ -136,12 +142,7 @@ async function testPage(browser, url) {
     assert.equal(await page.locator('#grid figure').count(), 0);
 
     // Progress shown is the server's: record every status text the page shows.
-    await page.evaluate(() => {
-      window.seenStatus = [];
-      const status = document.getElementById('status-text');
-      new MutationObserver(() => window.seenStatus.push(status.textContent))
-        .observe(status, { childList: true, characterData: true, subtree: true });
-    });
+    await watchJobs(page);
     await page.fill('#prompt', 'a red circle');
     await page.press('#prompt', 'Enter');
     await page.waitForSelector('#grid figure', { timeout: 60000 });
@@ -163,6 +164,273 @@ async function testPage(browser, url) {
     const seen = await page.evaluate(() => window.seenStatus);
     assert.ok(seen.some((s) => new RegExp(`^Step [1-9]\\d* of ${qualitySteps}$`).test(s)),
               'no server progress was shown: ' + JSON.stringify(seen));
+    assert.equal(await page.locator('#jobs .job').count(), 0, 'a finished job stays listed');
+
+    // Small images are drawn with square pixels when enlarged; the longest seed fits its box.
+    assert.equal(await page.$eval('#grid figure img', (img) => getComputedStyle(img).imageRendering),
+                 'pixelated');
+    await page.fill('#seed', '9007199254740991');
+    assert.ok(await page.$eval('#seed', (box) => box.scrollWidth <= box.clientWidth),
+              'a 16-digit seed does not fit its box');
+    // The icon is the server's own, small, and named by the page.
+    assert.equal(await page.getAttribute('link[rel="icon"]', 'href'), '/favicon.svg');
+    const icon = await fetch(url + '/favicon.svg');
+    assert.equal(icon.headers.get('content-type'), 'image/svg+xml');
+    assert.ok((await icon.text()).length < 1024);
+  } finally {
+    await page.close();
+  }
+}
+
+// Records in window.seenStatus every text the jobs' status lines show.
+async function watchJobs(page) {
+  await page.evaluate(() => {
+    window.seenStatus = [];
+    const jobs = document.getElementById('jobs');
+    new MutationObserver(() => {
+      for (const status of jobs.querySelectorAll('.job-status'))
+        if (window.seenStatus[window.seenStatus.length - 1] !== status.textContent)
+          window.seenStatus.push(status.textContent);
+    }).observe(jobs, { childList: true, characterData: true, subtree: true });
+  });
+}
+
+// Two jobs at once from the page, each with its own row; the first cancelled while it runs.
+async function testQueueAndCancel(browser, url) {
+  const page = await browser.newPage();
+  try {
+    const jobs = recordJobs(page);
+    const deletes = [];
+    page.on('request', (request) => {
+      if (request.method() === 'DELETE') deletes.push(new URL(request.url()).pathname);
+    });
+    const created = [];
+    page.on('response', async (response) => {
+      if (response.request().method() === 'POST' &&
+          new URL(response.url()).pathname === '/api/v1/jobs')
+        created.push(await response.json());
+    });
+    await page.goto(url + '/');
+    await sizeOptions(page);
+    await watchJobs(page);
+    await page.check('input[name="quality"][value="quality"]');
+    await page.fill('#prompt', 'the first long one');
+    await page.press('#prompt', 'Enter');
+    // The form stays usable while a job runs: a second one is queued behind it.
+    assert.ok(await page.isEnabled('#generate') && await page.isEnabled('#prompt'));
+    await page.fill('#prompt', 'the second long one');
+    await page.press('#prompt', 'Enter');
+    assert.equal(await page.locator('#jobs .job').count(), 2);
+    assert.deepEqual(await page.$$eval('#jobs .job-prompt', (p) => p.map((e) => e.textContent)),
+                     ['the first long one', 'the second long one']);
+    const first = page.locator('#jobs .job').first();
+    await first.locator('.job-status', { hasText: /^Step [1-9]/ }).waitFor({ timeout: 30000 });
+    await first.locator('.job-cancel').click();
+    await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 1 &&
+                               document.querySelectorAll('#jobs .job').length === 0, null,
+                               { timeout: 60000 });
+    assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
+    const card = await imageOf(page, 0);
+    assert.match(card.caption, /the second long one/);
+    assert.match(card.caption, new RegExp(`${qualitySteps} steps`));
+    // Every job was queued first, its place in the line from the server.
+    const seen = await page.evaluate(() => window.seenStatus);
+    assert.ok(seen.some((s) => /^Queued: (next in line|\d+ ahead)$/.test(s)), JSON.stringify(seen));
+    assert.equal(jobs.length, 2);
+    // The server gave each job its place: 1 when it is next, 2 when the first had not started.
+    assert.equal(created.length, 2);
+    for (const job of created) assert.ok([1, 2].includes(job.queue_position), JSON.stringify(job));
+    assert.equal(created[0].queue_position, 1);
+    assert.equal(deletes.length, 1, JSON.stringify(deletes));
+    const cancelled = await (await fetch(url + deletes[0])).json();
+    assert.equal(cancelled.status, 'cancelled');
+  } finally {
+    await page.close();
+  }
+}
+
+// The advanced panel's values reach the request and the cards; the cards give them back, as a
+// curl command too; the history survives a reload, and is deleted and cleared.
+async function testAdvancedAndHistory(browser, url) {
+  const page = await browser.newPage();
+  try {
+    const jobs = recordJobs(page);
+    await page.goto(url + '/');
+    await sizeOptions(page);
+    assert.ok(await page.isHidden('#history-bar'));
+    await page.click('#advanced summary');
+    const samplers = await page.$$eval('#sampler option', (o) => o.map((e) => e.value));
+    assert.ok(samplers.length >= 2 && samplers[0] === '', JSON.stringify(samplers));
+    const sampler = samplers[samplers.length - 1];
+    await page.fill('#negative', 'blurry');
+    await page.fill('#steps', '4');
+    await page.fill('#guidance', '3.5');
+    await page.selectOption('#sampler', sampler);
+    await page.fill('#count', '2');
+    await page.fill('#seed', '11');
+    await generateOn(page, 'two with settings', 2);
+    const sent = jobs[0];
+    assert.deepEqual([sent.negative_prompt, sent.steps, sent.guidance_scale, sent.scheduler, sent.n,
+                      sent.seed, sent.width, sent.height],
+                     ['blurry', 4, 3.5, sampler, 2, 11, width, height]);
+    const seeds = [];
+    for (const i of [0, 1]) {
+      const card = await imageOf(page, i);
+      assert.match(card.caption, /two with settings/);
+      assert.match(card.caption, /4 steps/);
+      assert.match(card.caption, new RegExp(`${width}x${height} · ${sampler} · guidance 3.5`));
+      assert.match(card.caption, /not: blurry/);
+      seeds.push(Number(/seed (\d+)/.exec(card.caption)[1]));
+    }
+    assert.deepEqual(seeds.sort(), [11, 12]);
+
+    // Kept across a reload; the form is empty again, and a card fills it.
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 2);
+    assert.match(await page.textContent('#history-note'), /2 images, kept in this browser/);
+    assert.equal(await page.inputValue('#negative'), '');
+    const newest = page.locator('#grid figure').first();
+    const newestSeed = /seed (\d+)/.exec(await newest.locator('figcaption').textContent())[1];
+    await newest.locator('.reuse').click();
+    assert.deepEqual([await page.inputValue('#prompt'), await page.inputValue('#negative'),
+                      await page.inputValue('#steps'), await page.inputValue('#guidance'),
+                      await page.inputValue('#sampler'), await page.inputValue('#seed'),
+                      await page.inputValue('#count')],
+                     ['two with settings', 'blurry', '4', '3.5', sampler, newestSeed, '1']);
+    assert.ok(await page.$eval('#advanced', (d) => d.open));
+
+    // Copy as curl: the request it shows is one the server takes, for the same image.
+    await newest.locator('.copy-curl').click();
+    const command = await newest.locator('.curl-text').inputValue();
+    assert.ok(command.startsWith(`curl -s ${url}/api/v1/generate`), command);
+    const json = /-d '([^']*)'/.exec(command);
+    assert.ok(json, command);
+    const body = JSON.parse(json[1]);
+    assert.deepEqual(body, { prompt: 'two with settings', quality: 'fast', negative_prompt: 'blurry',
+                             steps: 4, guidance_scale: 3.5, scheduler: sampler, seed: Number(newestSeed),
+                             width, height });
+    const again = await fetch(url + '/api/v1/generate', { method: 'POST', body: json[1],
+                                                          headers: { 'Content-Type': 'application/json' } });
+    assert.equal(again.status, 200);
+    assert.equal((await again.json()).images[0].seed, Number(newestSeed));
+
+    // Delete one: gone after a reload too. Clear: none left.
+    await newest.locator('.delete').click();
+    assert.equal(await page.locator('#grid figure').count(), 1);
+    await page.reload();
+    await page.waitForSelector('#history-bar:not([hidden])');
+    assert.equal(await page.locator('#grid figure').count(), 1);
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click('#clear-history');
+    assert.equal(await page.locator('#grid figure').count(), 0);
+    assert.ok(await page.isHidden('#history-bar'));
+    await page.reload();
+    await sizeOptions(page);
+    await page.waitForSelector('#grid[data-history="loaded"]', { state: 'attached' });
+    assert.equal(await page.locator('#grid figure').count(), 0);
+  } finally {
+    await page.close();
+  }
+}
+
+// Errors in plain words, and the API key asked for when the server wants one.
+async function testErrors(browser, url) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(url + '/');
+    await sizeOptions(page);
+    const submit = async (prompt) => {
+      await page.fill('#prompt', prompt);
+      await page.press('#prompt', 'Enter');
+      await page.waitForSelector('#error:not([hidden])');
+      const text = await page.textContent('#error');
+      await page.waitForFunction(() => document.querySelectorAll('#jobs .job').length === 0);
+      return text;
+    };
+    await page.route('**/api/v1/jobs', (route) => route.abort('connectionrefused'));
+    assert.match(await submit('unreachable'), /^The server cannot be reached/);
+    await page.unroute('**/api/v1/jobs');
+    await page.route('**/api/v1/jobs', (route) => route.fulfill({ status: 503, json: {
+      error: { code: 'shutting_down', message: 'the server is shutting down' } } }));
+    const stopping = await submit('stopping');
+    assert.match(stopping, /server is stopping/);
+    assert.doesNotMatch(stopping, /restart/);
+    await page.unroute('**/api/v1/jobs');
+    await page.route('**/api/v1/jobs', (route) => route.fulfill({ status: 429,
+      headers: { 'Retry-After': '3' }, json: { error: { code: 'queue_full', message: 'full' } } }));
+    assert.match(await submit('busy'), /queue is full; try again in 3 seconds/);
+    await page.unroute('**/api/v1/jobs');
+
+    // A key asked for on 401, kept, and sent with the retried request.
+    const keys = [];
+    await page.route('**/api/v1/jobs', (route) => {
+      const key = route.request().headers()['x-api-key'];
+      keys.push(key || '');
+      if (!key) return route.fulfill({ status: 401, json: { error: { code: 'unauthorized', message: 'no key' } } });
+      return route.continue();
+    });
+    const asked = [];
+    page.on('dialog', (dialog) => { asked.push(dialog.message()); dialog.accept('k-123'); });
+    await generateOn(page, 'with a key', 1);
+    assert.deepEqual(keys, ['', 'k-123']);
+    assert.equal(asked.length, 1);
+    assert.match(asked[0], /needs an API key/);
+    assert.equal(await page.evaluate(() => localStorage.getItem('muse-api-key')), 'k-123');
+  } finally {
+    await page.close();
+  }
+}
+
+// A server that wants an API key: the page asks once, then sizes, jobs, events and Cancel all
+// carry it, and a reload needs no asking.
+async function testApiKey(browser) {
+  const node = await startNode(await freePort(), 'browser-key');
+  try {
+    const page = await browser.newPage();
+    try {
+      const asked = [];
+      page.on('dialog', (dialog) => { asked.push(dialog.message()); dialog.accept('browser-key'); });
+      await page.goto(node.url + '/');
+      assert.deepEqual(await page.$$eval('#size option', (o) => o.map((e) => e.value)), ['']);
+      await generateOn(page, 'with the real key', 1);
+      assert.equal(asked.length, 1, JSON.stringify(asked));
+      await sizeOptions(page);  // the stats, read with the key once it is known
+      await page.check('input[name="quality"][value="quality"]');  // 150 steps
+      await page.fill('#prompt', 'cancelled with the key');
+      await page.press('#prompt', 'Enter');
+      const row = page.locator('#jobs .job').first();
+      await row.locator('.job-status', { hasText: /^Step [1-9]/ }).waitFor({ timeout: 30000 });
+      await row.locator('.job-cancel').click();
+      await page.waitForFunction(() => document.querySelectorAll('#jobs .job').length === 0, null,
+                                 { timeout: 30000 });
+      assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
+      assert.equal(await page.locator('#grid figure').count(), 1);
+      await page.reload();
+      await sizeOptions(page);
+      await page.waitForFunction(() => document.querySelectorAll('#grid figure').length === 1);
+      assert.equal(asked.length, 1, 'asked again after a reload');
+    } finally {
+      await page.close();
+    }
+  } finally {
+    await node.stop();
+  }
+}
+
+// Examples: the built-in model is said to draw emoji names only; clicking one fills the prompt.
+async function testExamples(browser, url) {
+  const page = await browser.newPage();
+  try {
+    await page.route('**/api/v1/stats', (route) => route.fulfill({ json: { ready: true, model: {
+      name: 'muse-tiny', default_size: { width: 64, height: 64 },
+      limits: { min_size: 16, max_size: 128, size_multiple: 16, default_width: 64,
+                default_height: 64, max_pixels: 128 * 128, max_steps: 150,
+                schedulers: ['ddim', 'euler'] } } } }));
+    await page.goto(url + '/');
+    await page.waitForSelector('#examples:not([hidden])');
+    assert.match(await page.textContent('#examples-note'), /built-in model draws emoji from their names only/);
+    await page.locator('#examples .example', { hasText: 'red apple' }).click();
+    assert.equal(await page.inputValue('#prompt'), 'red apple');
   } finally {
     await page.close();
   }
@@ -457,11 +725,21 @@ try {
                                           args: ['--no-sandbox', '--disable-dev-shm-usage'] });
   try {
     await testPage(browser, node.url);
-    console.log('ok - web page: prompt, server progress, toggle, seed, download, empty prompt');
+    console.log('ok - web page: prompt, server progress, toggle, seed, download, empty prompt, icon');
     await testSizes(browser, node.url);
     console.log('ok - web page: the size menu offers the model\'s sizes and sends the chosen one');
     await testImageToImage(browser, node.url);
     console.log('ok - web page: image to image picked or dropped, strength, resized to fit');
+    await testQueueAndCancel(browser, node.url);
+    console.log('ok - web page: two jobs at once, queue position, the first cancelled');
+    await testAdvancedAndHistory(browser, node.url);
+    console.log('ok - web page: advanced settings sent and shown, reused, curl, history kept, deleted, cleared');
+    await testErrors(browser, node.url);
+    console.log('ok - web page: unreachable, stopping, queue full, the API key asked for');
+    await testExamples(browser, node.url);
+    console.log('ok - web page: examples of what the built-in model draws');
+    await testApiKey(browser);
+    console.log('ok - web page: a server with an API key: asked once, sent with every call');
   } finally {
     await browser.close();
   }

@@ -101,4 +101,8 @@ TEST_CASE("the web page is served from the binary", "[web]") {
   CHECK(script.body.find("/api/v1/jobs") != std::string::npos);
   CHECK(http_request("GET", s.url("/style.css")).headers["content-type"] ==
         "text/css; charset=utf-8");
+  auto icon = http_request("GET", s.url("/favicon.svg"));
+  CHECK(icon.status == 200);
+  CHECK(icon.headers["content-type"] == "image/svg+xml");
+  CHECK(icon.body.rfind("<svg", 0) == 0);
 }

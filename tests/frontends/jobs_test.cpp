@@ -48,6 +48,30 @@ TEST_CASE("a job goes queued, running, done and tells its listeners", "[jobs]") 
   CHECK_FALSE(jobs.subscribe("missing", [](const muse::http::job_snapshot&) {}));
 }
 
+TEST_CASE("queued jobs know their place and hear when it moves up", "[jobs]") {
+  job_store jobs(std::chrono::seconds(60), 10);
+  REQUIRE(jobs.create("a", 5));
+  REQUIRE(jobs.create("b", 5));
+  REQUIRE(jobs.create("c", 5));
+  CHECK(jobs.find("a")->queue_position == 1);
+  CHECK(jobs.find("c")->queue_position == 3);
+  CHECK(jobs.find("c")->to_json(false)["queue_position"] == 3);
+  std::vector<int> seen_by_c;
+  REQUIRE(jobs.subscribe(
+      "c", [&](const muse::http::job_snapshot& s) { seen_by_c.push_back(s.queue_position); }));
+  jobs.progress("a", 1, 5);  // a runs: b and c move up
+  CHECK(jobs.find("a")->queue_position == 0);
+  CHECK_FALSE(jobs.find("a")->to_json(false).contains("queue_position"));
+  CHECK(jobs.find("b")->queue_position == 1);
+  jobs.progress("a", 2, 5);  // nothing left the queue: c hears nothing
+  muse::actors::generate_outcome cancelled;
+  cancelled.id = "b";
+  cancelled.error = muse::actors::failure::cancelled;
+  jobs.finish("b", cancelled);  // b leaves the queue without running
+  CHECK(seen_by_c == std::vector<int>{3, 2, 1});
+  CHECK(jobs.find("c")->queue_position == 1);
+}
+
 TEST_CASE("failed and cancelled jobs keep their error; finished jobs expire", "[jobs]") {
   job_store jobs(std::chrono::seconds(0), 10);
   REQUIRE(jobs.create("f", 5));
