@@ -1,5 +1,7 @@
 #include "http/order.hpp"
 
+#include <algorithm>
+
 namespace muse::http {
 namespace {
 
@@ -46,20 +48,28 @@ void submit_order(const std::shared_ptr<server_state>& state, actors::generate_o
                   order_handling handling) {
   const std::string id = order.id;
   const auto connection = handling.connection;
+  int total = 0;
+  for (const auto& sample : order.samples) total = std::max(total, denoising_steps(sample));
+  state->running.submitted(id, total, order.samples.size());
   if (connection) state->order_started(*connection, id);
   try {
     state->gateway.submit(
         std::move(order),
         [state, connection, id, ended = std::move(handling.ended),
          finished = std::move(handling.finished)](actors::generate_outcome outcome) {
+          state->running.ended(id);
           if (connection) state->order_finished(*connection, id);
           if (ended) ended(outcome);
           if (finished)
             state->run_on_http_thread(
                 [finished, outcome = std::move(outcome)] { finished(outcome); });
         },
-        std::move(handling.progress));
+        [state, id, progress = std::move(handling.progress)](int step, int total) {
+          state->running.stepped(id, step, total);
+          if (progress) progress(step, total);
+        });
   } catch (...) {
+    state->running.ended(id);
     if (connection) state->order_finished(*connection, id);
     throw;
   }

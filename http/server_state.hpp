@@ -18,6 +18,7 @@
 #include "cluster_config/config.hpp"
 #include "http/generate_request.hpp"
 #include "http/http_metrics.hpp"
+#include "http/running_orders.hpp"
 
 namespace muse::http {
 
@@ -29,6 +30,8 @@ class server_state {
   const config::deployment_config config;
   actors::gateway& gateway;
   http_metrics metrics;
+  // Every order in flight, kept by submit_order (order.hpp).
+  running_orders running;
   std::atomic<bool> draining{false};
 
   // What every route that generates does before parsing: 503 while draining, 503 while no worker
