@@ -20,6 +20,9 @@ void add_image_routes(route_table& table, std::shared_ptr<image_store> images);
 void add_openai_routes(route_table& table, std::shared_ptr<image_store> images);
 // GET /, /app.js, /style.css: the web page, compiled into the binary.
 void add_web_routes(route_table& table);
+// POST /sdapi/v1/txt2img, /sdapi/v1/img2img; GET /sdapi/v1/progress, /sdapi/v1/sd-models,
+// /sdapi/v1/samplers: AUTOMATIC1111's API.
+void add_a1111_routes(route_table& table);
 // POST /slack/commands.
 void add_slack_routes(route_table& table, std::shared_ptr<image_store> images);
 

@@ -316,11 +316,13 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
     seed = std::min(seed, max_seed - uint64_t(n - 1));
   }
   auto request = expand(sample, seed, n);
-  // model::cut_by_strength's count (http/ does not include model/), checked >= 1 above.
-  request.denoising_steps =
-      fields.has_init_image() ? std::min(int(double(sample.steps) * sample.strength), sample.steps)
-                              : sample.steps;
+  request.denoising_steps = denoising_steps(sample);  // checked >= 1 above
   return request;
+}
+
+int denoising_steps(const actors::sample_request& sample) {
+  if (sample.init_image.width == 0) return sample.steps;
+  return std::min(int(double(sample.steps) * sample.strength), sample.steps);
 }
 
 generate_request parse_generate_request(const std::string& body, const request_rules& rules,

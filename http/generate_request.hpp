@@ -74,6 +74,10 @@ generate_fields read_predict_body(const std::string& body);
 generate_request validate_generate_fields(const generate_fields& fields, const request_rules& rules,
                                           uint64_t drawn_seed);
 
+// The denoising steps a sample runs: its steps, or int(steps x strength) from an init image
+// (model::cut_by_strength's count; http/ does not include model/).
+int denoising_steps(const actors::sample_request& sample);
+
 // read_generate_body, then validate_generate_fields.
 generate_request parse_generate_request(const std::string& body, const request_rules& rules,
                                         uint64_t drawn_seed);

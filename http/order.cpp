@@ -1,8 +1,9 @@
 #include "http/order.hpp"
 
-#include <filesystem>
+#include <algorithm>
 #include <stdexcept>
 
+#include "http/a1111_request.hpp"
 #include "http/png_parameters.hpp"
 
 namespace muse::http {
@@ -46,15 +47,8 @@ std::vector<std::string> parameters_of(const server_state& state,
                                        const actors::generate_order& order) {
   std::vector<std::string> texts;
   if (!state.config.gateway.png_parameters) return texts;
-  const auto& model = state.config.model;
-  // The folder's name, or a single file's without ".safetensors", as A1111 names checkpoints.
-  auto path = std::filesystem::path(model.path).lexically_normal();
-  if (!path.has_filename()) path = path.parent_path();
-  const std::string model_name =
-      (path.extension() == ".safetensors" ? path.stem() : path.filename()).string();
-  for (const auto& sample : order.samples)
-    texts.push_back(png_parameters(
-        sample, sample.scheduler.empty() ? model.scheduler : sample.scheduler, model_name));
+  const std::string model_name = a1111_model_name(state.config.model.path);
+  for (const auto& sample : order.samples) texts.push_back(png_parameters(sample, model_name));
   return texts;
 }
 
@@ -80,6 +74,9 @@ void submit_order(const std::shared_ptr<server_state>& state, actors::generate_o
   const std::string id = order.id;
   const auto connection = handling.connection;
   std::vector<std::string> parameters = parameters_of(*state, order);
+  int total = 0;
+  for (const auto& sample : order.samples) total = std::max(total, denoising_steps(sample));
+  state->running.submitted(id, total, order.samples.size());
   if (connection) state->order_started(*connection, id);
   try {
     state->gateway.submit(
@@ -87,6 +84,7 @@ void submit_order(const std::shared_ptr<server_state>& state, actors::generate_o
         [state, connection, id, parameters = std::move(parameters),
          ended = std::move(handling.ended),
          finished = std::move(handling.finished)](actors::generate_outcome outcome) {
+          state->running.ended(id);
           if (connection) state->order_finished(*connection, id);
           write_parameters(outcome, parameters);
           if (ended) ended(outcome);
@@ -94,8 +92,12 @@ void submit_order(const std::shared_ptr<server_state>& state, actors::generate_o
             state->run_on_http_thread(
                 [finished, outcome = std::move(outcome)] { finished(outcome); });
         },
-        std::move(handling.progress));
+        [state, id, progress = std::move(handling.progress)](int step, int total) {
+          state->running.stepped(id, step, total);
+          if (progress) progress(step, total);
+        });
   } catch (...) {
+    state->running.ended(id);
     if (connection) state->order_finished(*connection, id);
     throw;
   }

@@ -2,23 +2,15 @@
 
 #include <zlib.h>
 
-#include <array>
+#include <cmath>
 #include <cstdint>
-#include <sstream>
+#include <cstdio>
 #include <stdexcept>
+
+#include "http/a1111_request.hpp"
 
 namespace muse::http {
 namespace {
-
-// Ours -> A1111's, as its sampler menu names them.
-constexpr std::array<std::pair<const char*, const char*>, 6> a1111_names = {{
-    {"ddim", "DDIM"},
-    {"euler", "Euler"},
-    {"euler_ancestral", "Euler a"},
-    {"dpmpp_2m", "DPM++ 2M"},
-    {"dpmpp_2m_karras", "DPM++ 2M Karras"},
-    {"pndm", "PLMS"},
-}};
 
 void put_u32(std::string& out, uint32_t value) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(char((value >> shift) & 0xff));
@@ -45,37 +37,24 @@ bool ascii(const std::string& text) {
   return true;
 }
 
-// A1111 writes the CFG scale as Python prints the float: 7.0 -> "7.0", 7.5 -> "7.5".
-std::string cfg_text(float scale) {
-  std::ostringstream text;
-  text << scale;
-  std::string out = text.str();
-  if (out.find_first_of(".e") == std::string::npos) out += ".0";
-  return out;
+// A number as A1111 writes it there: 7 -> "7", 7.5 -> "7.5", without a float's noise.
+std::string number_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", std::round(value * 1e6) / 1e6);
+  return text;
 }
 
 }  // namespace
 
-std::string a1111_sampler_name(const std::string& scheduler) {
-  for (const auto& [ours, theirs] : a1111_names)
-    if (scheduler == ours) return theirs;
-  return scheduler;
-}
-
-std::string png_parameters(const actors::sample_request& sample, const std::string& scheduler,
-                           const std::string& model_name) {
+std::string png_parameters(const actors::sample_request& sample, const std::string& model_name) {
   std::string text = sample.prompt;
   if (!sample.negative_prompt.empty()) text += "\nNegative prompt: " + sample.negative_prompt;
   text += "\nSteps: " + std::to_string(sample.steps) +
-          ", Sampler: " + a1111_sampler_name(scheduler) +
-          ", CFG scale: " + cfg_text(sample.guidance_scale) +
+          ", Sampler: " + a1111_sampler_name(sample.scheduler) +
+          ", CFG scale: " + number_text(sample.guidance_scale) +
           ", Seed: " + std::to_string(sample.seed) + ", Size: " + std::to_string(sample.width) +
           "x" + std::to_string(sample.height) + ", Model: " + model_name;
-  if (sample.init_image.width > 0) {
-    std::ostringstream strength;
-    strength << sample.strength;
-    text += ", Denoising strength: " + strength.str();
-  }
+  if (sample.init_image.width > 0) text += ", Denoising strength: " + number_text(sample.strength);
   return text;
 }
 

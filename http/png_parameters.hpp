@@ -13,12 +13,9 @@
 
 namespace muse::http {
 
-// The sampler's name as A1111 shows it ("Euler a" for euler_ancestral); an unknown name as is.
-std::string a1111_sampler_name(const std::string& scheduler);
-
-// The "parameters" text of one sample; `scheduler` is the sample's, resolved ("" is not).
-std::string png_parameters(const actors::sample_request& sample, const std::string& scheduler,
-                           const std::string& model_name);
+// The "parameters" text of one validated sample (its scheduler named); `model_name` as
+// a1111_model_name gives it. Also the `infotexts` of A1111's API answers.
+std::string png_parameters(const actors::sample_request& sample, const std::string& model_name);
 
 // `png` with a text chunk under `keyword` (1..79 Latin-1 characters) put right after its header:
 // tEXt when the text is ASCII, else iTXt holding it as UTF-8 (PNG's tEXt is Latin-1). Throws

@@ -37,6 +37,7 @@ void add_all_routes(route_table& table, const config::deployment_config& config)
   add_job_routes(table, jobs);
   add_image_routes(table, images);
   add_openai_routes(table, images);
+  add_a1111_routes(table);
   add_web_routes(table);
   add_slack_routes(table, images);
 }

@@ -19,6 +19,7 @@
 #include "http/generate_request.hpp"
 #include "http/http_metrics.hpp"
 #include "http/rate_limit.hpp"
+#include "http/running_orders.hpp"
 
 namespace muse::http {
 
@@ -33,6 +34,8 @@ class server_state {
   actors::gateway& gateway;
   http_metrics metrics;
   rate_limiter rate_limits;
+  // Every order in flight, kept by submit_order (order.hpp).
+  running_orders running;
   std::atomic<bool> draining{false};
 
   // What every route that generates does before parsing: 503 while draining, 503 while no worker
