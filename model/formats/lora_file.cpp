@@ -236,7 +236,9 @@ lora_file parse_kohya(const weight_map& weights, const lora_targets& targets,
     const std::string* path = nullptr;
     const auto names = by_kohya_name.find(component);
     if (names != by_kohya_name.end()) {
-      const auto found = names->second.find(rest);
+      auto found = names->second.find(rest);
+      if (found == names->second.end() && component != "unet")
+        found = names->second.find("text_model_" + rest);
       if (found != names->second.end()) path = &found->second;
     }
     if (!path) reader.target(component, rest, key);  // throws: no such module
@@ -320,6 +322,15 @@ std::map<std::string, peft_config> read_peft_metadata(const weight_map& weights,
   return configs;
 }
 
+// transformers 5 names CLIPTextModel's modules without the "text_model." of earlier versions, so
+// LoRAs saved against it do too: such a path is the module under text_model.
+std::string text_model_path(const lora_targets& targets, const std::string& component,
+                            const std::string& path) {
+  const auto modules = targets.find(component);
+  if (component == "unet" || modules == targets.end() || modules->second.count(path)) return path;
+  return modules->second.count("text_model." + path) ? "text_model." + path : path;
+}
+
 // diffusers / PEFT: "<component>.<module path>.lora_A.weight".
 lora_file parse_peft(const weight_map& weights, const lora_targets& targets,
                      const std::string& name) {
@@ -347,9 +358,11 @@ lora_file parse_peft(const weight_map& weights, const lora_targets& targets,
     const auto dot = rest.find('.');
     if (dot == std::string::npos)
       reader.fail("key '" + key + "' names no component (unet., text_encoder., text_encoder_2.)");
-    const auto component = rest.substr(0, dot), path = rest.substr(dot + 1);
+    const auto component = rest.substr(0, dot);
+    auto path = rest.substr(dot + 1);
     if (component != "unet" && component != "text_encoder" && component != "text_encoder_2")
       reader.fail("key '" + key + "' names no component (unet., text_encoder., text_encoder_2.)");
+    path = text_model_path(targets, component, path);
     reader.target(component, path, key);
     auto& p = reader.slot(component, path);
     const auto tensor = weights.get(key);

@@ -9,6 +9,7 @@
 //   ".lora.down.weight" / ".lora.up.weight"), "text_encoder.", "text_encoder_2."; alpha from
 //   the file's "lora_adapter_metadata" (lora_alpha, alpha_pattern), else ".alpha" keys, else
 //   the rank (scale 1), as diffusers' load_lora_weights takes it.
+// Text encoder paths may leave out "text_model." (as transformers 5 names CLIPTextModel's modules).
 // Anything else is refused by name: a key that matches no module of the model (a LoRA for
 // another base), shapes that do not fit the module, LyCORIS variants (LoHa, LoKr, DoRA, Tucker
 // mid weights), rsLoRA, 3x3 convolution LoRAs (kohya LoCon).

@@ -47,9 +47,7 @@ struct tiny_models {
   unet_model unet = load_unet(tiny_sd() + "/unet", torch::kCPU, torch::kFloat32);
   text_encoder encoder =
       load_text_encoder(tiny_sd() + "/text_encoder", torch::kCPU, torch::kFloat32);
-  lora_components components() {
-    return {{"unet", unet.get()}, {"text_encoder", encoder.get()}};
-  }
+  lora_components components() { return {{"unet", unet.get()}, {"text_encoder", encoder.get()}}; }
 };
 
 std::string kohya_name(std::string prefix, const std::string& path) {
@@ -141,6 +139,21 @@ TEST_CASE("kohya LoRA files: names to diffusers modules, alpha over rank", "[lor
   CHECK(unet.at(proj_in).down.dim() == 2);
   CHECK_FALSE(unet.at(attn_q).convolution);
   CHECK(file.components.at("text_encoder").at(te_q).scale() == 1.5);
+
+  // transformers 5 names the text encoder's modules without "text_model.": so may a LoRA.
+  const auto& q = targets.at("text_encoder").at(te_q);
+  const std::map<std::string, torch::Tensor> short_kohya = {
+      {"lora_te_encoder_layers_0_self_attn_q_proj.lora_down.weight", torch::zeros({4, q.in})},
+      {"lora_te_encoder_layers_0_self_attn_q_proj.lora_up.weight", torch::zeros({q.out, 4})}};
+  CHECK(parse_lora(weight_map::from_tensors(short_kohya), targets, "x")
+            .components.at("text_encoder")
+            .count(te_q) == 1);
+  const std::map<std::string, torch::Tensor> short_peft = {
+      {"text_encoder.encoder.layers.0.self_attn.q_proj.lora_A.weight", torch::zeros({4, q.in})},
+      {"text_encoder.encoder.layers.0.self_attn.q_proj.lora_B.weight", torch::zeros({q.out, 4})}};
+  CHECK(parse_lora(weight_map::from_tensors(short_peft), targets, "x")
+            .components.at("text_encoder")
+            .count(te_q) == 1);
 
   // No alpha: alpha = rank (scale 1); alphas on some modules: the others take the common one.
   std::map<std::string, torch::Tensor> no_alpha;
