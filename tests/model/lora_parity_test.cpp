@@ -32,7 +32,7 @@ nlohmann::json lora_metadata() {
 
 }  // namespace
 
-TEST_CASE("LoRA parity with diffusers' load_lora_weights (tiny-sd)", "[.lora_parity][parity]") {
+TEST_CASE("LoRA parity with diffusers' load_lora_weights (tiny-sd)", "[parity][lora]") {
   const auto meta = lora_metadata();
   const auto tensors = reference_path("tiny-sd_lora.safetensors");
   {
