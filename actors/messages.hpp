@@ -292,11 +292,15 @@ typename Inspector::result_type inspect(Inspector& f, stats_snapshot& x) {
 
 namespace muse::model {
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lora_use& x) {
+  return f(caf::meta::type_name("lora_use"), x.name, x.scale);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
   return f(caf::meta::type_name("sample_request"), x.prompt, x.negative_prompt, x.steps,
            x.guidance_scale, x.seed, x.width, x.height, x.scheduler, x.init_image.width,
            x.init_image.height, x.init_image.pixels, x.strength, x.original_width,
-           x.original_height, x.crop_top, x.crop_left);
+           x.original_height, x.crop_top, x.crop_left, x.loras);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {

@@ -26,6 +26,7 @@ model::sample_request to_model(const sample_request& request) {
   out.original_height = request.original_height;
   out.crop_top = request.crop_top;
   out.crop_left = request.crop_left;
+  for (const auto& lora : request.loras) out.loras.push_back({lora.name, lora.scale});
   return out;
 }
 

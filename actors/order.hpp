@@ -21,6 +21,11 @@ struct rgb_pixels {
 
 // One image to make. Seeds follow diffusers: the same prompt, seed, steps, size and scheduler
 // give the same image, whatever batch the sample rides in.
+struct lora_choice {
+  std::string name;
+  double scale = 1.0;
+};
+
 struct sample_request {
   std::string prompt;
   std::string negative_prompt;
@@ -40,6 +45,8 @@ struct sample_request {
   int original_height = 0;
   int crop_top = 0;
   int crop_left = 0;
+  // LoRAs for this sample alone (model::sample_request::loras): file names and scales.
+  std::vector<lora_choice> loras;
 };
 
 // What a request may ask of the served model; http/ validates against it.

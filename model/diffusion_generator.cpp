@@ -104,6 +104,8 @@ std::unique_ptr<generator> load_generator(const generator_options& options) {
     detect_model_architecture(options.path, options.config_dir);
     auto loaded = pipeline::load(options.path, options.device, options.dtype, options.scheduler,
                                  options.config_dir, options.cuda);
+    if (!options.lora_dir.empty())
+      loaded->set_lora_library(options.lora_dir, options.lora_cache_mb * 1024 * 1024);
     loaded->set_memory_budget(
         memory_budget_bytes(options.memory_budget_mb, loaded->memory(), options.workers_on_device));
     return std::make_unique<pipeline_generator>(std::move(loaded));

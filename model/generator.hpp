@@ -20,6 +20,13 @@ struct rgb_image {
   std::vector<uint8_t> pixels;
 };
 
+// A LoRA a request applies: a file's name in the model's LoRA folder (model_settings::lora_dir,
+// without ".safetensors") and the weight of its low-rank update (diffusers' LoRA scale).
+struct lora_use {
+  std::string name;
+  double scale = 1.0;
+};
+
 // One image to make. Seeds follow diffusers: the initial latents are torch.randn(1, C, H/f, W/f)
 // from a CPU generator seeded with `seed`, whatever batch the sample rides in.
 struct sample_request {
@@ -44,6 +51,9 @@ struct sample_request {
   int original_height = 0;
   int crop_top = 0;
   int crop_left = 0;
+  // LoRAs on the UNet and text encoders for this sample alone: samples with different LoRAs (or
+  // none) still share one UNet call, each row getting its own update (model/README.md).
+  std::vector<lora_use> loras;
 
   bool starts_from_image() const { return init_image.width > 0; }
 };

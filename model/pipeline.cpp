@@ -207,7 +207,7 @@ std::shared_ptr<pipeline> pipeline::load(const std::string& path, const std::str
   p->memory_shape_ =
       describe_memory(unet, p->vae_->config(), p->conditioner_->max_length(), p->dtype_);
 
-  p->denoise_ = eager_denoiser(p->unet_);
+  p->denoise_ = p->eager_ = eager_denoiser(p->unet_);
   if (p->device_.is_cuda()) p->prepare_cuda(cuda);
   return p;
 }
@@ -229,6 +229,14 @@ void pipeline::prepare_cuda(const cuda_engine_options& options) {
 #else
   if (options.graphs) throw model_error("CUDA graphs need a build against a CUDA libtorch");
 #endif
+}
+
+void pipeline::set_lora_library(const std::string& dir, int64_t cache_bytes) {
+  lora_components components{{"unet", unet_.get()}};
+  auto encoders = conditioner_->encoders();
+  components["text_encoder"] = encoders.at(0).get();
+  if (encoders.size() > 1) components["text_encoder_2"] = encoders.at(1).get();
+  loras_ = std::make_unique<lora_library>(dir, cache_bytes, components, device_, dtype_);
 }
 
 device_memory pipeline::memory() const {
@@ -298,6 +306,9 @@ void pipeline::validate(const sample_request& r) const {
   if (r.original_width < 0 || r.original_height < 0 || r.crop_top < 0 || r.crop_left < 0)
     throw model_error("original size and crop coordinates must be >= 0");
   check_image_to_image(r);
+  check_lora_uses(r.loras);
+  if (!r.loras.empty() && !loras_)
+    throw model_error("LoRA '" + r.loras.front().name + "': this model has no LoRA folder");
 }
 
 conditioning pipeline::encode(const std::vector<text_prompt>& prompts) {
@@ -308,6 +319,37 @@ conditioning pipeline::encode(const std::vector<text_prompt>& prompts) {
   synchronize(device_);
   timings_.encode_ms = ms_since(start);
   return encoded;
+}
+
+conditioning pipeline::encode_with_loras(const std::vector<text_prompt>& prompts,
+                                         const std::vector<size_t>& owner,
+                                         const std::vector<lora_call::row_adapters>& adapters) {
+  bool any = false;
+  for (const auto& a : adapters) any = any || !a.empty();
+  if (!any) return encode(prompts);
+  // The text encoders see one LoRA set per call: the prompts of requests with the same LoRAs
+  // (names and scales) are encoded together, every row with that set.
+  std::map<std::vector<std::pair<const lora_adapter*, double>>, std::vector<size_t>> by_set;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<std::pair<const lora_adapter*, double>> key;
+    for (const auto& [adapter, scale] : adapters[owner[i]]) key.emplace_back(adapter.get(), scale);
+    by_set[key].push_back(i);
+  }
+  std::vector<conditioning> rows(prompts.size());
+  for (const auto& [key, members] : by_set) {
+    std::vector<text_prompt> part;
+    for (auto i : members) part.push_back(prompts[i]);
+    const auto& set = adapters[owner[members.front()]];
+    std::unique_ptr<lora_call> call;
+    if (!set.empty())
+      call =
+          std::make_unique<lora_call>(std::vector<lora_call::row_adapters>{set}, device_, dtype_);
+    lora_scope scope(call.get());
+    const auto encoded = encode(part);
+    for (size_t k = 0; k < members.size(); ++k)
+      rows[members[k]] = encoded.narrow(static_cast<int64_t>(k), 1);
+  }
+  return conditioning::cat(rows);
 }
 
 std::vector<sample_state> pipeline::start(const std::vector<sample_request>& requests) {
@@ -333,10 +375,23 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     p.size.crop_left = r.crop_left;
     return p;
   };
-  for (const auto& r : requests) prompts.push_back(prompt_of(r, false));
-  for (const auto& r : requests)
-    if (r.guidance_scale > 1.0f) prompts.push_back(prompt_of(r, true));
-  const auto encoded = encode(prompts);
+  // Each request's LoRAs, loaded (or found in the cache) before any work.
+  std::vector<lora_call::row_adapters> adapters;
+  for (const auto& r : requests) {
+    adapters.emplace_back();
+    for (const auto& use : r.loras) adapters.back().emplace_back(loras_->get(use.name), use.scale);
+  }
+  std::vector<size_t> owner;  // the request of each prompt
+  for (size_t i = 0; i < requests.size(); ++i) {
+    prompts.push_back(prompt_of(requests[i], false));
+    owner.push_back(i);
+  }
+  for (size_t i = 0; i < requests.size(); ++i)
+    if (requests[i].guidance_scale > 1.0f) {
+      prompts.push_back(prompt_of(requests[i], true));
+      owner.push_back(i);
+    }
+  const auto encoded = encode_with_loras(prompts, owner, adapters);
 
   std::vector<sample_state> samples;
   int64_t negative_row = static_cast<int64_t>(requests.size());
@@ -350,6 +405,7 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     s.schedule = std::move(schedules[i]);
     s.cond = encoded.narrow(static_cast<int64_t>(i), 1);
     if (s.uses_guidance()) s.uncond = encoded.narrow(negative_row++, 1);
+    s.loras = adapters[i];
     s.noise = at::detail::createCPUGenerator(r.seed);
     if (r.starts_from_image()) {
       s.latents = noised_image_latents(r, *s.schedule, s.noise);
@@ -378,6 +434,8 @@ void pipeline::step(const std::vector<sample_state*>& batch) {
     std::vector<torch::Tensor> inputs;
     std::vector<conditioning> rows;
     std::vector<float> timesteps;
+    std::vector<lora_call::row_adapters> row_loras;
+    bool any_lora = false;
     for (auto* s : group) {
       const auto scaled = s->schedule->scale_model_input(s->latents);
       const auto t = static_cast<float>(s->schedule->timestep());
@@ -385,16 +443,24 @@ void pipeline::step(const std::vector<sample_state*>& batch) {
         inputs.push_back(scaled);
         rows.push_back(s->uncond);
         timesteps.push_back(t);
+        row_loras.push_back(s->loras);
       }
       inputs.push_back(scaled);
       rows.push_back(s->cond);
       timesteps.push_back(t);
+      row_loras.push_back(s->loras);
+      any_lora = any_lora || !s->loras.empty();
     }
+    // Each row gets its own sample's LoRAs beside the base weights (networks/lora.hpp).
+    std::unique_ptr<lora_call> call;
+    if (any_lora) call = std::make_unique<lora_call>(row_loras, device_, dtype_);
+    lora_scope scope(call.get());
     // Named in GPU traces (tools/bench/profile_table.py), as random_pipeline.py names diffusers'
     // call.
     RECORD_USER_SCOPE("muse::unet_step");
-    auto output = denoise_(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
-                           conditioning::cat(rows))
+    const auto& run = any_lora ? eager_ : denoise_;
+    auto output = run(torch::cat(inputs).to(dtype_), torch::tensor(timesteps).to(device_),
+                      conditioning::cat(rows))
                       .to(torch::kFloat32);
     int64_t row = 0;
     for (auto* s : group) {

@@ -17,6 +17,7 @@
 #include "model/architecture.hpp"
 #include "model/denoiser.hpp"
 #include "model/generator.hpp"
+#include "model/lora_library.hpp"
 #include "model/memory_estimate.hpp"
 #include "model/networks/unet.hpp"
 #include "model/networks/vae.hpp"
@@ -37,9 +38,10 @@ struct sample_state {
   std::unique_ptr<scheduler> schedule;
   at::Generator
       noise;  // CPU generator seeded with the request's seed (initial latents, ancestral noise)
-  torch::Tensor latents;  // (1, C, h, w) float32 on the model's device
-  conditioning cond;      // the prompt's, one row
-  conditioning uncond;    // the negative prompt's; empty when guidance_scale <= 1
+  torch::Tensor latents;          // (1, C, h, w) float32 on the model's device
+  conditioning cond;              // the prompt's, one row
+  conditioning uncond;            // the negative prompt's; empty when guidance_scale <= 1
+  lora_call::row_adapters loras;  // the request's LoRAs, on both of its UNet rows
 
   bool uses_guidance() const { return guidance_scale > 1.0f; }
   bool finished() const { return schedule->finished(); }
@@ -72,7 +74,8 @@ class pipeline {
   // (force_zeros_for_empty_prompt), SD 1/2 encode the empty text.
   std::vector<sample_state> start(const std::vector<sample_request>& requests);
   // One denoising step for every unfinished sample: one UNet call per latent size in the batch
-  // (2 rows for samples with guidance > 1).
+  // (2 rows for samples with guidance > 1). A call with LoRAs on any row runs the eager UNet
+  // (a CUDA-graph replay cannot take per-request adapters), each row with its sample's LoRAs.
   void step(const std::vector<sample_state*>& batch);
   // Latents -> 8-bit RGB images (one VAE call per latent size).
   std::vector<rgb_image> decode(const std::vector<sample_state*>& batch);
@@ -87,6 +90,11 @@ class pipeline {
   // Throws model_error if `request` is outside limits().
   void validate(const sample_request& request) const;
 
+  // Lets requests name LoRAs: files NAME.safetensors in `dir`, loaded ones kept up to
+  // `cache_bytes` (lora_library). Without it a request with LoRAs is refused.
+  void set_lora_library(const std::string& dir, int64_t cache_bytes);
+  lora_library* loras() const { return loras_.get(); }
+
   // Limits sizes to what fits `budget_bytes` of working memory (max_pixels, max_size, the
   // default size). Throws model_error when not even the smallest image fits.
   void set_memory_budget(int64_t budget_bytes);
@@ -98,6 +106,11 @@ class pipeline {
 
  private:
   pipeline(torch::Device device, torch::Dtype dtype) : device_(device), dtype_(dtype) {}
+  // encode(prompts) with each prompt's text encoders adapted by its request's LoRAs:
+  // adapters[owner[i]] for prompts[i]. One encode call per distinct LoRA set.
+  conditioning encode_with_loras(const std::vector<text_prompt>& prompts,
+                                 const std::vector<size_t>& owner,
+                                 const std::vector<lora_call::row_adapters>& adapters);
   // Layout, fused kernels and CUDA graphs for a CUDA device, as `options` say.
   void prepare_cuda(const cuda_engine_options& options);
   // Image to image: the request's init image encoded by the VAE (a sample of the latent
@@ -113,6 +126,8 @@ class pipeline {
   std::unique_ptr<conditioner> conditioner_;
   unet_model unet_{nullptr};
   denoiser denoise_;  // eager_denoiser(unet_), or its replay as CUDA graphs
+  denoiser eager_;    // eager_denoiser(unet_): for calls with LoRAs
+  std::unique_ptr<lora_library> loras_;
   vae_model vae_{nullptr};
   std::unique_ptr<scheduler_factory> schedulers_;
   model_limits limits_;

@@ -37,6 +37,10 @@ struct model_settings {
   // Working memory one UNet call or VAE decode may take (MB); 0 = memory_budget_bytes' default,
   // shared by the workers of the device.
   int64_t memory_budget_mb = 0;
+  // The folder of LoRA files (NAME.safetensors) requests may name; "" = LoRAs are refused.
+  std::string lora_dir;
+  // Bytes of loaded LoRAs kept in memory (MB), least recently used dropped first.
+  int64_t lora_cache_mb = 1024;
 };
 
 // The fields in the order they cross the wire to a GPU node. Generic over the inspector (CAF's
@@ -49,7 +53,7 @@ typename Inspector::result_type inspect(Inspector& f, cuda_engine_options& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_settings& x) {
   return f(x.type, x.path, x.config_dir, x.dtype, x.scheduler, x.intra_op_threads, x.cuda,
-           x.memory_budget_mb);
+           x.memory_budget_mb, x.lora_dir, x.lora_cache_mb);
 }
 
 }  // namespace muse::model

@@ -115,7 +115,14 @@ safetensors_header read_safetensors_header(const uint8_t* file, size_t size,
   result.data_offset = 8 + header_size;
   const uint64_t data_size = size - result.data_offset;
   for (const auto& [key, entry] : header.items()) {
-    if (key == "__metadata__") continue;
+    if (key == "__metadata__") {
+      // Free-form: values other than strings (which the format does not allow) are left out
+      // rather than refusing weights that load elsewhere.
+      if (entry.is_object())
+        for (const auto& [name, value] : entry.items())
+          if (value.is_string()) result.metadata.emplace(name, value.get<std::string>());
+      continue;
+    }
     try {
       result.tensors.emplace(key, read_entry(entry, key, data_size, path));
     } catch (const nlohmann::json::exception& e) {

@@ -27,6 +27,9 @@ struct tensor_extent {
 struct safetensors_header {
   uint64_t data_offset = 0;  // where the data section starts in the file: 8 + N
   std::map<std::string, tensor_extent> tensors;
+  // "__metadata__": free-form text the writer left (a LoRA's adapter config, say); only string
+  // values, as the format allows, are kept.
+  std::map<std::string, std::string> metadata;
 };
 
 // The JSON header may be at most this long (as safetensors' own reader allows).

@@ -94,6 +94,7 @@ weight_map weight_map::open_many(const std::vector<std::string>& paths) {
                    data_start + extent.begin, extent.shape, [keep](void*) mutable { keep.reset(); },
                    torch::TensorOptions().dtype(torch_dtype(extent.type))));
     }
+    for (const auto& [key, value] : header.metadata) result.metadata_[key] = value;
     result.mappings_.push_back(map);
   }
   return result;
@@ -117,6 +118,7 @@ std::vector<std::string> weight_map::names() const {
 weight_map weight_map::with_prefix(const std::string& prefix) const {
   weight_map out;
   out.mappings_ = mappings_;
+  out.metadata_ = metadata_;
   for (const auto& [key, tensor] : tensors_)
     if (key.compare(0, prefix.size(), prefix) == 0)
       out.tensors_.emplace(key.substr(prefix.size()), tensor);
@@ -126,6 +128,7 @@ weight_map weight_map::with_prefix(const std::string& prefix) const {
 weight_map weight_map::renamed(const std::function<std::string(const std::string&)>& rename) const {
   weight_map out;
   out.mappings_ = mappings_;
+  out.metadata_ = metadata_;
   for (const auto& [key, tensor] : tensors_) {
     auto name = rename(key);
     if (name.empty()) continue;
@@ -135,9 +138,11 @@ weight_map weight_map::renamed(const std::function<std::string(const std::string
   return out;
 }
 
-weight_map weight_map::from_tensors(std::map<std::string, torch::Tensor> tensors) {
+weight_map weight_map::from_tensors(std::map<std::string, torch::Tensor> tensors,
+                                    std::map<std::string, std::string> metadata) {
   weight_map out;
   out.tensors_ = std::move(tensors);
+  out.metadata_ = std::move(metadata);
   return out;
 }
 

@@ -28,12 +28,16 @@ class weight_map {
   weight_map with_prefix(const std::string& prefix) const;
   // Renames keys (for single-file checkpoints); `rename` returns "" to drop a key.
   weight_map renamed(const std::function<std::string(const std::string&)>& rename) const;
+  // The files' safetensors "__metadata__" (string values; a later file's key wins).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // A map holding given tensors (tests, converted checkpoints).
-  static weight_map from_tensors(std::map<std::string, torch::Tensor> tensors);
+  static weight_map from_tensors(std::map<std::string, torch::Tensor> tensors,
+                                 std::map<std::string, std::string> metadata = {});
 
  private:
   struct mapping;
   std::map<std::string, torch::Tensor> tensors_;
+  std::map<std::string, std::string> metadata_;
   std::vector<std::shared_ptr<mapping>> mappings_;
 };
 

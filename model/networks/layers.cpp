@@ -9,6 +9,7 @@
 #include "model/generator.hpp"
 #include "model/networks/attention.hpp"
 #include "model/networks/fused_ops.hpp"
+#include "model/networks/lora.hpp"
 
 namespace muse::model {
 
@@ -182,7 +183,7 @@ bool inference() { return !torch::GradMode::is_enabled(); }
 }  // namespace
 
 torch::Tensor run_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
-  return torch::linear(x, layer->weight, layer->bias);
+  return add_lora(*layer, x, torch::linear(x, layer->weight, layer->bias));
 }
 
 torch::Tensor convolve(nn::Conv2d conv, const torch::Tensor& x) {
@@ -263,7 +264,7 @@ torch::Tensor convolve_without_bias(const nn::Conv2d& conv, const torch::Tensor&
 torch::Tensor pointwise_convolve(const nn::Conv2d& conv, const torch::Tensor& x) {
   auto pixels = x.permute({0, 2, 3, 1});  // a view of the NHWC memory
   auto y = torch::linear(pixels, conv->weight.flatten(1), conv->bias);
-  return y.permute({0, 3, 1, 2});
+  return add_lora(*conv, x, y.permute({0, 3, 1, 2}));
 }
 
 }  // namespace
@@ -278,7 +279,7 @@ torch::Tensor resnet_block_impl::norm2_addend(const torch::Tensor& temb, int64_t
   if (!time_emb_proj_ || !temb.defined())
     return conv1_->bias.unsqueeze(0).expand({batch, -1}).contiguous();
   const auto bias = folded_bias_.defined() ? folded_bias_ : time_emb_proj_->bias + conv1_->bias;
-  return torch::linear(temb, time_emb_proj_->weight, bias);
+  return add_lora(*time_emb_proj_, temb, torch::linear(temb, time_emb_proj_->weight, bias));
 }
 
 torch::Tensor resnet_block_impl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
@@ -295,7 +296,7 @@ torch::Tensor resnet_block_impl::forward(const torch::Tensor& x, const torch::Te
       time_emb_proj_ && temb.defined() ? run_linear(time_emb_proj_, temb) : torch::Tensor();
   auto h = conv1_(group_norm(x, norm1_, true));
   h = conv2_(group_norm(h, norm2_, true, time));
-  auto out = add_fresh(h, conv_shortcut_ ? conv_shortcut_(x) : x);
+  auto out = add_fresh(h, conv_shortcut_ ? add_lora(*conv_shortcut_, x, conv_shortcut_(x)) : x);
   return output_scale_factor_ == 1.0 ? out : out / output_scale_factor_;
 }
 
@@ -378,11 +379,12 @@ torch::Tensor cross_attention_impl::forward(const torch::Tensor& x, const torch:
   torch::Tensor q, k, v;
   if (packed_.defined() && self_attention_) {
     auto qkv = torch::linear(x, packed_).chunk(3, -1);
-    q = qkv[0], k = qkv[1], v = qkv[2];
+    q = add_lora(*to_q_, x, qkv[0]), k = add_lora(*to_k_, x, qkv[1]),
+    v = add_lora(*to_v_, x, qkv[2]);
   } else if (packed_.defined()) {
     q = run_linear(to_q_, x);
     auto kv = torch::linear(source, packed_).chunk(2, -1);
-    k = kv[0], v = kv[1];
+    k = add_lora(*to_k_, source, kv[0]), v = add_lora(*to_v_, source, kv[1]);
   } else {
     q = run_linear(to_q_, x), k = run_linear(to_k_, source), v = run_linear(to_v_, source);
   }
@@ -427,7 +429,8 @@ transformer_block_impl::transformer_block_impl(int dim, int heads, int head_dim,
 
 torch::Tensor transformer_block_impl::forward(torch::Tensor x, const torch::Tensor& context) {
   auto h = add_layer_norm(attn1_(layer_norm(x, norm1_)), x, norm2_);
-  if (fused_rows(h.sum) && inference()) {
+  // The output layer's product accumulates into the residual in place: no room for a LoRA update.
+  if (fused_rows(h.sum) && inference() && !active_lora_call()) {
     h = add_layer_norm(attn2_(h.normed, context), h.sum, norm3_, ff_->output_bias());
     return ff_->accumulate(h.normed, h.sum);
   }
@@ -462,7 +465,7 @@ torch::Tensor transformer_2d_impl::forward(const torch::Tensor& x, const torch::
   const auto batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
   const bool fused = fused_layout(x);
   auto h = group_norm(x, norm_, false);
-  if (conv_in_) h = fused ? pointwise_convolve(conv_in_, h) : conv_in_(h);
+  if (conv_in_) h = fused ? pointwise_convolve(conv_in_, h) : add_lora(*conv_in_, h, conv_in_(h));
   h = h.permute({0, 2, 3, 1}).reshape({batch, height * width, channels});
   if (linear_in_) h = run_linear(linear_in_, h);
   for (auto& block : blocks_) h = block(h, context);
@@ -471,7 +474,8 @@ torch::Tensor transformer_2d_impl::forward(const torch::Tensor& x, const torch::
   h = h.reshape({batch, height, width, channels})
           .permute({0, 3, 1, 2})
           .contiguous(x.suggest_memory_format());
-  if (conv_out_) h = fused ? pointwise_convolve(conv_out_, h) : conv_out_(h);
+  if (conv_out_)
+    h = fused ? pointwise_convolve(conv_out_, h) : add_lora(*conv_out_, h, conv_out_(h));
   return add_fresh(h, x);
 }
 

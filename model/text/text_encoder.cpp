@@ -3,8 +3,18 @@
 #include "model/formats/model_dir.hpp"
 #include "model/generator.hpp"
 #include "model/networks/attention.hpp"
+#include "model/networks/lora.hpp"
 
 namespace muse::model {
+
+namespace {
+
+// A linear layer plus the active LoRA call's update for it (lora.hpp).
+torch::Tensor adapted(torch::nn::Linear& layer, const torch::Tensor& x) {
+  return add_lora(*layer, x, layer(x));
+}
+
+}  // namespace
 
 text_encoder_config text_encoder_config::from_json(const nlohmann::json& json) {
   text_encoder_config c;
@@ -50,10 +60,11 @@ torch::Tensor clip_attention_impl::forward(const torch::Tensor& hidden) {
   auto split = [&](const torch::Tensor& x) {
     return x.view({b, l, heads_, d / heads_}).transpose(1, 2);
   };
-  auto out = muse::model::scaled_dot_product_attention(
-      split(q_proj_(hidden)), split(k_proj_(hidden)), split(v_proj_(hidden)),
-      /*causal=*/true);
-  return out_proj_(out.transpose(1, 2).reshape({b, l, d}));
+  auto out = muse::model::scaled_dot_product_attention(split(adapted(q_proj_, hidden)),
+                                                       split(adapted(k_proj_, hidden)),
+                                                       split(adapted(v_proj_, hidden)),
+                                                       /*causal=*/true);
+  return adapted(out_proj_, out.transpose(1, 2).reshape({b, l, d}));
 }
 
 clip_mlp_impl::clip_mlp_impl(const text_encoder_config& c)
@@ -63,9 +74,9 @@ clip_mlp_impl::clip_mlp_impl(const text_encoder_config& c)
 }
 
 torch::Tensor clip_mlp_impl::forward(const torch::Tensor& hidden) {
-  auto x = fc1_(hidden);
+  auto x = adapted(fc1_, hidden);
   x = quick_gelu_ ? x * torch::sigmoid(1.702 * x) : torch::gelu(x);
-  return fc2_(x);
+  return adapted(fc2_, x);
 }
 
 clip_encoder_layer_impl::clip_encoder_layer_impl(const text_encoder_config& c) {
@@ -162,7 +173,7 @@ text_encoder_output text_encoder_impl::encode(const torch::Tensor& input_ids, un
   if (input_ids.dim() != 2) throw model_error("text encoder: input ids must be (batch, length)");
   auto out = text_model_->run(input_ids, wanted);
   if ((wanted & pooled_output) && !text_projection_.is_empty())
-    out.text_embeds = text_projection_(out.pooled);
+    out.text_embeds = adapted(text_projection_, out.pooled);
   return out;
 }
 

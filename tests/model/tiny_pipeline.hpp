@@ -20,8 +20,10 @@
 namespace muse::model::testing {
 
 inline void write_safetensors(const std::string& path,
-                              const std::map<std::string, torch::Tensor>& tensors) {
+                              const std::map<std::string, torch::Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {}) {
   nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::string data;
   for (const auto& [key, value] : tensors) {
     auto t = value.detach().to(torch::kCPU, torch::kFloat32).contiguous();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/data from scratch. Three stages, and four that add to it:
+# Regenerate tests/data from scratch. Three stages, and five that add to it:
 #   generate.sh tokenizers         (any machine, standard-library Python only)
 #       learns the CLIP BPE tokenizers of tiny-sd and tiny-sd2 from tools/reference/corpus.txt
 #   generate.sh pipelines OUT_TAR  (a machine with torch, transformers, safetensors, numpy and
@@ -14,6 +14,11 @@
 #   generate.sh img2img OUT_DIR    (the same machine) runs the committed pipelines' image-to-image
 #       over every scheduler and several strengths, and writes <pipeline>_img2img.safetensors and
 #       img2img.json into OUT_DIR, to be copied into tests/data/reference
+#   generate.sh lora OUT_DIR       (the same machine, with peft; diffusers' src/ on PYTHONPATH)
+#       makes a random LoRA for tiny-sd in each format (kohya, diffusers/PEFT) and runs the
+#       committed tiny-sd with them (load_lora_weights) over a few schedulers; writes
+#       tiny-sd_lora.safetensors, lora.json and lora/ into OUT_DIR, to be copied into
+#       tests/data/reference
 #   generate.sh sdxl OUT_DIR       (the same machine; diffusers' src/ on PYTHONPATH) builds the
 #       tiny SDXL pipeline from the committed tokenizers and its references, in tests/data's
 #       layout under OUT_DIR (tiny-sdxl/, reference/tiny-sdxl_*, reference/sdxl.json); with
@@ -83,6 +88,13 @@ img2img)
     python3 tools/reference/build_img2img.py --data "$DATA" --out "$out_dir"
     ls -l "$out_dir"
     ;;
+lora)
+    out_dir=${2:?usage: generate.sh lora OUT_DIR}
+    export CUDA_VISIBLE_DEVICES=""
+    python3 -c 'import diffusers, transformers, peft, torch; print("diffusers", diffusers.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "torch", torch.__version__)'
+    python3 tools/reference/build_lora.py --data "$DATA" --out "$out_dir"
+    ls -lR "$out_dir"
+    ;;
 sdxl)
     out_dir=${2:?usage: generate.sh sdxl OUT_DIR}
     export CUDA_VISIBLE_DEVICES=""
@@ -110,7 +122,7 @@ unpack)
     tar -C "$DATA" -xf "$tar_file"
     ;;
 *)
-    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR | sdxl OUT_DIR | sdxl_single_file OUT_DIR" >&2
+    echo "usage: generate.sh tokenizers | pipelines OUT_TAR | unpack TAR | end_to_end OUT_DIR | img2img OUT_DIR | lora OUT_DIR | sdxl OUT_DIR | sdxl_single_file OUT_DIR" >&2
     exit 2
     ;;
 esac
