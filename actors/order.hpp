@@ -19,12 +19,14 @@ struct rgb_pixels {
   std::vector<uint8_t> pixels;
 };
 
-// One image to make. Seeds follow diffusers: the same prompt, seed, steps, size and scheduler
-// give the same image, whatever batch the sample rides in.
+// A LoRA a sample applies (model::lora_use): a file's name in model.lora_dir and its scale.
 struct lora_choice {
   std::string name;
   double scale = 1.0;
 };
+
+// One image to make. Seeds follow diffusers: the same prompt, seed, steps, size and scheduler
+// give the same image, whatever batch the sample rides in.
 
 struct sample_request {
   std::string prompt;

@@ -29,6 +29,7 @@ void resolve_paths(detail::problem_list& problems, deployment_config& config) {
   fs::path base = fs::absolute(fs::path(config.source_path)).parent_path();
   config.model.path = resolve(config.model.path, base);
   config.model.config_dir = resolve(config.model.config_dir, base);
+  config.model.lora_dir = resolve(config.model.lora_dir, base);
   if (!config.cluster.tls) return;
   auto& tls = *config.cluster.tls;
   for (auto [key, field] : {std::pair<const char*, std::string*>{"certificate", &tls.certificate},
@@ -133,7 +134,9 @@ nlohmann::json to_json(const deployment_config& config) {
         {"max_images_per_request", m.max_images_per_request},
         {"intra_op_threads", m.intra_op_threads},
         {"cuda_graphs", m.cuda.graphs},
-        {"memory_budget_mb", m.memory_budget_mb}}},
+        {"memory_budget_mb", m.memory_budget_mb},
+        {"lora_dir", m.lora_dir},
+        {"lora_cache_mb", m.lora_cache_mb}}},
       {"batching",
        {{"max_batch_size", b.max_batch_size},
         {"max_wait_ms", b.max_wait_ms},

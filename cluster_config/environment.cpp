@@ -32,10 +32,12 @@ bool is_file(const std::string& path) {
 
 bool has_model_index(const std::string& dir) { return is_file(dir + "/model_index.json"); }
 
-// model.path and model.config_dir name what model/'s loader will read: a diffusers folder, or a
-// .safetensors file with the folder of its configs.
+// model.path, model.config_dir and model.lora_dir name what model/'s loader will read: a diffusers
+// folder, or a .safetensors file with the folder of its configs; the folder of LoRA files.
 void check_model_files(detail::problem_list& problems, const model_config& model) {
   if (model.type != "diffusion") return;  // benchmark_zero_compute reads no files
+  if (!model.lora_dir.empty() && !is_directory(model.lora_dir))
+    problems.add("model.lora_dir", "no such folder: " + model.lora_dir);
   if (!model.config_dir.empty() && !has_model_index(model.config_dir))
     problems.add("model.config_dir", is_directory(model.config_dir)
                                          ? model.config_dir + " holds no model_index.json"

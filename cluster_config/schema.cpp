@@ -183,6 +183,8 @@ void read_model(problem_list& problems, const json* object, model_config& model)
   r.integer("intra_op_threads", model.intra_op_threads, 0, 256);
   r.boolean("cuda_graphs", model.cuda.graphs);
   r.integer("memory_budget_mb", model.memory_budget_mb, 0, 16 << 20);
+  r.string("lora_dir", model.lora_dir, /*allow_empty=*/true);
+  r.integer("lora_cache_mb", model.lora_cache_mb, 0, 16 << 20);
   r.finish();
 }
 

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <map>
+#include <regex>
 
 #include "http/base64.hpp"
 #include "http/json_body.hpp"
@@ -213,6 +215,31 @@ std::string timestamp_now() {
   return text;
 }
 
+// A1111's LoRA syntax in the prompt, "<lora:NAME>" or "<lora:NAME:SCALE>": each tag is taken
+// out of the prompt (A1111 does not show it to the text encoder) into `loras`.
+std::string take_lora_tags(const std::string& prompt, std::vector<actors::lora_choice>& loras) {
+  static const std::regex tag("<lora:([^:>]+)(?::([^:>]*))?>");
+  std::string rest;
+  auto begin = std::sregex_iterator(prompt.begin(), prompt.end(), tag);
+  size_t copied = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const auto& match = *it;
+    rest += prompt.substr(copied, size_t(match.position()) - copied);
+    copied = size_t(match.position() + match.length());
+    actors::lora_choice lora{match[1].str(), 1.0};
+    if (match[2].matched) {
+      char* end = nullptr;
+      const std::string scale = match[2].str();
+      lora.scale = std::strtod(scale.c_str(), &end);
+      if (scale.empty() || end != scale.c_str() + scale.size())
+        throw invalid_field("prompt",
+                            "the LoRA tag " + match.str() + " has no number as its scale");
+    }
+    loras.push_back(std::move(lora));
+  }
+  return rest + prompt.substr(copied);
+}
+
 }  // namespace
 
 const std::vector<a1111_sampler>& a1111_samplers() {
@@ -258,7 +285,7 @@ a1111_request translate_a1111_request(const std::string& body, a1111_route route
   for (const auto& [name, value] : in.items()) {
     if (value.is_null()) continue;
     if (name == "prompt") {
-      out.fields.prompt = text_of(value, name);
+      out.fields.prompt = take_lora_tags(text_of(value, name), out.fields.loras);
     } else if (name == "negative_prompt") {
       out.fields.negative_prompt = text_of(value, name);
     } else if (name == "steps") {

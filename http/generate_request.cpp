@@ -228,14 +228,61 @@ std::string read_prompt(const json& body) {
   return read_text(*prompt, "prompt");
 }
 
+std::vector<actors::lora_choice> read_loras(const json& value) {
+  const std::string shape = "loras must be a list of {\"name\": \"...\", \"scale\": 1.0}";
+  // A multipart form sends the list as JSON text.
+  const json list = value.is_string() ? parse_json_body(value.get<std::string>()) : value;
+  if (!list.is_array()) throw invalid_field("loras", shape);
+  std::vector<actors::lora_choice> out;
+  for (const auto& item : list) {
+    if (!item.is_object()) throw invalid_field("loras", shape);
+    for (const auto& [key, v] : item.items())
+      if (key != "name" && key != "scale")
+        throw unknown_field("loras", {"name", "scale"}, " in a LoRA (" + key + ")");
+    actors::lora_choice lora;
+    auto name = present(item, "name");
+    if (!name || !name->is_string()) throw invalid_field("loras", "each LoRA needs a \"name\"");
+    lora.name = name->get<std::string>();
+    if (auto scale = present(item, "scale")) {
+      if (!scale->is_number()) throw invalid_field("loras", "a LoRA's scale must be a number");
+      lora.scale = scale->get<double>();
+    }
+    out.push_back(std::move(lora));
+  }
+  return out;
+}
+
+namespace {
+
+// The LoRAs against model/settings.hpp's limits, which the model checks again.
+std::vector<actors::lora_choice> checked_loras(const std::vector<actors::lora_choice>& loras) {
+  if (loras.size() > model::max_loras_per_sample)
+    throw invalid_field("loras", "at most " + std::to_string(model::max_loras_per_sample) +
+                                     " LoRAs per request, got " + std::to_string(loras.size()));
+  for (const auto& lora : loras) {
+    if (!model::is_lora_name(lora.name))
+      throw invalid_field("loras", "LoRA name '" + lora.name +
+                                       "' is not a file name of the LoRA folder (letters, digits, "
+                                       "'.', '_', '-'; without .safetensors)");
+    if (!std::isfinite(lora.scale) || std::fabs(lora.scale) > model::max_lora_scale)
+      throw invalid_field("loras", "LoRA '" + lora.name + "': scale must be within -" +
+                                       std::to_string(int(model::max_lora_scale)) + ".." +
+                                       std::to_string(int(model::max_lora_scale)));
+  }
+  return loras;
+}
+
+}  // namespace
+
 generate_fields read_generate_body(const std::string& body) {
   return read_generate_object(parse_json_object(body));
 }
 
 generate_fields read_generate_object(const json& fields) {
   static const std::set<std::string> known_fields = {
-      "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",
-      "width",  "height",          "n",       "scheduler", "init_image",     "strength"};
+      "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
+      "seed",       "width",           "height",  "n",     "scheduler",
+      "init_image", "strength",        "loras"};
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw unknown_field(name, known_fields);
 
@@ -263,6 +310,7 @@ generate_fields read_generate_object(const json& fields) {
     if (!v->is_number()) throw invalid_field("strength", "strength must be a number");
     out.strength = v->get<double>();
   }
+  if (auto v = present(fields, "loras")) out.loras = read_loras(*v);
   return out;
 }
 
@@ -307,6 +355,7 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   const int n = fields.n ? int(in_range(*fields.n, "n", 1, rules.model.max_images_per_request)) : 1;
   sample.scheduler =
       fields.scheduler ? checked_scheduler(*fields.scheduler, rules) : rules.model.scheduler;
+  sample.loras = checked_loras(fields.loras);
   uint64_t seed = std::min(drawn_seed, max_seed);
   if (fields.seed) {
     seed = uint64_t(in_range(*fields.seed, "seed", 0, int64_t(max_seed)));

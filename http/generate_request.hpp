@@ -47,6 +47,8 @@ struct generate_fields {
   std::optional<std::string> init_image;
   std::optional<std::string> init_image_upload;
   std::optional<double> strength;
+  // LoRAs for every image of the request, as read (names and scales checked by validation).
+  std::vector<actors::lora_choice> loras;
   // OpenAI's variations take no prompt: the empty one is then accepted.
   bool empty_prompt_allowed = false;
 
@@ -59,6 +61,11 @@ struct generate_request {
   int steps = 0;
   int denoising_steps = 0;  // the steps that run: `steps`, or int(steps x strength) from an image
 };
+
+// `loras`: a list of {"name", "scale" (default 1)}, or that list as JSON text (a form field).
+// Throws api_error 400 on `loras` for any other shape; names and scales are checked by
+// validate_generate_fields.
+std::vector<actors::lora_choice> read_loras(const nlohmann::json& value);
 
 // The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are
 // refused; `null` counts as absent.

@@ -26,7 +26,7 @@ bool ignored_field(const std::string& name) { return ignored_fields.count(name) 
 // Every field a route takes, for the "did you mean" of an unknown one.
 std::set<std::string> known_fields(std::initializer_list<const char*> own) {
   std::set<std::string> known = ignored_fields;
-  known.insert({"size", "quality", "response_format", "n"});
+  known.insert({"size", "quality", "response_format", "n", "loras"});
   for (const char* name : own) known.insert(name);
   return known;
 }
@@ -54,6 +54,8 @@ bool read_shared_field(const std::string& name, const nlohmann::json& value,
       out.fields.quality_steps = true;
     else
       throw invalid_field("quality", "quality must be \"standard\" or \"hd\"");
+  } else if (name == "loras") {
+    out.fields.loras = read_loras(value);
   } else if (name == "response_format") {
     std::string f = value.is_string() ? value.get<std::string>() : "";
     if (f != "b64_json" && f != "url")

@@ -53,11 +53,7 @@ void check_lora_uses(const std::vector<lora_use>& uses) {
     throw model_error("at most " + std::to_string(max_loras_per_sample) + " LoRAs per image, got " +
                       std::to_string(uses.size()));
   for (const auto& use : uses) {
-    bool plain = !use.name.empty() && use.name.size() <= 200 && use.name.front() != '.';
-    for (char c : use.name)
-      plain = plain &&
-              (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-    if (!plain)
+    if (!is_lora_name(use.name))
       throw model_error("LoRA name '" + use.name +
                         "' is not a file name of the LoRA folder (letters, digits, '.', '_', '-')");
     if (!std::isfinite(use.scale) || std::fabs(use.scale) > max_lora_scale)

@@ -15,6 +15,7 @@
 #include "model/formats/lora_file.hpp"
 #include "model/generator.hpp"
 #include "model/networks/lora.hpp"
+#include "model/settings.hpp"
 
 namespace muse::model {
 
@@ -31,13 +32,9 @@ std::shared_ptr<const lora_adapter> bind_lora(const lora_file& file, const std::
                                               const lora_components& components,
                                               torch::Device device, torch::Dtype dtype);
 
-// At most this many LoRAs per sample; scales within +-max_lora_scale.
-constexpr size_t max_loras_per_sample = 8;
-constexpr double max_lora_scale = 10.0;
-
 // Throws model_error naming what is wrong with a request's LoRA: a name that is not a plain file
-// name ([A-Za-z0-9._-], not starting with '.'), a scale that is not finite or beyond
-// max_lora_scale; or with the request's list (more than max_loras_per_sample).
+// name (is_lora_name), a scale that is not finite or beyond max_lora_scale; or with the request's
+// list (more than max_loras_per_sample). The limits are in settings.hpp, which the gateway reads.
 void check_lora_uses(const std::vector<lora_use>& uses);
 
 class lora_library {

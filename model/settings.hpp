@@ -6,6 +6,7 @@
 // without linking model/.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -15,6 +16,20 @@ namespace muse::model {
 // scheduler_factory tries them. A loaded model may support fewer (scheduler_factory::names).
 constexpr std::array<const char*, 6> scheduler_names = {
     "ddim", "euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_karras", "pndm"};
+
+// A request's LoRAs (sample_request::loras; model/README.md, "LoRA"): at most this many per
+// sample, scales within +-max_lora_scale, each named by a plain file name of model.lora_dir. The
+// gateway checks them before queueing, the model again before loading.
+constexpr size_t max_loras_per_sample = 8;
+constexpr double max_lora_scale = 10.0;
+// A plain file name: 1..200 of [A-Za-z0-9._-], not starting with '.' (no path, no hidden file).
+inline bool is_lora_name(const std::string& name) {
+  bool plain = !name.empty() && name.size() <= 200 && name.front() != '.';
+  for (char c : name)
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-');
+  return plain;
+}
 
 // How a pipeline runs on a CUDA device (ignored on the CPU). Each switch exists to measure what it
 // is worth and to check the fast path against the plain one; all are on by default.

@@ -27,13 +27,17 @@ const char* usage =
     "[--json]\n"
     "         [--cuda-graphs on|off] [--channels-last on|off] [--fused-kernels on|off] [--profile "
     "TRACE.json]\n"
-    "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i.\n"
+    "         [--lora-dir DIR --lora NAME[:SCALE] [--lora NAME2 ...]]\n"
+    "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i;\n"
+    "with --lora flags, LoRA i modulo their number (DIR/NAME.safetensors; \"none\": no LoRA).\n"
     "--cuda-graphs, --channels-last and --fused-kernels (all on by default) apply on CUDA "
     "devices;\n"
     "--profile writes a Chrome trace of the last run (builds against a CUDA libtorch).\n";
 
 struct arguments {
   std::vector<std::string> prompts;
+  std::vector<muse::model::lora_use> loras;  // name "none": that image takes no LoRA
+  std::string lora_dir;
   std::string model, negative, scheduler = "ddim", device = "cpu", dtype = "float32",
                                output = "out.png";
   std::string profile;
@@ -57,9 +61,9 @@ int to_int(const std::string& flag, const std::string& value) {
 arguments parse(int argc, char** argv) {
   arguments a;
   const std::map<std::string, std::string*> strings = {
-      {"--model", &a.model},    {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
-      {"--device", &a.device},  {"--dtype", &a.dtype},       {"--output", &a.output},
-      {"--profile", &a.profile}};
+      {"--model", &a.model},     {"--negative", &a.negative}, {"--scheduler", &a.scheduler},
+      {"--device", &a.device},   {"--dtype", &a.dtype},       {"--output", &a.output},
+      {"--profile", &a.profile}, {"--lora-dir", &a.lora_dir}};
   const std::map<std::string, bool*> switches = {{"--cuda-graphs", &a.cuda.graphs},
                                                  {"--channels-last", &a.cuda.channels_last},
                                                  {"--fused-kernels", &a.cuda.fused_kernels}};
@@ -80,6 +84,17 @@ arguments parse(int argc, char** argv) {
     const std::string value = argv[++i];
     if (flag == "--prompt") {
       a.prompts.push_back(value);
+    } else if (flag == "--lora") {
+      const auto colon = value.find(':');
+      muse::model::lora_use lora{value.substr(0, colon), 1.0};
+      if (colon != std::string::npos) {
+        try {
+          lora.scale = std::stod(value.substr(colon + 1));
+        } catch (const std::exception&) {
+          throw std::invalid_argument("--lora takes NAME or NAME:SCALE, got '" + value + "'");
+        }
+      }
+      a.loras.push_back(lora);
     } else if (auto s = strings.find(flag); s != strings.end()) {
       *s->second = value;
     } else if (auto b = switches.find(flag); b != switches.end()) {
@@ -109,6 +124,8 @@ arguments parse(int argc, char** argv) {
   if (a.batch < 1 || a.batch > 256) throw std::invalid_argument("--batch must be 1..256");
   if (a.repeat < 1) throw std::invalid_argument("--repeat must be at least 1");
   if (a.threads < 0) throw std::invalid_argument("--threads must be >= 0");
+  if (!a.loras.empty() && a.lora_dir.empty())
+    throw std::invalid_argument("--lora needs --lora-dir");
   return a;
 }
 
@@ -131,6 +148,7 @@ int run(const arguments& a) {
   muse::model::set_cpu_threads(a.threads);
   const auto load_start = std::chrono::steady_clock::now();
   auto pipe = muse::model::pipeline::load(a.model, a.device, a.dtype, a.scheduler, "", a.cuda);
+  if (!a.lora_dir.empty()) pipe->set_lora_library(a.lora_dir, int64_t(4) << 30);
   const double load_ms = ms_between(load_start, std::chrono::steady_clock::now());
   const auto limits = pipe->limits();
 
@@ -145,6 +163,10 @@ int run(const arguments& a) {
     r.width = a.width > 0 ? a.width : limits.default_width;
     r.height = a.height > 0 ? a.height : limits.default_height;
     r.scheduler = a.scheduler;
+    if (!a.loras.empty()) {
+      const auto& lora = a.loras[static_cast<size_t>(i) % a.loras.size()];
+      if (lora.name != "none") r.loras.push_back(lora);
+    }
     requests.push_back(r);
   }
   if (!a.json)

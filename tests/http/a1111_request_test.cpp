@@ -309,3 +309,15 @@ TEST_CASE("A1111's model name comes from the configured path", "[a1111]") {
         "v1-5-pruned-emaonly");
   CHECK(muse::http::a1111_model_name("dreamshaper.ckpt") == "dreamshaper");
 }
+
+TEST_CASE("A1111's <lora:NAME:SCALE> tags leave the prompt for the request's LoRAs",
+          "[a1111][lora]") {
+  auto translated = txt2img({{"prompt", "a castle <lora:pixel-art:0.6>, at dusk <lora:ink>"}});
+  CHECK(translated.fields.prompt == "a castle , at dusk ");
+  REQUIRE(translated.fields.loras.size() == 2);
+  CHECK(translated.fields.loras[0].name == "pixel-art");
+  CHECK(translated.fields.loras[0].scale == 0.6);
+  CHECK(translated.fields.loras[1].name == "ink");
+  CHECK(translated.fields.loras[1].scale == 1.0);
+  CHECK(rejection(json{{"prompt", "<lora:ink:strong>"}}) == "400 prompt");
+}

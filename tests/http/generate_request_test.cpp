@@ -226,3 +226,46 @@ TEST_CASE("a picture over the model's max_pixels is a 400 naming the limit") {
   CHECK_THROWS_AS(parse_generate_request(R"({"prompt":"a"})", rules, 1), api_error);
   CHECK_THROWS_AS(parse_predict_request(R"({"prompt":"a"})", rules, 1), api_error);
 }
+
+TEST_CASE("loras name files and scales, checked against the model's limits",
+          "[generate_request][lora]") {
+  auto request = parse_generate_request(
+      R"({"prompt": "a cat", "n": 2, "loras": [{"name": "pixel-art_v2.1", "scale": 0.7},
+                                             {"name": "ink"}]})",
+      test_rules(), 1);
+  REQUIRE(request.samples.size() == 2);
+  for (const auto& sample : request.samples) {
+    REQUIRE(sample.loras.size() == 2);
+    CHECK(sample.loras[0].name == "pixel-art_v2.1");
+    CHECK(sample.loras[0].scale == 0.7);
+    CHECK(sample.loras[1].name == "ink");
+    CHECK(sample.loras[1].scale == 1.0);
+  }
+  CHECK(parse_generate_request(R"({"prompt": "a", "loras": []})", test_rules(), 1)
+            .samples[0]
+            .loras.empty());
+  // A form field carries the list as JSON text.
+  CHECK(parse_generate_request(R"({"prompt": "a", "loras": "[{\"name\": \"ink\"}]"})", test_rules(),
+                               1)
+            .samples[0]
+            .loras.at(0)
+            .name == "ink");
+
+  for (const char* bad : {
+           R"({"prompt": "a", "loras": {"name": "ink"}})",
+           R"({"prompt": "a", "loras": ["ink"]})",
+           R"({"prompt": "a", "loras": [{"scale": 1}]})",
+           R"({"prompt": "a", "loras": [{"name": "ink", "weight": 1}]})",
+           R"({"prompt": "a", "loras": [{"name": "ink", "scale": "high"}]})",
+           R"({"prompt": "a", "loras": [{"name": "../secrets"}]})",
+           R"({"prompt": "a", "loras": [{"name": ".hidden"}]})",
+           R"({"prompt": "a", "loras": [{"name": "ink", "scale": 11}]})",
+           R"({"prompt": "a", "loras": [{"name": "ink", "scale": -10.5}]})",
+           R"({"prompt": "a", "loras": [{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"},
+                                        {"name":"e"},{"name":"f"},{"name":"g"},{"name":"h"},
+                                        {"name":"i"}]})",
+       }) {
+    INFO(bad);
+    CHECK(rejection(bad) == "invalid_request:loras");
+  }
+}
