@@ -234,12 +234,14 @@ generate_fields read_generate_body(const std::string& body) {
 
 generate_fields read_generate_object(const json& fields) {
   static const std::set<std::string> known_fields = {
-      "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",
-      "width",  "height",          "n",       "scheduler", "init_image",     "strength"};
+      "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
+      "seed",       "width",           "height",  "n",     "scheduler",
+      "init_image", "strength",        "model"};
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw invalid_field(name, "unknown field '" + name + "'");
 
   generate_fields out;
+  if (auto v = present(fields, "model")) out.model = read_text(*v, "model");
   out.prompt = read_prompt(fields);
   if (auto v = present(fields, "negative_prompt"))
     out.negative_prompt = read_text(*v, "negative_prompt");
@@ -316,6 +318,7 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
     seed = std::min(seed, max_seed - uint64_t(n - 1));
   }
   auto request = expand(sample, seed, n);
+  request.model = rules.model.name;
   // model::cut_by_strength's count (http/ does not include model/), checked >= 1 above.
   request.denoising_steps =
       fields.has_init_image() ? std::min(int(double(sample.steps) * sample.strength), sample.steps)

@@ -12,9 +12,8 @@ namespace {
 
 // Fields OpenAI defines that change nothing here; anything else is refused.
 bool ignored_field(const std::string& name) {
-  return name == "model" || name == "style" || name == "user" || name == "output_format" ||
-         name == "background" || name == "moderation" || name == "output_compression" ||
-         name == "input_fidelity";
+  return name == "style" || name == "user" || name == "output_format" || name == "background" ||
+         name == "moderation" || name == "output_compression" || name == "input_fidelity";
 }
 
 // One of the fields every Images route shares (size, quality, response_format) into `out`;
@@ -64,6 +63,8 @@ openai_request translate_openai_request(const std::string& body,
       // Read below, after the fields only OpenAI defines.
     } else if (name == "n") {
       n = &value;
+    } else if (name == "model") {
+      out.fields.model = read_text(value, "model");
     } else if (!read_shared_field(name, value, model, out)) {
       throw invalid_field(name, "unknown field " + name);
     }
@@ -89,6 +90,8 @@ openai_request translate_openai_upload(const std::vector<form_part>& parts, open
       throw invalid_field("image", "image must be a file (a part with a filename)");
     if (name == "n") {
       out.fields.n = read_integer(value, "n");
+    } else if (name == "model") {
+      out.fields.model = read_text(value, "model");
     } else if (!read_shared_field(name, value, model, out)) {
       throw invalid_field(
           name, "unknown field " + name + (name == "prompt" ? " (variations take no prompt)" : ""));

@@ -39,7 +39,7 @@ void answer(exchange& ex, const response_shape& shape, const actors::generate_ou
 }  // namespace
 
 generate_request validate_order(const server_state& state, const generate_fields& fields) {
-  return validate_generate_fields(fields, state.generation_rules(), state.draw_seed());
+  return validate_generate_fields(fields, state.generation_rules(fields.model), state.draw_seed());
 }
 
 void submit_order(const std::shared_ptr<server_state>& state, actors::generate_order order,

@@ -30,12 +30,12 @@ muse::config::deployment_config upload_config() {
   config.gateway.max_prompt_chars = 100;
   config.gateway.request_timeout_s = 30;
   config.gateway.public_url = "http://gateway.test";
-  config.model.width = 64;
-  config.model.height = 64;
-  config.model.fast_steps = 20;
-  config.model.quality_steps = 40;
-  config.model.max_images_per_request = 4;
-  config.model.scheduler = "ddim";
+  config.models[0].width = 64;
+  config.models[0].height = 64;
+  config.models[0].fast_steps = 20;
+  config.models[0].quality_steps = 40;
+  config.models[0].max_images_per_request = 4;
+  config.models[0].scheduler = "ddim";
   return config;
 }
 
