@@ -102,3 +102,14 @@ TEST_CASE("the models' min_workers together must fit the slots", "[config][model
   CHECK(problems_of(R"({ "models": [ { "name": "a" }, { "name": "b", "min_workers": 0 } ] })") ==
         "");
 }
+
+TEST_CASE("the shipped two-models.json parses: two models, one scaled to zero", "[config][files]") {
+  auto config = load_config_file(MUSE_SOURCE_DIR "/cluster_config/two-models.json");
+  REQUIRE(config.models.size() == 2);
+  CHECK(config.models[0].name == "muse-tiny");
+  CHECK(config.models[0].min_workers == 1);
+  CHECK(config.models[1].name == "tiny-sd");
+  CHECK(config.models[1].min_workers == 0);
+  CHECK(config.models[1].path.find("tests/data/tiny-sd") != std::string::npos);
+  CHECK_NOTHROW(check_environment(config, process_needs{true, false}));
+}
