@@ -76,12 +76,6 @@ int active_workers(const supervisor_state& st, const std::string& model) {
   }));
 }
 
-model_scaling* find_model(supervisor_state& st, const std::string& name) {
-  for (auto& m : st.models)
-    if (m.model.name == name) return &m;
-  return nullptr;
-}
-
 int total_target(const supervisor_state& st) {
   int sum = 0;
   for (auto& m : st.models) sum += m.target;

@@ -172,9 +172,9 @@ void worker_families(writer& w, const actors::worker_pool_figures& pool) {
   };
   auto identity = [](const figures& worker) {
     return labels{{"worker", worker.id},
-                  {"model", worker.model},
                   {"node", worker.node},
-                  {"device", worker.device}};
+                  {"device", worker.device},
+                  {"model", worker.model}};
   };
   for (const auto& f : families) {
     w.family(f.name, f.type, f.help);
