@@ -119,8 +119,11 @@ class actor_gateway final : public gateway {
 
   // A model that scales to zero serves once asked: its orders wait for the worker they start.
   bool ready() const override {
-    return (status_->ready_workers > 0 || status_->any_scales_to_zero()) &&
-           !status_->shutting_down;
+    return (status_->ready_workers > 0 || status_->any_scales_to_zero()) && !status_->shutting_down;
+  }
+
+  int ready_workers(const std::string& model) const override {
+    return status_->ready_workers_of(model);
   }
 
   model_limits limits(const std::string& model) const override {

@@ -29,6 +29,9 @@ class gateway {
 
   // At least one worker has loaded its model, or a model scales to zero (it serves once asked).
   virtual bool ready() const = 0;
+  // Workers with that model loaded ("" = the default); 0 for a model scaled to zero, whose next
+  // order waits for a worker to load it.
+  virtual int ready_workers(const std::string& model = "") const = 0;
   // Of the served model of that name ("" = the default, the config's first); valid once one of
   // its workers has loaded it (before: model_limits' defaults).
   virtual model_limits limits(const std::string& model = "") const = 0;

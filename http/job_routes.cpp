@@ -17,10 +17,12 @@ namespace {
 
 std::string job_path(const std::string& id) { return "/api/v1/jobs/" + id; }
 
-nlohmann::json created_shape(const std::string& id, int steps) {
+nlohmann::json created_shape(const std::string& id, int steps, const std::string& waiting_for) {
+  nlohmann::json progress = {{"step", 0}, {"total", steps}};
+  if (!waiting_for.empty()) progress["waiting_for"] = waiting_for;
   return {{"id", id},
           {"status", "queued"},
-          {"progress", {{"step", 0}, {"total", steps}}},
+          {"progress", progress},
           {"urls", {{"self", job_path(id)}, {"events", job_path(id) + "/events"}}}};
 }
 
@@ -31,7 +33,10 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
       validate_order(state, read_generate_input(ex->content_type(), ex->body()));
   actors::generate_order order = state.new_order(request);
   const std::string id = order.id;
-  if (!jobs->create(id, request.denoising_steps))
+  // A model scaled to zero: the job waits for a worker to load it, and says so.
+  const std::string waiting_for =
+      state.gateway.ready_workers(request.model) == 0 ? "loading model" : "";
+  if (!jobs->create(id, request.denoising_steps, waiting_for))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");
 
   std::weak_ptr<job_store> weak = jobs;
@@ -53,7 +58,7 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
     jobs->finish(id, failed);
     throw;
   }
-  ex->send_json(202, created_shape(id, request.denoising_steps),
+  ex->send_json(202, created_shape(id, request.denoising_steps, waiting_for),
                 {{"Location", job_path(id)}, {"X-Request-Id", id}});
 }
 

@@ -24,6 +24,7 @@ const char* to_string(job_status status) {
 nlohmann::json job_snapshot::to_json(bool with_images) const {
   nlohmann::json out = {
       {"id", id}, {"status", to_string(status)}, {"progress", {{"step", step}, {"total", total}}}};
+  if (!waiting_for.empty()) out["progress"]["waiting_for"] = waiting_for;
   if (status == job_status::done) {
     nlohmann::json images = nlohmann::json::array();
     for (const auto& image : this->images) {
@@ -51,7 +52,7 @@ void job_store::sweep(clock::time_point now) {
   }
 }
 
-bool job_store::create(const std::string& id, int total) {
+bool job_store::create(const std::string& id, int total, std::string waiting_for) {
   std::lock_guard<std::mutex> lock(mutex_);
   sweep(clock::now());
   if (jobs_.size() >= max_jobs_) {
@@ -67,6 +68,7 @@ bool job_store::create(const std::string& id, int total) {
   job j;
   j.snapshot.id = id;
   j.snapshot.total = total;
+  j.snapshot.waiting_for = std::move(waiting_for);
   jobs_.emplace(id, std::move(j));
   return true;
 }
@@ -96,6 +98,7 @@ void job_store::progress(const std::string& id, int step, int total) {
   // Samples of one order report separately; progress never goes backwards.
   if (s.status == job_status::running && step <= s.step && total == s.total) return;
   s.status = job_status::running;
+  s.waiting_for.clear();
   s.step = step;
   s.total = total;
   notify(it->second, lock);

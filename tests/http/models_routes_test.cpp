@@ -145,3 +145,18 @@ TEST_CASE("GET /api/v1/stats lists each model with its default size", "[server][
   CHECK(body["models"][1]["limits"]["max_size"] == 128);
   CHECK(body["model"]["default_size"] == json{{"width", 32}, {"height", 48}});
 }
+
+TEST_CASE("a job for a model with no worker ready says it waits for the model to load",
+          "[server][models]") {
+  running_server s;
+  s.gateway.scaled_to_zero_ = {"fast"};
+  auto loaded = json::parse(s.post("/api/v1/jobs", R"({"prompt": "hold", "model": "fine"})").body);
+  CHECK_FALSE(loaded["progress"].contains("waiting_for"));
+  auto waiting = s.post("/api/v1/jobs", R"({"prompt": "hold", "model": "fast"})");
+  REQUIRE(waiting.status == 202);
+  auto body = json::parse(waiting.body);
+  CHECK(body["progress"]["waiting_for"] == "loading model");
+  const std::string path = "/api/v1/jobs/" + body["id"].get<std::string>();
+  CHECK(json::parse(s.get(path).body)["progress"]["waiting_for"] == "loading model");
+  s.gateway.release_held();
+}

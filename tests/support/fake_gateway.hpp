@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -141,6 +142,11 @@ class fake_gateway : public actors::gateway {
   // ---- the rest of the gateway ----
 
   bool ready() const override { return ready_; }
+  // One worker per model while ready_, none for the models in scaled_to_zero_.
+  int ready_workers(const std::string& model = "") const override {
+    return ready_ && scaled_to_zero_.count(model) == 0 ? 1 : 0;
+  }
+  std::set<std::string> scaled_to_zero_;
   // The models its stats list (each with limits(), one ready worker while ready_).
   std::vector<std::string> model_names_ = {"muse-tiny"};
   actors::model_limits limits(const std::string& = "") const override {
