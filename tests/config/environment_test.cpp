@@ -66,7 +66,8 @@ TEST_CASE("model.config_dir: a string, for a single-file model.path only",
 TEST_CASE("the schema accepts exactly model/'s scheduler names", "[config][environment]") {
   for (const char* name : muse::model::scheduler_names)
     CHECK(parse_config(std::string(R"({ "model": { "scheduler": ")") + name + "\" } }")
-              .default_model().scheduler == name);
+              .default_model()
+              .scheduler == name);
   std::string listed;
   for (const char* name : muse::model::scheduler_names)
     listed += (listed.empty() ? "" : " | ") + std::string(name);
