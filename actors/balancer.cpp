@@ -1,7 +1,9 @@
 #include "actors/balancer.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "actors/balancer_policy.hpp"
@@ -104,12 +106,21 @@ void add_counters(worker_counters& sum, const worker_counters& more) {
 void publish_status(balancer_pointer self) {
   auto& st = self->state;
   int ready = 0, live = 0;
+  std::map<std::string, int> ready_by_model;
   for (auto& w : st.workers) {
     ready += w.state == "ready" ? 1 : 0;
     live += w.state != "dead" ? 1 : 0;
+    if (w.state == "ready") ++ready_by_model[w.options.model_name];
   }
+  st.status->set_ready_by_model(std::move(ready_by_model));
   st.status->ready_workers = ready;
   st.status->total_workers = live;
+}
+
+bool has_ready_worker(const balancer_state& st, const std::string& model) {
+  return std::any_of(st.workers.begin(), st.workers.end(), [&](const worker_record& w) {
+    return w.state == "ready" && w.options.model_name == model;
+  });
 }
 
 void report_backlog(balancer_pointer self) {
@@ -131,15 +142,28 @@ void schedule_tick(balancer_pointer self) {
   self->delayed_send(self, std::chrono::milliseconds(250), tick_atom::value);
 }
 
+// Each batch goes to a worker of its model, in arrival order per model: a batch that finds no
+// worker of its model with room waits, and so do the later ones of that model; those of other
+// models pass it.
 void dispatch(balancer_pointer self) {
   auto& st = self->state;
-  while (!st.backlog.empty()) {
-    auto& front = st.backlog.front().work;
+  std::set<std::string> blocked;  // models whose oldest waiting batch found no worker
+  for (auto it = st.backlog.begin(); it != st.backlog.end();) {
+    auto& front = it->work;
+    if (blocked.count(front.key.model) != 0) {
+      ++it;
+      continue;
+    }
     std::vector<worker_load> loads;
     for (auto& w : st.workers)
-      loads.push_back(worker_load{w.state == "ready", w.in_flight, st.capacity});
+      loads.push_back(worker_load{w.state == "ready" && w.options.model_name == front.key.model,
+                                  w.in_flight, st.capacity});
     auto chosen = st.policy.choose(loads, front.samples.size());
-    if (!chosen) break;
+    if (!chosen) {
+      blocked.insert(front.key.model);
+      ++it;
+      continue;
+    }
     auto& worker = st.workers[*chosen];
     for (auto& task : front.samples) {
       ++task.attempts;
@@ -152,10 +176,14 @@ void dispatch(balancer_pointer self) {
                               worker.options.id);
     st.dispatched[front.id] = dispatched_batch{worker.options.id, front, front.samples.size()};
     self->send(worker.handle, run_atom::value, std::move(front));
-    st.backlog.pop_front();
+    it = st.backlog.erase(it);
   }
   report_backlog(self);
-  if (!st.backlog.empty() && st.status->ready_workers == 0) schedule_tick(self);
+  for (auto& held : st.backlog)
+    if (!has_ready_worker(st, held.work.key.model)) {
+      schedule_tick(self);
+      break;
+    }
 }
 
 // Takes a dead worker's samples back: to the front of the queue, in their old order.
@@ -225,16 +253,27 @@ void on_result(balancer_pointer self, sample_result& result, worker_counters& co
 void on_tick(balancer_pointer self) {
   auto& st = self->state;
   st.tick_pending = false;
-  if (st.backlog.empty() || st.status->ready_workers > 0) return;
   auto now = clock::now();
-  while (!st.backlog.empty() && now - st.backlog.front().since >= no_worker_grace) {
-    for (auto& task : st.backlog.front().work.samples)
-      fail_sample(self, task.id, failure::no_worker, "no model worker became ready");
-    st.released += st.backlog.front().work.samples.size();
-    st.backlog.pop_front();
+  bool waiting = false;  // batches of a model with no ready worker, not yet given up
+  for (auto it = st.backlog.begin(); it != st.backlog.end();) {
+    const auto& model = it->work.key.model;
+    if (has_ready_worker(st, model)) {
+      ++it;
+    } else if (st.status->scales_to_zero(model) || now - it->since < no_worker_grace) {
+      // A model scaled to zero: its batches wait for the worker its demand starts (the
+      // ingress's deadline bounds them).
+      waiting = true;
+      ++it;
+    } else {
+      for (auto& task : it->work.samples)
+        fail_sample(self, task.id, failure::no_worker,
+                    "no worker of model " + it->work.key.model + " became ready");
+      st.released += it->work.samples.size();
+      it = st.backlog.erase(it);
+    }
   }
   report_backlog(self);
-  if (!st.backlog.empty()) schedule_tick(self);
+  if (waiting) schedule_tick(self);
 }
 
 void on_register(balancer_pointer self, worker_actor worker, worker_options& options) {
@@ -266,7 +305,8 @@ void on_register(balancer_pointer self, worker_actor worker, worker_options& opt
             if (w == nullptr || w->handle != worker || w->state != "loading") return;
             w->state = "ready";
             w->ready_since = clock::now();
-            self->state.status->set_model(served_model{info.model_name, from_model(info.limits)});
+            self->state.status->set_model(
+                served_model{w->options.model_name, from_model(info.limits)});
             publish_status(self);
             dispatch(self);
           },
@@ -360,6 +400,8 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
         worker_pool_figures pool;
         pool.total = st.workers.size();
         pool.capacity_per_worker = st.capacity;
+        for (auto& held : st.backlog)
+          pool.backlog_by_model[held.work.key.model] += held.work.samples.size();
         for (auto& w : st.workers) {
           pool.ready += w.state == "ready" ? 1 : 0;
           double up_s = w.state == "ready" || w.state == "draining"
@@ -370,6 +412,7 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_policy po
           auto calls = counters.model_calls;
           worker_figures figures;
           figures.id = w.options.id;
+          figures.model = w.options.model_name;
           figures.node = w.options.node;
           figures.device = w.options.device;
           figures.state = w.state;

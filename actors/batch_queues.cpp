@@ -9,7 +9,7 @@ batch_queues::batch_queues(size_t max_batch_size, std::chrono::milliseconds max_
     : max_batch_size_(std::max<size_t>(1, max_batch_size)), max_wait_(max_wait) {}
 
 std::optional<batch> batch_queues::push(sample_task task, clock::time_point now) {
-  auto key = batch_key_of(task.request);
+  auto key = batch_key_of(task);
   auto& queue = queues_[key];
   queue.push_back(waiting{std::move(task), now});
   ++depth_;
@@ -52,6 +52,12 @@ std::vector<sample_id> batch_queues::remove(const std::vector<sample_id>& ids) {
     it = queue.empty() ? queues_.erase(it) : std::next(it);
   }
   return found;
+}
+
+std::map<std::string, uint64_t> batch_queues::depth_by_model() const {
+  std::map<std::string, uint64_t> depth;
+  for (auto& [key, queue] : queues_) depth[key.model] += queue.size();
+  return depth;
 }
 
 batch batch_queues::take(const batch_key& key, size_t count) {

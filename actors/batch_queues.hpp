@@ -1,7 +1,7 @@
 #pragma once
 // The batcher's bookkeeping, free of actors so that it can be tested with a made-up clock: one
-// FIFO per batch key (size and scheduler, messages.hpp); a queue leaves as a batch when it holds
-// max_batch_size samples or when its oldest sample has waited max_wait.
+// FIFO per batch key (model, size and scheduler, messages.hpp); a queue leaves as a batch when it
+// holds max_batch_size samples or when its oldest sample has waited max_wait.
 
 #include <chrono>
 #include <cstddef>
@@ -32,6 +32,8 @@ class batch_queues {
 
   size_t depth() const { return depth_; }
   size_t keys() const { return queues_.size(); }
+  // Samples waiting, by model.
+  std::map<std::string, uint64_t> depth_by_model() const;
 
  private:
   struct waiting {

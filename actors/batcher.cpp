@@ -1,5 +1,7 @@
 #include "actors/batcher.hpp"
 
+#include <map>
+
 #include "actors/batch_queues.hpp"
 #include "actors/log.hpp"
 #include "actors/rate_counter.hpp"
@@ -15,6 +17,7 @@ struct batcher_state {
   uint64_t handed_over = 0;  // samples given to the balancer, ever
   uint64_t released = 0;     // of those, how many left its backlog (as it last reported)
   rate_counter arrivals;
+  std::map<std::string, rate_counter> arrivals_by_model;
   std::optional<clock::time_point> tick_at;  // the earliest tick already on its way
   balancer_actor balancer;
   static inline const char* name = "batcher";
@@ -55,6 +58,7 @@ batcher_actor::behavior_type batcher(batcher_pointer self, config::batching_conf
         auto& st = self->state;
         auto now = clock::now();
         st.arrivals.add(now, tasks.size());
+        for (auto& task : tasks) st.arrivals_by_model[task.model].add(now);
         if (depth(st) + tasks.size() > st.max_queue) {
           log_debug("batcher", "queue full, refusing " + std::to_string(tasks.size()) + " samples");
           return false;
@@ -89,6 +93,10 @@ batcher_actor::behavior_type batcher(batcher_pointer self, config::batching_conf
         queue.arrivals_total = st.arrivals.total();
         queue.batcher_depth = st.queues.depth();
         queue.balancer_backlog = queue.depth - queue.batcher_depth;
+        queue.batcher_depth_by_model = st.queues.depth_by_model();
+        auto now = clock::now();
+        for (auto& [model, rate] : st.arrivals_by_model)
+          queue.arrivals_by_model[model] = rate.per_second(now);
         return queue;
       },
   };

@@ -83,6 +83,41 @@ double full_call_seconds(const std::vector<uint64_t>& calls_by_rows,
   return std::max(largest_mean, intercept + slope * static_cast<double>(rows));
 }
 
+namespace {
+template <class Map>
+typename Map::mapped_type value_of(const Map& map, const std::string& key) {
+  auto it = map.find(key);
+  return it == map.end() ? typename Map::mapped_type{} : it->second;
+}
+}  // namespace
+
+stats_snapshot of_model(const stats_snapshot& stats, const std::string& model) {
+  stats_snapshot own;
+  own.uptime_s = stats.uptime_s;
+  own.ready = stats.ready;
+  if (stats.queue) {
+    queue_figures queue;
+    queue.max = stats.queue->max;
+    queue.arrivals_per_s = value_of(stats.queue->arrivals_by_model, model);
+    queue.batcher_depth = value_of(stats.queue->batcher_depth_by_model, model);
+    queue.balancer_backlog = stats.workers ? value_of(stats.workers->backlog_by_model, model) : 0;
+    queue.depth = queue.batcher_depth + queue.balancer_backlog;
+    own.queue = queue;
+  }
+  if (stats.workers) {
+    worker_pool_figures pool;
+    pool.capacity_per_worker = stats.workers->capacity_per_worker;
+    for (auto& w : stats.workers->list) {
+      if (w.model != model) continue;
+      pool.ready += w.state == "ready" ? 1 : 0;
+      ++pool.total;
+      pool.list.push_back(w);
+    }
+    own.workers = std::move(pool);
+  }
+  return own;
+}
+
 scaling_inputs measured_load(const stats_snapshot& stats, capacity_meter& capacity) {
   scaling_inputs in;
   if (stats.queue) {

@@ -64,4 +64,8 @@ double full_call_seconds(const std::vector<uint64_t>& calls_by_rows,
 // counts its own, a follower gateway none.
 scaling_inputs measured_load(const stats_snapshot& stats, capacity_meter& capacity);
 
+// The snapshot as one model's scaling sees it: its arrivals, the samples of it waiting in the
+// batcher and the balancer's backlog, and its workers (the rest is left out).
+stats_snapshot of_model(const stats_snapshot& stats, const std::string& model);
+
 }  // namespace muse::actors

@@ -1,6 +1,7 @@
 #include "actors/gateway.hpp"
 
 #include <caf/io/all.hpp>
+#include <set>
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
@@ -58,12 +59,19 @@ class answer_once {
   stats_callback done_;
 };
 
+std::set<std::string> idle_to_zero(const config::deployment_config& config) {
+  std::set<std::string> names;
+  for (const auto& model : config.models)
+    if (model.min_workers == 0) names.insert(model.name);
+  return names;
+}
+
 class actor_gateway final : public gateway {
  public:
   // peer_index: this gateway's place in config.gateways; -1 for a gateway of its own.
   actor_gateway(const config::deployment_config& config,
                 std::shared_ptr<worker_placement> placement, int32_t peer_index)
-      : status_(std::make_shared<shared_status>()) {
+      : status_(std::make_shared<shared_status>(config.model_names(), idle_to_zero(config))) {
     add_message_types(system_config_);
     configure_actor_system(system_config_, config.cluster);
     system_ = std::make_unique<caf::actor_system>(system_config_);
@@ -109,11 +117,18 @@ class actor_gateway final : public gateway {
     if (!stopped_) caf::anon_send(ingress_, cancel_atom::value, order_id);
   }
 
-  bool ready() const override { return status_->ready_workers > 0 && !status_->shutting_down; }
+  // A model that scales to zero serves once asked: its orders wait for the worker they start.
+  bool ready() const override {
+    return (status_->ready_workers > 0 || status_->any_scales_to_zero()) && !status_->shutting_down;
+  }
 
-  model_limits limits() const override {
-    auto model = status_->model();
-    return model ? model->limits : model_limits{};
+  int ready_workers(const std::string& model) const override {
+    return status_->ready_workers_of(model);
+  }
+
+  model_limits limits(const std::string& model) const override {
+    auto served = status_->model(model);
+    return served ? served->limits : model_limits{};
   }
 
   void stats(stats_callback done) const override {

@@ -27,8 +27,14 @@ class gateway {
   // Stops the order's work at the next denoising step; its outcome is failure::cancelled.
   virtual void cancel(const std::string& order_id) = 0;
 
-  virtual bool ready() const = 0;           // at least one worker has loaded its model
-  virtual model_limits limits() const = 0;  // of the served model (valid once ready)
+  // At least one worker has loaded its model, or a model scales to zero (it serves once asked).
+  virtual bool ready() const = 0;
+  // Workers with that model loaded ("" = the default); 0 for a model scaled to zero, whose next
+  // order waits for a worker to load it.
+  virtual int ready_workers(const std::string& model = "") const = 0;
+  // Of the served model of that name ("" = the default, the config's first); valid once one of
+  // its workers has loaded it (before: model_limits' defaults).
+  virtual model_limits limits(const std::string& model = "") const = 0;
   // Thread-safe, never blocks. `done` is called exactly once with the snapshot (queue, batches,
   // workers, latencies, scaling decisions) or why there is none: from an actor thread, from the
   // thread in shutdown() when the request was still open, or from the caller's once the gateway

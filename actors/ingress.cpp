@@ -59,6 +59,7 @@ void refuse(ingress_pointer self, order_ticket& ticket, failure f, std::string m
   outcome.error = f;
   outcome.message = std::move(message);
   order_record record;
+  record.model = self->state.status->resolve(ticket.order.model);
   record.failure_code = to_code(f);
   self->send(self->state.stats, order_done_atom::value, record);
   deliver(ticket.done, std::move(outcome));
@@ -85,6 +86,7 @@ void finish(ingress_pointer self, const std::string& id, std::optional<failure> 
   outcome.steps = order.ticket.order.samples.empty() ? 0 : order.ticket.order.samples[0].steps;
   outcome.total_ms = elapsed_ms(order.arrived, now);
   order_record record;
+  record.model = order.ticket.order.model;
   record.failure_code = to_code(f);
   if (f) {
     outcome.error = f;
@@ -112,8 +114,14 @@ void submit(ingress_pointer self, order_ticket& ticket) {
     return refuse(self, ticket, failure::invalid_request, "an order needs at least one image");
   if (st.orders.count(order.id) != 0)
     return refuse(self, ticket, failure::invalid_request, "order id " + order.id + " is in use");
-  if (st.status->ready_workers == 0)
-    return refuse(self, ticket, failure::no_worker, "no model worker is ready");
+  order.model = st.status->resolve(order.model);
+  if (!st.status->serves(order.model))
+    return refuse(self, ticket, failure::invalid_request, "unknown model " + order.model);
+  // A model scaled to zero starts a worker for the order (the supervisor sees it waiting); the
+  // order waits for it within its deadline.
+  if (st.status->ready_workers_of(order.model) == 0 && !st.status->scales_to_zero(order.model))
+    return refuse(self, ticket, failure::no_worker,
+                  "no worker of model " + order.model + " is ready");
   auto now = clock::now();
   if (order.deadline <= now)
     return refuse(self, ticket, failure::timeout, "the deadline passed before the order started");
@@ -124,7 +132,7 @@ void submit(ingress_pointer self, order_ticket& ticket) {
     auto id = st.next_sample_id++;
     open.sample_ids.push_back(id);
     st.sample_owner[id] = {order.id, i};
-    tasks.push_back(sample_task{id, order.id, to_model(order.samples[i]), 0});
+    tasks.push_back(sample_task{id, order.id, order.model, to_model(order.samples[i]), 0});
   }
   open.images.resize(order.samples.size());
   open.finished.assign(order.samples.size(), false);

@@ -34,12 +34,13 @@ std::optional<failure> from_code(uint8_t code) {
   return static_cast<failure>(code - 1);
 }
 
-batch_key batch_key_of(const model::sample_request& request) {
-  return batch_key{request.width, request.height, request.scheduler};
+batch_key batch_key_of(const std::string& model, const model::sample_request& request) {
+  return batch_key{model, request.width, request.height, request.scheduler};
 }
 
 std::string to_string(const batch_key& key) {
-  return std::to_string(key.width) + "x" + std::to_string(key.height) + "/" + key.scheduler;
+  return (key.model.empty() ? "" : key.model + "/") + std::to_string(key.width) + "x" +
+         std::to_string(key.height) + "/" + key.scheduler;
 }
 
 void add_message_types(caf::actor_system_config& config) {

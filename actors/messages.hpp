@@ -22,35 +22,41 @@ using sample_id = uint64_t;
 struct sample_task {
   sample_id id = 0;
   std::string order_id;
+  std::string model;  // the served model's name (config models[].name)
   model::sample_request request;
   uint32_t attempts =
       0;  // how many workers it was given to (more than one: a worker died under it)
 };
 
-// What samples must share to ride in one batch and one model call: the size (rows of different
-// sizes cannot share a tensor) and the scheduler. Not the step count nor the guidance: each
-// sample keeps its own timestep, step count and guidance in the model's running batch, so Fast
-// and Quality share UNet calls. One model per deployment, so the model is implied; its name
-// joins this struct when a deployment serves several.
+// What samples must share to ride in one batch and one model call: the model (a worker holds
+// one), the size (rows of different sizes cannot share a tensor) and the scheduler. Not the step
+// count nor the guidance: each sample keeps its own timestep, step count and guidance in the
+// model's running batch, so Fast and Quality share UNet calls.
 struct batch_key {
+  std::string model;
   int32_t width = 0;
   int32_t height = 0;
   std::string scheduler;
 
   friend bool operator==(const batch_key& a, const batch_key& b) {
-    return a.width == b.width && a.height == b.height && a.scheduler == b.scheduler;
+    return a.model == b.model && a.width == b.width && a.height == b.height &&
+           a.scheduler == b.scheduler;
   }
   friend bool operator!=(const batch_key& a, const batch_key& b) { return !(a == b); }
   friend bool operator<(const batch_key& a, const batch_key& b) {
+    if (a.model != b.model) return a.model < b.model;
     if (a.width != b.width) return a.width < b.width;
     if (a.height != b.height) return a.height < b.height;
     return a.scheduler < b.scheduler;
   }
 };
 
-// The key of a request.
-batch_key batch_key_of(const model::sample_request& request);
-// "64x64/ddim", for the log.
+// The key of a request to a model.
+batch_key batch_key_of(const std::string& model, const model::sample_request& request);
+inline batch_key batch_key_of(const sample_task& task) {
+  return batch_key_of(task.model, task.request);
+}
+// "muse-tiny/64x64/ddim", for the log ("64x64/ddim" without a model).
 std::string to_string(const batch_key& key);
 
 // Samples that share a batch key, dispatched together.
@@ -95,7 +101,8 @@ struct worker_options {
   std::string id;  // "w1", stable across restarts of the same slot
   std::string node = "local";
   std::string device = "cpu";
-  model::model_settings model;    // the config's model section, as it is
+  std::string model_name;         // which of the config's models (its batches' key.model)
+  model::model_settings model;    // that model's settings, as the config gives them
   int32_t workers_on_device = 1;  // the node's slots_per_device, sharing the memory budget
   int32_t max_batch_size = 8;
   bool step_level = true;
@@ -114,6 +121,7 @@ struct worker_info {
 
 // How an order ended, for the stats actor.
 struct order_record {
+  std::string model;
   uint8_t failure_code = 0;
   uint32_t images = 0;
   double queue_ms = 0;
@@ -138,11 +146,11 @@ struct stats_ticket {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_task& x) {
-  return f(caf::meta::type_name("sample_task"), x.id, x.order_id, x.request, x.attempts);
+  return f(caf::meta::type_name("sample_task"), x.id, x.order_id, x.model, x.request, x.attempts);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_key& x) {
-  return f(caf::meta::type_name("batch_key"), x.width, x.height, x.scheduler);
+  return f(caf::meta::type_name("batch_key"), x.model, x.width, x.height, x.scheduler);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {
@@ -164,7 +172,7 @@ typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
-  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model,
+  return f(caf::meta::type_name("worker_options"), x.id, x.node, x.device, x.model_name, x.model,
            x.workers_on_device, x.max_batch_size, x.step_level, x.node_peers);
 }
 template <class Inspector>
@@ -173,7 +181,7 @@ typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_record& x) {
-  return f(caf::meta::type_name("order_record"), x.failure_code, x.images, x.queue_ms,
+  return f(caf::meta::type_name("order_record"), x.model, x.failure_code, x.images, x.queue_ms,
            x.inference_ms, x.total_ms);
 }
 // Never serialized: the callbacks live in the gateway process only.
@@ -220,19 +228,20 @@ std::enable_if_t<Inspector::writes_state, typename Inspector::result_type> inspe
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_figures& x) {
   return f(caf::meta::type_name("queue_figures"), x.depth, x.max, x.keys, x.arrivals_per_s,
-           x.arrivals_total, x.batcher_depth, x.balancer_backlog);
+           x.arrivals_total, x.batcher_depth, x.balancer_backlog, x.batcher_depth_by_model,
+           x.arrivals_by_model);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_figures& x) {
-  return f(caf::meta::type_name("worker_figures"), x.id, x.node, x.device, x.state, x.in_flight,
-           x.batches_done, x.images_done, x.mean_batch_size, x.steps_done, x.steps_saved,
-           x.model_calls, x.starts, x.images_per_s, x.busy_s, x.image_steps, x.calls_by_rows,
-           x.busy_s_by_rows);
+  return f(caf::meta::type_name("worker_figures"), x.id, x.model, x.node, x.device, x.state,
+           x.in_flight, x.batches_done, x.images_done, x.mean_batch_size, x.steps_done,
+           x.steps_saved, x.model_calls, x.starts, x.images_per_s, x.busy_s, x.image_steps,
+           x.calls_by_rows, x.busy_s_by_rows);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_pool_figures& x) {
   return f(caf::meta::type_name("worker_pool_figures"), x.ready, x.total, x.capacity_per_worker,
-           x.list);
+           x.list, x.backlog_by_model);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, latency_summary& x) {
@@ -261,6 +270,11 @@ typename Inspector::result_type inspect(Inspector& f, served_model& x) {
   return f(caf::meta::type_name("served_model"), x.name, x.limits);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_figures& x) {
+  return f(caf::meta::type_name("model_figures"), x.name, x.limits, x.ready_workers, x.workers,
+           x.queue_depth, x.arrivals_per_s, x.in_flight, x.completed, x.failed, x.images);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scaling_inputs& x) {
   return f(caf::meta::type_name("scaling_inputs"), x.arrivals_per_s, x.queue_depth, x.in_flight,
            x.workers, x.images_per_s_per_worker, x.full_batch_images_per_s);
@@ -271,7 +285,7 @@ typename Inspector::result_type inspect(Inspector& f, scaling_decision& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scaling_record& x) {
-  return f(caf::meta::type_name("scaling_record"), x.decision, x.inputs, x.policy, x.at_s);
+  return f(caf::meta::type_name("scaling_record"), x.model, x.decision, x.inputs, x.policy, x.at_s);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_figures& x) {
@@ -284,8 +298,8 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stats_snapshot& x) {
-  return f(caf::meta::type_name("stats_snapshot"), x.uptime_s, x.ready, x.model, x.queue, x.orders,
-           x.batches, x.latency_ms, x.workers, x.decisions, x.nodes);
+  return f(caf::meta::type_name("stats_snapshot"), x.uptime_s, x.ready, x.model, x.models, x.queue,
+           x.orders, x.batches, x.latency_ms, x.workers, x.decisions, x.nodes);
 }
 
 }  // namespace muse::actors

@@ -481,13 +481,15 @@ void add_model_worker_type(
   });
 }
 
-worker_options make_worker_options(const config::deployment_config& config, std::string id,
+worker_options make_worker_options(const config::deployment_config& config,
+                                   const config::model_config& model, std::string id,
                                    std::string node, std::string device) {
   worker_options options;
   options.id = std::move(id);
   options.node = std::move(node);
   options.device = std::move(device);
-  options.model = config.model;  // the settings part; the request defaults stay with the gateway
+  options.model_name = model.name;
+  options.model = model;  // the settings part; the request defaults stay with the gateway
   for (const auto& gpu_node : config.gpu_nodes)
     if (gpu_node.name == options.node) options.workers_on_device = gpu_node.slots_per_device;
   options.max_batch_size = config.batching.max_batch_size;

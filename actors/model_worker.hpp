@@ -33,8 +33,10 @@ void add_model_worker_type(
     caf::actor_system_config& config,
     std::function<void(const worker_actor&, const worker_options&)> on_spawn = {});
 
-// The options of one worker slot, from the deployment config.
-worker_options make_worker_options(const config::deployment_config& config, std::string id,
+// The options of one worker slot serving `model` (one of config.models), from the deployment
+// config.
+worker_options make_worker_options(const config::deployment_config& config,
+                                   const config::model_config& model, std::string id,
                                    std::string node, std::string device);
 
 }  // namespace muse::actors

@@ -82,6 +82,7 @@ constexpr failure all_failures[] = {
 
 struct generate_order {
   std::string id;                       // unique; assigned by http/
+  std::string model;                    // a served model's name; "" = the default (the first)
   std::vector<sample_request> samples;  // one per image (n); each rides the batcher alone
   std::chrono::steady_clock::time_point deadline;
 };

@@ -1,6 +1,7 @@
 #include "actors/stats.hpp"
 
 #include <map>
+#include <type_traits>
 
 #include "actors/latency_tracker.hpp"
 
@@ -20,6 +21,12 @@ struct stats_state {
   uint64_t batches = 0;
   uint64_t batch_images = 0;
   std::map<uint32_t, uint64_t> batch_sizes;
+  struct model_orders {
+    uint64_t completed = 0;
+    uint64_t failed = 0;
+    uint64_t images = 0;
+  };
+  std::map<std::string, model_orders> by_model;
   latency_tracker queue_ms, inference_ms, total_ms;
   std::vector<scaling_record> decisions;
   std::vector<node_status> nodes;
@@ -34,7 +41,18 @@ stats_snapshot own_figures(stats_state& st) {
   s.uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - st.status->started).count();
   s.ready = st.status->ready_workers > 0;
-  s.model = st.status->model();
+  s.model = st.status->model("");
+  for (auto& name : st.status->model_names()) {
+    model_figures m;
+    m.name = name;
+    if (auto served = st.status->model(name)) m.limits = served->limits;
+    m.ready_workers = st.status->ready_workers_of(name);
+    auto& orders = st.by_model[name];
+    m.completed = orders.completed;
+    m.failed = orders.failed;
+    m.images = orders.images;
+    s.models.push_back(std::move(m));
+  }
   s.orders.accepted = st.accepted;
   s.orders.completed = st.completed;
   for (auto f : all_failures) s.orders.failed.at(static_cast<size_t>(f)) = st.failed[to_code(f)];
@@ -51,8 +69,33 @@ stats_snapshot own_figures(stats_state& st) {
 
 // Asks the batcher and the balancer for their parts and hands the whole snapshot to `deliver`. A
 // part that does not answer in time stays empty; the rest is still worth having.
+// Each model's share of the batcher's and the balancer's parts.
+void add_model_parts(stats_snapshot& s) {
+  for (auto& m : s.models) {
+    auto lookup = [&](const auto& map) {
+      auto it = map.find(m.name);
+      return it == map.end() ? typename std::decay_t<decltype(map)>::mapped_type{} : it->second;
+    };
+    if (s.queue) {
+      m.queue_depth = lookup(s.queue->batcher_depth_by_model);
+      m.arrivals_per_s = lookup(s.queue->arrivals_by_model);
+    }
+    if (!s.workers) continue;
+    m.queue_depth += lookup(s.workers->backlog_by_model);
+    for (auto& w : s.workers->list)
+      if (w.model == m.name) {
+        ++m.workers;
+        m.in_flight += w.in_flight;
+      }
+  }
+}
+
 template <class Deliver>
-void assemble(stats_pointer self, Deliver deliver) {
+void assemble(stats_pointer self, Deliver user_deliver) {
+  auto deliver = [user_deliver](stats_snapshot snapshot) mutable {
+    add_model_parts(snapshot);
+    user_deliver(std::move(snapshot));
+  };
   auto snapshot = std::make_shared<stats_snapshot>(own_figures(self->state));
   auto ask_balancer = [=]() mutable {
     self->request(self->state.balancer, part_timeout, snapshot_atom::value)
@@ -82,11 +125,15 @@ stats_actor::behavior_type stats(stats_pointer self, std::shared_ptr<shared_stat
       [=](accepted_atom) { ++self->state.accepted; },
       [=](order_done_atom, order_record& record) {
         auto& st = self->state;
+        auto& by_model = st.by_model[record.model];
         if (record.failure_code != 0) {
           ++st.failed[record.failure_code];
+          ++by_model.failed;
           return;
         }
         ++st.completed;
+        ++by_model.completed;
+        by_model.images += record.images;
         st.queue_ms.add(record.queue_ms);
         st.inference_ms.add(record.inference_ms);
         st.total_ms.add(record.total_ms);

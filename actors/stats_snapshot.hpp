@@ -26,12 +26,16 @@ struct queue_figures {
   uint64_t arrivals_total = 0;
   uint64_t batcher_depth = 0;
   uint64_t balancer_backlog = 0;
+  // By model: samples waiting in the batcher; arrivals per second (over the same window).
+  std::map<std::string, uint64_t> batcher_depth_by_model;
+  std::map<std::string, double> arrivals_by_model;
 };
 
 // One worker as the balancer sees it. The counters run over the life of the slot (a replacement
 // under the same id adds to its predecessor's); a drained worker leaves the list.
 struct worker_figures {
   std::string id;
+  std::string model;  // the model it serves
   std::string node;
   std::string device;
   std::string state;  // loading | ready | draining | dead (died, until replaced or not wanted)
@@ -58,6 +62,7 @@ struct worker_pool_figures {
   uint64_t total = 0;
   uint64_t capacity_per_worker = 0;
   std::vector<worker_figures> list;
+  std::map<std::string, uint64_t> backlog_by_model;  // samples held in the balancer's backlog
 };
 
 // A GPU node as the supervisor sees it (README.md, "The cluster"). Times are the gateway's uptime.
@@ -103,6 +108,20 @@ struct served_model {
   model_limits limits;
 };
 
+// One served model: what a request may ask of it, its workers, and its traffic.
+struct model_figures {
+  std::string name;
+  std::optional<model_limits> limits;  // none until one of its workers has loaded it
+  int32_t ready_workers = 0;
+  int32_t workers = 0;       // in the balancer's list (loading, ready, draining or dead)
+  uint64_t queue_depth = 0;  // samples waiting in the batcher and the balancer's backlog
+  double arrivals_per_s = 0;
+  uint64_t in_flight = 0;  // samples on its workers
+  uint64_t completed = 0;  // orders
+  uint64_t failed = 0;
+  uint64_t images = 0;
+};
+
 // What the scaling policy decides from.
 struct scaling_inputs {
   double arrivals_per_s = 0;           // samples into the batcher per second, last interval
@@ -124,6 +143,7 @@ struct scaling_decision {
 
 // One decision as the supervisor logs it and the stats keep it.
 struct scaling_record {
+  std::string model;  // the model it sizes
   scaling_decision decision;
   scaling_inputs inputs;
   std::string policy;  // autoscale.policy
@@ -133,7 +153,8 @@ struct scaling_record {
 struct stats_snapshot {
   double uptime_s = 0;
   bool ready = false;
-  std::optional<served_model> model;   // none until a worker has loaded
+  std::optional<served_model> model;   // the default model's; none until a worker has loaded it
+  std::vector<model_figures> models;   // every served model, in the config's order
   std::optional<queue_figures> queue;  // none when the batcher did not answer in time
   order_figures orders;
   batch_figures batches;

@@ -31,14 +31,22 @@ struct running_worker {
   bool draining = false;
 };
 
+// One served model's share of the pool: its own policy (bounded by its min_workers and
+// max_workers), throughput and target.
+struct model_scaling {
+  config::model_config model;
+  std::optional<scaling_policy> policy;
+  capacity_meter capacity;
+  int target = 0;
+};
+
 struct supervisor_state {
   config::deployment_config config;
+  std::vector<model_scaling> models;  // in the config's order
   std::vector<node_slots> nodes;
   std::optional<node_table> node_states;          // reachability and backoff of each node
   std::map<std::string, running_worker> workers;  // by id
-  std::optional<scaling_policy> policy;
-  capacity_meter capacity;
-  int target = 1;
+  int tick_s = 5;
   std::shared_ptr<worker_placement> placement;
   balancer_actor balancer;
   stats_actor stats;
@@ -60,6 +68,18 @@ using supervisor_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
 int active_workers(const supervisor_state& st) {
   return static_cast<int>(std::count_if(st.workers.begin(), st.workers.end(),
                                         [](auto& entry) { return !entry.second.draining; }));
+}
+
+int active_workers(const supervisor_state& st, const std::string& model) {
+  return static_cast<int>(std::count_if(st.workers.begin(), st.workers.end(), [&](auto& entry) {
+    return !entry.second.draining && entry.second.options.model_name == model;
+  }));
+}
+
+int total_target(const supervisor_state& st) {
+  int sum = 0;
+  for (auto& m : st.models) sum += m.target;
+  return sum;
 }
 
 // The smallest "wN" not in use: a replacement takes its predecessor's id, so the stats' worker
@@ -115,11 +135,12 @@ void schedule_reconcile(supervisor_pointer self, std::chrono::milliseconds delay
   self->delayed_send(self, delay, respawn_atom::value, std::string{});
 }
 
-// Starts or drains workers until the running ones match the target.
-void reconcile(supervisor_pointer self) {
+// Starts workers of one model until its running ones match its target (within the pool's
+// autoscale.max_workers); false when no slot could be found now (a retry is scheduled).
+bool start_workers(supervisor_pointer self, model_scaling& m) {
   auto& st = self->state;
-  if (st.stopping) return;
-  while (active_workers(st) < st.target) {
+  while (active_workers(st, m.model.name) < m.target &&
+         active_workers(st) < st.config.autoscale.max_workers) {
     auto now = clock::now();
     std::string device;
     auto* node = choose_node(st, device, now);
@@ -130,9 +151,9 @@ void reconcile(supervisor_pointer self) {
       if (retry > now)
         schedule_reconcile(self, std::chrono::duration_cast<std::chrono::milliseconds>(
                                      retry - now + std::chrono::milliseconds(1)));
-      return;
+      return false;
     }
-    auto options = make_worker_options(st.config, free_id(st), node->name, device);
+    auto options = make_worker_options(st.config, m.model, free_id(st), node->name, device);
     for (auto& [id, w] : st.workers)
       if (w.options.node == node->name) options.node_peers.push_back(w.handle.id());
     auto placed = st.placement->place(self->system(), options);
@@ -149,48 +170,73 @@ void reconcile(supervisor_pointer self) {
     w.started = clock::now();
     st.node_states->placed(node->name, w.started);
     self->monitor(w.handle);
-    log_info("supervisor",
-             "started worker " + options.id + " on " + options.node + "/" + options.device);
+    log_info("supervisor", "started worker " + options.id + " (" + options.model_name + ") on " +
+                               options.node + "/" + options.device);
     self->send(st.balancer, register_atom::value, w.handle, options);
   }
-  while (active_workers(st) > st.target) {
+  return true;
+}
+
+// Drains workers of one model until its running ones match its target.
+void drain_workers(supervisor_pointer self, model_scaling& m) {
+  auto& st = self->state;
+  while (active_workers(st, m.model.name) > m.target) {
     // The newest worker goes first: the oldest have the longest measured record.
     running_worker* newest = nullptr;
     for (auto& [id, w] : st.workers)
-      if (!w.draining && (newest == nullptr || w.started > newest->started)) newest = &w;
+      if (!w.draining && w.options.model_name == m.model.name &&
+          (newest == nullptr || w.started > newest->started))
+        newest = &w;
     newest->draining = true;
-    log_info("supervisor", "draining worker " + newest->options.id + " on " + newest->options.node);
+    log_info("supervisor", "draining worker " + newest->options.id + " (" + m.model.name + ") on " +
+                               newest->options.node);
     self->send(st.balancer, drain_atom::value, newest->options.id);
   }
+}
+
+// Starts or drains workers until each model's running ones match its target. Drains first, so
+// that a model scaling down leaves its slots to one scaling up.
+void reconcile(supervisor_pointer self) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  for (auto& m : st.models) drain_workers(self, m);
+  for (auto& m : st.models)
+    if (!start_workers(self, m)) return;
   // A worker that died and that the target no longer needs: the balancer forgets it (drain of a
   // dead worker), so it does not stay in the stats as dead.
-  if (active_workers(st) < st.target) return;
+  if (active_workers(st) < std::min(total_target(st), st.config.autoscale.max_workers)) return;
   for (auto& id : st.died)
     if (st.workers.count(id) == 0) self->send(st.balancer, drain_atom::value, id);
   st.died.clear();
 }
 
-// The policy's inputs from a stats snapshot (and the other gateways' load), its decision kept.
+// The policy's inputs for each model from a stats snapshot (and, with one model, the other
+// gateways' load), each model's decision kept.
 void decide(supervisor_pointer self, const stats_snapshot& stats) {
   auto& st = self->state;
   if (st.stopping) return;
-  scaling_record record;
-  record.inputs = measured_load(stats, st.capacity);
-  record.inputs.workers = active_workers(st);
-  if (st.add_peer_load) st.add_peer_load(record.inputs);
-  record.decision = st.policy->decide(record.inputs);
-  record.policy = st.config.autoscale.policy;
-  record.at_s = stats.uptime_s;
-  const auto& decision = record.decision;
-  // A change at info level; a hold (every scale-up check, 5 s by default) only at debug level.
-  const auto line = std::string("scaling ") + to_string(decision.action) + " to " +
-                    std::to_string(decision.target) + ": " + decision.reason;
-  if (decision.action == scaling_action::hold)
-    log_debug("supervisor", line);
-  else
-    log_info("supervisor", line);
-  st.target = decision.target;
-  self->send(st.stats, decision_atom::value, std::move(record));
+  for (auto& m : st.models) {
+    scaling_record record;
+    record.model = m.model.name;
+    auto own = st.models.size() == 1 ? stats : of_model(stats, m.model.name);
+    record.inputs = measured_load(own, m.capacity);
+    record.inputs.workers = active_workers(st, m.model.name);
+    // The other gateways report their load for the whole pool, not by model.
+    if (st.add_peer_load && st.models.size() == 1) st.add_peer_load(record.inputs);
+    record.decision = m.policy->decide(record.inputs);
+    record.policy = st.config.autoscale.policy;
+    record.at_s = stats.uptime_s;
+    const auto& decision = record.decision;
+    // A change at info level; a hold (every scale-up check, 5 s by default) only at debug level.
+    const auto line = std::string("scaling ") + m.model.name + " " + to_string(decision.action) +
+                      " to " + std::to_string(decision.target) + ": " + decision.reason;
+    if (decision.action == scaling_action::hold)
+      log_debug("supervisor", line);
+    else
+      log_info("supervisor", line);
+    m.target = decision.target;
+    self->send(st.stats, decision_atom::value, std::move(record));
+  }
   reconcile(self);
 }
 
@@ -209,7 +255,8 @@ void adopt(supervisor_pointer self, const std::vector<pool_worker>& workers) {
     self->monitor(w.handle);
     log_info("supervisor", "adopted worker " + w.options.id + " on " + w.options.node);
   }
-  st.target = std::max(st.target, std::min(active_workers(st), st.config.autoscale.max_workers));
+  for (auto& m : st.models)
+    m.target = std::max(m.target, std::min(active_workers(st, m.model.name), m.model.max_workers));
 }
 
 // The node table as the stats show it.
@@ -263,8 +310,18 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
   int slots = 0;
   for (auto& node : st.nodes)
     slots += static_cast<int>(node.devices.size()) * node.slots_per_device;
-  st.policy.emplace(config.autoscale, config.batching.max_batch_size, slots);
-  st.target = std::min(config.autoscale.min_workers, slots);
+  int kept = 0;  // the models' min_workers, in config order, as far as the slots go
+  for (auto& model : config.models) {
+    auto settings = config.autoscale;
+    settings.min_workers = model.min_workers;
+    settings.max_workers = model.max_workers;
+    auto& m = st.models.emplace_back();
+    m.model = model;
+    m.policy.emplace(settings, config.batching.max_batch_size, slots);
+    m.target = std::max(0, std::min(model.min_workers, slots - kept));
+    kept += m.target;
+    st.tick_s = m.policy->tick_s();
+  }
   st.config = std::move(config);
   st.placement = std::move(placement);
   st.balancer = std::move(balancer);
@@ -292,6 +349,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
       }
       if (drained) {
         log_info("supervisor", "worker " + id + " drained and stopped");
+        reconcile(self);  // its slot may be what another model waits for
         return;
       }
       st.died.insert(id);
@@ -309,7 +367,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self,
       return;
     }
   });
-  auto interval = std::chrono::seconds(self->state.policy->tick_s());
+  auto interval = std::chrono::seconds(self->state.tick_s);
   return {
       [=](start_atom) {
         self->send(self, probe_atom::value);

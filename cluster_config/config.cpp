@@ -27,9 +27,11 @@ std::string resolve(const std::string& path, const fs::path& base) {
 void resolve_paths(detail::problem_list& problems, deployment_config& config) {
   if (config.source_path.empty()) return;
   fs::path base = fs::absolute(fs::path(config.source_path)).parent_path();
-  config.model.path = resolve(config.model.path, base);
-  config.model.config_dir = resolve(config.model.config_dir, base);
-  config.model.lora_dir = resolve(config.model.lora_dir, base);
+  for (auto& model : config.models) {
+    model.path = resolve(model.path, base);
+    model.config_dir = resolve(model.config_dir, base);
+    model.lora_dir = resolve(model.lora_dir, base);
+  }
   if (!config.cluster.tls) return;
   auto& tls = *config.cluster.tls;
   for (auto [key, field] : {std::pair<const char*, std::string*>{"certificate", &tls.certificate},
@@ -47,6 +49,30 @@ void resolve_paths(detail::problem_list& problems, deployment_config& config) {
 double float_as_written(float value) { return std::stod(detail::format_number(value)); }
 
 }  // namespace
+
+std::string derived_model_name(const model_config& model) {
+  if (model.type == "benchmark_zero_compute") return "zero-compute";
+  std::string path = model.path;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::string name = fs::path(path).filename().string();
+  const std::string suffix = ".safetensors";
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    name.resize(name.size() - suffix.size());
+  return name.empty() ? "default" : name;
+}
+
+const model_config* deployment_config::find_model(const std::string& name) const {
+  for (const auto& model : models)
+    if (model.name == name) return &model;
+  return nullptr;
+}
+
+std::vector<std::string> deployment_config::model_names() const {
+  std::vector<std::string> names;
+  for (const auto& model : models) names.push_back(model.name);
+  return names;
+}
 
 deployment_config parse_config(const std::string& text, const std::string& source_path) {
   detail::problem_list problems;
@@ -94,7 +120,28 @@ nlohmann::json to_json(const deployment_config& config) {
            {"private_key", config.cluster.tls->private_key},
            {"ca_file", config.cluster.tls->ca_file}};
   const auto& g = config.gateway;
-  const auto& m = config.model;
+  json models = json::array();
+  for (const auto& m : config.models)
+    models.push_back({{"name", m.name},
+                      {"path", m.path},
+                      {"config_dir", m.config_dir},
+                      {"type", m.type},
+                      {"dtype", m.dtype},
+                      {"scheduler", m.scheduler},
+                      {"fast_steps", m.fast_steps},
+                      {"quality_steps", m.quality_steps},
+                      {"guidance_scale", float_as_written(m.guidance_scale)},
+                      {"width", m.width},
+                      {"height", m.height},
+                      {"max_images_per_request", m.max_images_per_request},
+                      {"intra_op_threads", m.intra_op_threads},
+                      {"cuda_graphs", m.cuda.graphs},
+                      {"memory_budget_mb", m.memory_budget_mb},
+                      {"lora_dir", m.lora_dir},
+                      {"lora_cache_mb", m.lora_cache_mb},
+                      {"min_workers", m.min_workers},
+                      {"max_workers", m.max_workers}});
+  if (config.models.size() == 1) models = models.front();
   const auto& b = config.batching;
   const auto& a = config.autoscale;
   return {
@@ -120,23 +167,7 @@ nlohmann::json to_json(const deployment_config& config) {
         {"png_parameters", g.png_parameters}}},
       {"gateways", gateways},
       {"gpu_nodes", nodes},
-      {"model",
-       {{"path", m.path},
-        {"config_dir", m.config_dir},
-        {"type", m.type},
-        {"dtype", m.dtype},
-        {"scheduler", m.scheduler},
-        {"fast_steps", m.fast_steps},
-        {"quality_steps", m.quality_steps},
-        {"guidance_scale", float_as_written(m.guidance_scale)},
-        {"width", m.width},
-        {"height", m.height},
-        {"max_images_per_request", m.max_images_per_request},
-        {"intra_op_threads", m.intra_op_threads},
-        {"cuda_graphs", m.cuda.graphs},
-        {"memory_budget_mb", m.memory_budget_mb},
-        {"lora_dir", m.lora_dir},
-        {"lora_cache_mb", m.lora_cache_mb}}},
+      {config.models.size() == 1 ? "model" : "models", models},
       {"batching",
        {{"max_batch_size", b.max_batch_size},
         {"max_wait_ms", b.max_wait_ms},

@@ -57,17 +57,26 @@ struct gpu_node_config {
   int slots_per_device = 1;
 };
 
-// The model's settings (model/settings.hpp: type, path, config_dir, dtype, scheduler,
-// intra_op_threads, cuda, memory_budget_mb) travel as they are to the workers and the generator;
-// the rest are the defaults and limits the gateway applies to requests. "diffusion" serves the
-// pipeline at `path`; "benchmark_zero_compute" answers every sample at once with a blank image and
-// no model, to measure the serving stack alone (benchmarks only). Relative paths resolve against
-// the config file.
+// One served model. The model's settings (model/settings.hpp: type, path, config_dir, dtype,
+// scheduler, intra_op_threads, cuda, memory_budget_mb) travel as they are to the workers and the
+// generator; the rest are the defaults and limits the gateway applies to requests. "diffusion"
+// serves the pipeline at `path`; "benchmark_zero_compute" answers every sample at once with a blank
+// image and no model, to measure the serving stack alone (benchmarks only). Relative paths resolve
+// against the config file.
 struct model_config : model::model_settings {
   model_config() {
     path = "model/weights/muse-tiny";
     intra_op_threads = 1;
+    name = "muse-tiny";
   }
+  // How requests name it (`model` field); unique. Left out: the last part of `path` without a
+  // `.safetensors` suffix ("muse-tiny"), or "zero-compute" for benchmark_zero_compute.
+  std::string name;
+  // Workers of this model the supervisor keeps at least / at most (the pool's slots and
+  // autoscale.max_workers bound all models together). 0: none while it has no traffic; the
+  // first request starts one.
+  int min_workers = 1;
+  int max_workers = 8;
   int fast_steps = 25;
   int quality_steps = 50;
   float guidance_scale = 7.5f;
@@ -129,7 +138,9 @@ struct deployment_config {
   // leadership order; muse-node --role=gateway --gateway NAME is one of them.
   std::vector<gateway_peer_config> gateways;
   std::vector<gpu_node_config> gpu_nodes;
-  model_config model;
+  // The served models, at least one; the first is the default of a request that names none. The
+  // config's single `model` section is read as this list with one entry.
+  std::vector<model_config> models = {model_config{}};
   batching_config batching;
   balancer_config balancer;
   autoscale_config autoscale;
@@ -137,7 +148,15 @@ struct deployment_config {
   auth_config auth;
   slack_config slack;
   std::string source_path;  // the file it was read from ("" when parsed from a string)
+
+  const model_config& default_model() const { return models.front(); }
+  // The model of that name; nullptr when none is.
+  const model_config* find_model(const std::string& name) const;
+  std::vector<std::string> model_names() const;
 };
+
+// A model's name when the config gives none (model_config::name).
+std::string derived_model_name(const model_config& model);
 
 // Thrown by the parser; what() is "<key path>: <problem>", e.g. "batching.max_batch_size: must
 // be 1..256".

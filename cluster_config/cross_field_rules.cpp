@@ -81,6 +81,10 @@ bool is_single_file(const std::string& model_path) {
          model_path.compare(model_path.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+std::string model_key_path(const deployment_config& config, size_t i) {
+  return config.models.size() == 1 ? "model" : "models[" + std::to_string(i) + "]";
+}
+
 void check_cross_field_rules(problem_list& problems, const deployment_config& config,
                              bool nodes_readable) {
   const auto& gateway = config.gateway;
@@ -99,12 +103,15 @@ void check_cross_field_rules(problem_list& problems, const deployment_config& co
     int64_t slots = 0;
     for (const auto& node : config.gpu_nodes)
       slots += static_cast<int64_t>(node.devices.size()) * node.slots_per_device;
-    if (autoscale.min_workers > slots)
-      problems.add("autoscale.min_workers", std::to_string(autoscale.min_workers) +
-                                                " workers need more slots than gpu_nodes "
-                                                "offer (" +
-                                                std::to_string(slots) +
-                                                " = devices x slots_per_device, summed)");
+    int64_t kept = 0;
+    for (const auto& model : config.models) kept += model.min_workers;
+    const bool one = config.models.size() == 1;
+    if (kept > slots)
+      problems.add(one ? "autoscale.min_workers" : "models",
+                   std::to_string(kept) + " workers" +
+                       (one ? "" : " (min_workers, summed over the models)") +
+                       " need more slots than gpu_nodes offer (" + std::to_string(slots) +
+                       " = devices x slots_per_device, summed)");
   }
 
   const auto& cluster = config.cluster;
@@ -114,10 +121,13 @@ void check_cross_field_rules(problem_list& problems, const deployment_config& co
                                                 "), so that one late heartbeat does "
                                                 "not declare a node dead");
 
-  if (!config.model.config_dir.empty() && !is_single_file(config.model.path))
-    problems.add("model.config_dir",
-                 "applies to a single-file model.path (.safetensors) only; a diffusers folder "
-                 "holds its own configs");
+  for (size_t i = 0; i < config.models.size(); ++i) {
+    const auto& model = config.models[i];
+    if (!model.config_dir.empty() && !is_single_file(model.path))
+      problems.add(model_key_path(config, i) + ".config_dir",
+                   "applies to a single-file model.path (.safetensors) only; a diffusers folder "
+                   "holds its own configs");
+  }
 
   if (config.slack.post_mode == "upload" && config.slack.bot_token_env.empty())
     problems.add("slack.bot_token_env",

@@ -34,31 +34,32 @@ bool has_model_index(const std::string& dir) { return is_file(dir + "/model_inde
 
 // model.path, model.config_dir and model.lora_dir name what model/'s loader will read: a diffusers
 // folder, or a .safetensors file with the folder of its configs; the folder of LoRA files.
-void check_model_files(detail::problem_list& problems, const model_config& model) {
+void check_model_files(detail::problem_list& problems, const model_config& model,
+                       const std::string& at) {
   if (model.type != "diffusion") return;  // benchmark_zero_compute reads no files
   if (!model.lora_dir.empty() && !is_directory(model.lora_dir))
-    problems.add("model.lora_dir", "no such folder: " + model.lora_dir);
+    problems.add(at + ".lora_dir", "no such folder: " + model.lora_dir);
   if (!model.config_dir.empty() && !has_model_index(model.config_dir))
-    problems.add("model.config_dir", is_directory(model.config_dir)
+    problems.add(at + ".config_dir", is_directory(model.config_dir)
                                          ? model.config_dir + " holds no model_index.json"
                                          : "no such folder: " + model.config_dir);
   if (detail::is_single_file(model.path)) {
     if (!is_file(model.path)) {
-      problems.add("model.path", "no such file: " + model.path);
+      problems.add(at + ".path", "no such file: " + model.path);
     } else if (model.config_dir.empty()) {
       const std::string dir = fs::path(model.path).parent_path().string();
       if (!has_model_index(dir))
-        problems.add("model.path", "the folder of " + model.path +
+        problems.add(at + ".path", "the folder of " + model.path +
                                        " holds no model_index.json; name the folder of the "
                                        "checkpoint's diffusers configs in model.config_dir");
     }
   } else if (!is_directory(model.path)) {
-    problems.add("model.path",
+    problems.add(at + ".path",
                  (fs::exists(model.path) ? "neither a folder nor a .safetensors file: "
                                          : "no such folder or file: ") +
                      model.path);
   } else if (!has_model_index(model.path)) {
-    problems.add("model.path", model.path +
+    problems.add(at + ".path", model.path +
                                    " holds no model_index.json: not a diffusers-layout model "
                                    "(nor a .safetensors file)");
   }
@@ -100,7 +101,9 @@ std::vector<std::string> api_keys_from_env(const auth_config& auth) {
 
 void check_environment(const deployment_config& config, const process_needs& needs) {
   detail::problem_list problems;
-  if (needs.loads_model) check_model_files(problems, config.model);
+  if (needs.loads_model)
+    for (size_t i = 0; i < config.models.size(); ++i)
+      check_model_files(problems, config.models[i], detail::model_key_path(config, i));
   if (needs.serves_http && !config.auth.api_keys_env.empty() &&
       keys_in(secret_from_env(config.auth.api_keys_env).value_or("")).empty())
     problems.add("auth.api_keys_env", no_key(config.auth));

@@ -163,10 +163,16 @@ bool read_gpu_nodes(problem_list& problems, object_reader& root,
   return ok;
 }
 
-void read_model(problem_list& problems, const json* object, model_config& model) {
-  object_reader r(problems, object, "model", "model");
+void read_model(problem_list& problems, const json* object, const std::string& path,
+                const std::string& schema_path, const autoscale_config& autoscale,
+                model_config& model) {
+  object_reader r(problems, object, path, schema_path);
   r.choice("type", model.type, model_types);
   r.string("path", model.path);
+  if (r.string("name", model.name) && !is_node_name(model.name))
+    problems.add(r.path_of("name"),
+                 "may hold only letters, digits, '-', '_' and '.', got \"" + model.name + "\"");
+  if (!r.present("name")) model.name = derived_model_name(model);
   r.string("config_dir", model.config_dir, /*allow_empty=*/true);
   r.choice("dtype", model.dtype, dtypes);
   r.choice("scheduler", model.scheduler, schedulers);
@@ -185,7 +191,56 @@ void read_model(problem_list& problems, const json* object, model_config& model)
   r.integer("memory_budget_mb", model.memory_budget_mb, 0, 16 << 20);
   r.string("lora_dir", model.lora_dir, /*allow_empty=*/true);
   r.integer("lora_cache_mb", model.lora_cache_mb, 0, 16 << 20);
+  model.min_workers = autoscale.min_workers;
+  model.max_workers = autoscale.max_workers;
+  r.integer("min_workers", model.min_workers, 0, 1024);
+  r.integer("max_workers", model.max_workers, 1, 1024);
+  if (model.min_workers > model.max_workers)
+    problems.add(r.path_of("min_workers"), "must not exceed max_workers (" +
+                                               std::to_string(model.min_workers) + " > " +
+                                               std::to_string(model.max_workers) + ")");
   r.finish();
+}
+
+// The `model` section (one model) or the `models` list, never both; neither: the default model.
+void read_models(problem_list& problems, object_reader& root, const autoscale_config& autoscale,
+                 std::vector<model_config>& models) {
+  models.clear();
+  if (root.present("model") && root.present("models")) {
+    problems.add("models", "give either `model` (one model) or `models` (a list), not both");
+    root.raw("model");
+  }
+  if (!root.present("models")) {
+    root.array("models");
+    models.emplace_back();
+    read_model(problems, root.object("model"), "model", "model", autoscale, models.back());
+    return;
+  }
+  const json* list = root.array("models");
+  if (list == nullptr) {
+    models.emplace_back();
+    return;
+  }
+  if (list->empty()) {
+    problems.add("models", "must list at least one model (or give a `model` section)");
+    models.emplace_back();
+    return;
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::string path = "models[" + std::to_string(i) + "]";
+    const json& item = (*list)[i];
+    models.emplace_back();
+    if (!item.is_object()) {
+      problems.add(
+          path, "must be an object { \"name\": ..., \"path\": ..., ... }, got " + describe(item));
+      continue;
+    }
+    read_model(problems, &item, path, "model", autoscale, models.back());
+    if (!names.insert(models.back().name).second)
+      problems.add(path + ".name", "\"" + models.back().name +
+                                       "\" names another model too: give each a unique name");
+  }
 }
 
 void read_batching(problem_list& problems, const json* object, batching_config& batching) {
@@ -275,10 +330,10 @@ void read_deployment(problem_list& problems, const json& document, deployment_co
   bool nodes_readable = read_gpu_nodes(problems, root, config.gpu_nodes);
   nodes_readable =
       read_gateway_peers(problems, root, config.gateway, config.gateways) && nodes_readable;
-  read_model(problems, root.object("model"), config.model);
   read_batching(problems, root.object("batching"), config.batching);
   read_balancer(problems, root.object("balancer"), config.balancer);
   read_autoscale(problems, root.object("autoscale"), config.autoscale);
+  read_models(problems, root, config.autoscale, config.models);
   read_cluster(problems, root.object("cluster"), config.cluster);
   read_auth(problems, root.object("auth"), config.auth);
   read_slack(problems, root.object("slack"), config.slack);

@@ -22,4 +22,8 @@ void check_cross_field_rules(problem_list& problems, const deployment_config& co
 // Whether model.path names a single-file checkpoint (as model/'s loader decides: by the suffix).
 bool is_single_file(const std::string& model_path);
 
+// Where models[i]'s keys are named in messages: "model" for the one model (however it was
+// written: a list of one reads as the `model` section), "models[i]" for one of several.
+std::string model_key_path(const deployment_config& config, size_t i);
+
 }  // namespace muse::config::detail

@@ -456,16 +456,4 @@ json a1111_error_body(const api_error& error) {
   return {{"error", std::move(body)}, {"detail", message}};
 }
 
-std::string a1111_model_name(const std::string& model_path) {
-  std::string path = model_path;
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  const auto slash = path.find_last_of('/');
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  for (const std::string extension : {".safetensors", ".ckpt"})
-    if (name.size() > extension.size() &&
-        name.compare(name.size() - extension.size(), extension.size(), extension) == 0)
-      name.resize(name.size() - extension.size());
-  return name;
-}
-
 }  // namespace muse::http

@@ -61,8 +61,4 @@ nlohmann::json a1111_error_body(const api_error& error);
 // The A1111 name of a native field a translated request may be refused on.
 std::string a1111_field(const std::string& native);
 
-// The model's name as A1111 lists it: the last part of the configured path, less a
-// .safetensors or .ckpt extension.
-std::string a1111_model_name(const std::string& model_path);
-
 }  // namespace muse::http

@@ -25,9 +25,9 @@ route_handler generate_route(a1111_route route) {
       a1111_request translated =
           translate_a1111_request(ex->body(), route, state.generation_rules());
       response_shape shape;
-      shape.body = [translated, model_name = a1111_model_name(state.config.model.path)](
-                       const actors::generate_outcome& outcome, const generate_request& request) {
-        return a1111_images_body(translated, request, outcome, model_name);
+      shape.body = [translated](const actors::generate_outcome& outcome,
+                                const generate_request& request) {
+        return a1111_images_body(translated, request, outcome, request.model);
       };
       shape.send_error = send_a1111_error;
       answer_order(ex, translated.fields, std::move(shape));
@@ -89,13 +89,15 @@ void add_a1111_routes(route_table& table) {
     ex->send_json(200, progress_body(ex->state().running.current()));
   });
   table.add("GET", "/sdapi/v1/sd-models", [](const std::shared_ptr<exchange>& ex) {
-    const std::string name = a1111_model_name(ex->state().config.model.path);
-    ex->send_json(200, nlohmann::json::array({{{"title", name},
-                                               {"model_name", name},
-                                               {"hash", nullptr},
-                                               {"sha256", nullptr},
-                                               {"filename", name},
-                                               {"config", nullptr}}}));
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& model : ex->state().config.models)
+      list.push_back({{"title", model.name},
+                      {"model_name", model.name},
+                      {"hash", nullptr},
+                      {"sha256", nullptr},
+                      {"filename", model.name},
+                      {"config", nullptr}});
+    ex->send_json(200, list);
   });
   table.add("GET", "/sdapi/v1/samplers", [](const std::shared_ptr<exchange>& ex) {
     server_state& state = ex->state();
@@ -103,7 +105,7 @@ void add_a1111_routes(route_table& table) {
       throw api_error(503, "no_worker", "no worker has loaded the model yet");
     const auto limits = state.gateway.limits();
     const auto schedulers = limits.schedulers.empty()
-                                ? std::vector<std::string>{state.config.model.scheduler}
+                                ? std::vector<std::string>{state.config.default_model().scheduler}
                                 : limits.schedulers;
     nlohmann::json list = nlohmann::json::array();
     for (const auto& sampler : a1111_samplers_of(schedulers))

@@ -282,11 +282,12 @@ generate_fields read_generate_object(const json& fields) {
   static const std::set<std::string> known_fields = {
       "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
       "seed",       "width",           "height",  "n",     "scheduler",
-      "init_image", "strength",        "loras"};
+      "init_image", "strength",        "loras",   "model"};
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw unknown_field(name, known_fields);
 
   generate_fields out;
+  if (auto v = present(fields, "model")) out.model = read_text(*v, "model");
   out.prompt = read_prompt(fields);
   if (auto v = present(fields, "negative_prompt"))
     out.negative_prompt = read_text(*v, "negative_prompt");
@@ -365,6 +366,7 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
     seed = std::min(seed, max_seed - uint64_t(n - 1));
   }
   auto request = expand(sample, seed, n);
+  request.model = rules.model.name;
   request.denoising_steps = denoising_steps(sample);  // checked >= 1 above
   return request;
 }

@@ -23,7 +23,7 @@ constexpr uint64_t max_seed = (uint64_t(1) << 53) - 1;
 
 struct request_rules {
   actors::model_limits limits;
-  config::model_config model;
+  config::model_config model;  // the model the request named (or the default)
   size_t max_prompt_chars = 1000;
   size_t max_init_image_bytes = 4 << 20;  // gateway.max_init_image_bytes
 };
@@ -32,6 +32,7 @@ struct request_rules {
 // config's defaults. Integers out of int64's range are held as its nearest end, which every
 // range refuses the same way.
 struct generate_fields {
+  std::optional<std::string> model;  // a served model's name; absent: the default (the first)
   std::string prompt;
   std::optional<std::string> negative_prompt;
   bool quality_steps = false;    // model.quality_steps rather than fast_steps
@@ -56,6 +57,7 @@ struct generate_fields {
 };
 
 struct generate_request {
+  std::string model;                            // the served model's name
   std::vector<actors::sample_request> samples;  // image i has seed + i
   uint64_t seed = 0;
   int steps = 0;

@@ -30,7 +30,10 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
       validate_order(state, read_generate_input(ex->content_type(), ex->body()));
   actors::generate_order order = state.new_job_order(request);
   const std::string id = order.id;
-  if (!jobs->create(id, request.denoising_steps))
+  // A model scaled to zero: the job waits for a worker to load it, and says so.
+  const std::string waiting_for =
+      state.gateway.ready_workers(request.model) == 0 ? "loading model" : "";
+  if (!jobs->create(id, request.denoising_steps, waiting_for))
     throw api_error(429, "too_many_jobs", "too many jobs are unfinished; try again later");
   // As created: queued, with its place in the queue (before the gateway can report a step).
   job_snapshot created = *jobs->find(id);

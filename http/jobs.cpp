@@ -25,6 +25,7 @@ nlohmann::json job_snapshot::to_json(bool with_images) const {
   nlohmann::json out = {
       {"id", id}, {"status", to_string(status)}, {"progress", {{"step", step}, {"total", total}}}};
   if (status == job_status::queued && queue_position > 0) out["queue_position"] = queue_position;
+  if (!waiting_for.empty()) out["progress"]["waiting_for"] = waiting_for;
   if (status == job_status::done) {
     nlohmann::json images = nlohmann::json::array();
     for (const auto& image : this->images) {
@@ -52,7 +53,7 @@ void job_store::sweep(clock::time_point now) {
   }
 }
 
-bool job_store::create(const std::string& id, int total) {
+bool job_store::create(const std::string& id, int total, std::string waiting_for) {
   std::lock_guard<std::mutex> lock(mutex_);
   sweep(clock::now());
   if (jobs_.size() >= max_jobs_) {
@@ -69,6 +70,7 @@ bool job_store::create(const std::string& id, int total) {
   j.sequence = next_sequence_++;
   j.snapshot.id = id;
   j.snapshot.total = total;
+  j.snapshot.waiting_for = std::move(waiting_for);
   jobs_.emplace(id, std::move(j));
   return true;
 }
@@ -115,6 +117,7 @@ void job_store::progress(const std::string& id, int step, int total) {
   if (s.status == job_status::running && step <= s.step && total == s.total) return;
   const bool left_queue = s.status == job_status::queued;
   s.status = job_status::running;
+  s.waiting_for.clear();
   s.step = step;
   s.total = total;
   notify(it->second, left_queue, lock);

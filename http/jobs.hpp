@@ -36,6 +36,9 @@ struct job_snapshot {
   // While queued: 1 for the job that starts next, counting this server's queued jobs in the order
   // they were created; 0 otherwise.
   int queue_position = 0;
+  // Queued for a model with no worker ready (one scaled to zero): "loading model", until the
+  // first step.
+  std::string waiting_for;
   std::vector<actors::generated_image> images;  // when done
   std::optional<job_error> error;               // when failed or cancelled
   double queue_ms = 0, inference_ms = 0, total_ms = 0;
@@ -44,9 +47,9 @@ struct job_snapshot {
     return status == job_status::done || status == job_status::failed ||
            status == job_status::cancelled;
   }
-  // {id, status, progress: {step, total}, queue_position? (while queued), images?: [{png_base64,
-  // seed}], error?, timings?}. `with_images` false leaves the PNGs out (progress events stay
-  // small).
+  // {id, status, progress: {step, total, waiting_for?}, queue_position? (while queued),
+  // images?: [{png_base64, seed}], error?, timings?}. `with_images` false leaves the PNGs out
+  // (progress events stay small).
   nlohmann::json to_json(bool with_images) const;
 };
 
@@ -62,8 +65,9 @@ class job_store {
   // (creating one more fails while every kept job is still unfinished).
   job_store(std::chrono::seconds retention, size_t max_jobs);
 
-  // A new queued job with `total` steps; false when the store is full of unfinished jobs.
-  bool create(const std::string& id, int total);
+  // A new queued job with `total` steps (waiting_for: see job_snapshot); false when the store is
+  // full of unfinished jobs.
+  bool create(const std::string& id, int total, std::string waiting_for = "");
   std::optional<job_snapshot> find(const std::string& id);
   // Gateway progress: the job runs, `step` of `total` done. Ignored once finished.
   void progress(const std::string& id, int step, int total);

@@ -12,13 +12,8 @@ namespace muse::http {
 namespace {
 
 // Fields OpenAI defines that change nothing here; anything else is refused.
-const std::set<std::string> ignored_fields = {"model",
-                                              "style",
-                                              "user",
-                                              "output_format",
-                                              "background",
-                                              "moderation",
-                                              "output_compression",
+const std::set<std::string> ignored_fields = {"style",         "user",       "output_format",
+                                              "background",    "moderation", "output_compression",
                                               "input_fidelity"};
 
 bool ignored_field(const std::string& name) { return ignored_fields.count(name) > 0; }
@@ -26,7 +21,7 @@ bool ignored_field(const std::string& name) { return ignored_fields.count(name) 
 // Every field a route takes, for the "did you mean" of an unknown one.
 std::set<std::string> known_fields(std::initializer_list<const char*> own) {
   std::set<std::string> known = ignored_fields;
-  known.insert({"size", "quality", "response_format", "n", "loras"});
+  known.insert({"size", "quality", "response_format", "n", "loras", "model"});
   for (const char* name : own) known.insert(name);
   return known;
 }
@@ -80,6 +75,8 @@ openai_request translate_openai_request(const std::string& body,
       // Read below, after the fields only OpenAI defines.
     } else if (name == "n") {
       n = &value;
+    } else if (name == "model") {
+      out.fields.model = read_text(value, "model");
     } else if (!read_shared_field(name, value, model, out)) {
       throw unknown_field(name, known_fields({"prompt"}));
     }
@@ -105,6 +102,8 @@ openai_request translate_openai_upload(const std::vector<form_part>& parts, open
       throw invalid_field("image", "image must be a file (a part with a filename)");
     if (name == "n") {
       out.fields.n = read_integer(value, "n");
+    } else if (name == "model") {
+      out.fields.model = read_text(value, "model");
     } else if (!read_shared_field(name, value, model, out)) {
       throw unknown_field(name, edit ? known_fields({"prompt", "image"}) : known_fields({"image"}),
                           name == "prompt" ? " (variations take no prompt)" : "");

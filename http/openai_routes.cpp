@@ -87,7 +87,7 @@ translate_function upload(openai_upload route) {
                       "this route takes multipart/form-data (an image file and fields), as "
                       "OpenAI's does");
     return translate_openai_upload(read_multipart_body(ex.content_type(), ex.body()), route,
-                                   ex.state().config.model);
+                                   ex.state().config.default_model());
   };
 }
 
@@ -105,7 +105,7 @@ route_handler openai_route(std::shared_ptr<image_store> images, translate_functi
 
 void add_openai_routes(route_table& table, std::shared_ptr<image_store> images) {
   table.add("POST", "/v1/images/generations", openai_route(images, [](const exchange& ex) {
-              return translate_openai_request(ex.body(), ex.state().config.model);
+              return translate_openai_request(ex.body(), ex.state().config.default_model());
             }));
   table.add("POST", "/v1/images/edits", openai_route(images, upload(openai_upload::edit)));
   table.add("POST", "/v1/images/variations",

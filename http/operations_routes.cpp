@@ -53,9 +53,14 @@ void add_operations_routes(route_table& table) {
     answer_with_stats(ex, [](exchange& ex, const actors::stats_reply& stats) {
       nlohmann::json body = stats_json(stats);
       // The size a request that names none gets: the web page's default choice.
-      const auto& model = ex.state().config.model;
+      const auto& config = ex.state().config;
+      const auto& model = config.default_model();
       if (auto served = body.find("model"); served != body.end() && served->is_object())
         (*served)["default_size"] = {{"width", model.width}, {"height", model.height}};
+      if (auto models = body.find("models"); models != body.end() && models->is_array())
+        for (auto& entry : *models)
+          if (const auto* configured = config.find_model(entry.value("name", "")))
+            entry["default_size"] = {{"width", configured->width}, {"height", configured->height}};
       body["http"] = ex.state().metrics.to_json();
       ex.send_json(200, body);
     });

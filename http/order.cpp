@@ -47,8 +47,8 @@ std::vector<std::string> parameters_of(const server_state& state,
                                        const actors::generate_order& order) {
   std::vector<std::string> texts;
   if (!state.config.gateway.png_parameters) return texts;
-  const std::string model_name = a1111_model_name(state.config.model.path);
-  for (const auto& sample : order.samples) texts.push_back(png_parameters(sample, model_name));
+  const std::string& model = order.model.empty() ? state.config.default_model().name : order.model;
+  for (const auto& sample : order.samples) texts.push_back(png_parameters(sample, model));
   return texts;
 }
 
@@ -66,7 +66,7 @@ void write_parameters(actors::generate_outcome& outcome, const std::vector<std::
 }  // namespace
 
 generate_request validate_order(const server_state& state, const generate_fields& fields) {
-  return validate_generate_fields(fields, state.generation_rules(), state.draw_seed());
+  return validate_generate_fields(fields, state.generation_rules(fields.model), state.draw_seed());
 }
 
 void submit_order(const std::shared_ptr<server_state>& state, actors::generate_order order,

@@ -14,7 +14,8 @@
 namespace muse::http {
 
 // The "parameters" text of one validated sample (its scheduler named); `model_name` as
-// a1111_model_name gives it. Also the `infotexts` of A1111's API answers.
+// the config names it (its `name`, else derived from its path). Also the `infotexts` of A1111's API
+// answers.
 std::string png_parameters(const actors::sample_request& sample, const std::string& model_name);
 
 // `png` with a text chunk under `keyword` (1..79 Latin-1 characters) put right after its header:

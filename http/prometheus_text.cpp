@@ -174,7 +174,10 @@ void worker_families(writer& w, const actors::worker_pool_figures& pool) {
        "Recent throughput of the worker."},
   };
   auto identity = [](const figures& worker) {
-    return labels{{"worker", worker.id}, {"node", worker.node}, {"device", worker.device}};
+    return labels{{"worker", worker.id},
+                  {"node", worker.node},
+                  {"device", worker.device},
+                  {"model", worker.model}};
   };
   for (const auto& f : families) {
     w.family(f.name, f.type, f.help);
@@ -185,6 +188,40 @@ void worker_families(writer& w, const actors::worker_pool_figures& pool) {
     labels l = identity(worker);
     l.emplace_back("state", worker.state);
     w.sample("muse_worker_state", l, 1);
+  }
+}
+
+void model_families(writer& w, const actors::stats_snapshot& stats) {
+  if (stats.models.empty()) return;
+  using figures = actors::model_figures;
+  struct per_model {
+    double (*value)(const figures&);
+    const char* name;
+    const char* type;
+    const char* help;
+  };
+  static const per_model families[] = {
+      {[](const figures& f) { return double(f.ready_workers); }, "muse_model_workers_ready",
+       "gauge", "Workers of the model with it loaded."},
+      {[](const figures& f) { return double(f.workers); }, "muse_model_workers", "gauge",
+       "Workers of the model in the balancer's list."},
+      {[](const figures& f) { return double(f.queue_depth); }, "muse_model_queue_depth", "gauge",
+       "Samples of the model waiting at the gateway."},
+      {[](const figures& f) { return f.arrivals_per_s; }, "muse_model_arrivals_per_second", "gauge",
+       "Samples of the model arriving per second (recent window)."},
+      {[](const figures& f) { return double(f.in_flight); }, "muse_model_in_flight", "gauge",
+       "Samples of the model running on workers."},
+      {[](const figures& f) { return double(f.completed); }, "muse_model_orders_completed_total",
+       "counter", "Orders for the model answered with images."},
+      {[](const figures& f) { return double(f.failed); }, "muse_model_orders_failed_total",
+       "counter", "Orders for the model answered with an error."},
+      {[](const figures& f) { return double(f.images); }, "muse_model_images_total", "counter",
+       "Images of the model delivered."},
+  };
+  for (const auto& f : families) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& model : stats.models)
+      w.sample(f.name, {{"model", model.name}}, f.value(model));
   }
 }
 
@@ -212,6 +249,7 @@ std::string render_prometheus(const actors::stats_reply& stats,
     order_families(w, *stats.snapshot);
     batch_families(w, stats.snapshot->batches);
     if (stats.snapshot->workers) worker_families(w, *stats.snapshot->workers);
+    model_families(w, *stats.snapshot);
     node_families(w, *stats.snapshot);
   } else {
     // No snapshot (the gateway shut down or did not answer): readiness is still known.

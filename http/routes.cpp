@@ -28,6 +28,7 @@ bool route_table::open(const route_match& match) const {
 void add_all_routes(route_table& table, const config::deployment_config& config) {
   add_generate_routes(table);
   add_operations_routes(table);
+  add_model_routes(table);
 
   const auto& g = config.gateway;
   auto jobs = std::make_shared<job_store>(std::chrono::seconds(g.job_retention_s), g.max_jobs);

@@ -60,5 +60,7 @@ void add_all_routes(route_table& table, const config::deployment_config& config)
 void add_generate_routes(route_table& table);
 // GET /healthz, /readyz, /metrics, /api/v1/stats.
 void add_operations_routes(route_table& table);
+// GET /v1/models (OpenAI's list), GET /api/v1/models (each model with its limits).
+void add_model_routes(route_table& table);
 
 }  // namespace muse::http

@@ -1,5 +1,6 @@
 #include "http/server_state.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "actors/log.hpp"
@@ -13,13 +14,26 @@ void server_state::admit_generation() const {
   if (!gateway.ready()) throw api_error(503, "no_worker", "no worker is ready yet");
 }
 
-request_rules server_state::generation_rules() const {
-  return request_rules{gateway.limits(), config.model, config.gateway.max_prompt_chars,
+const config::model_config& server_state::served_model(const std::string& name) const {
+  if (const auto* model = config.find_model(name)) return *model;
+  const auto names = config.model_names();
+  std::string known;
+  for (const auto& known_name : names) known += (known.empty() ? "\"" : ", \"") + known_name + "\"";
+  throw api_error(400, "invalid_request",
+                  "unknown model \"" + name + "\"; this server serves " + known, "model");
+}
+
+request_rules server_state::generation_rules(const std::optional<std::string>& model) const {
+  const auto& chosen = model ? served_model(*model) : config.default_model();
+  return request_rules{gateway.limits(chosen.name), chosen, config.gateway.max_prompt_chars,
                        config.gateway.max_init_image_bytes};
 }
 
 uint64_t server_state::draw_seed() const {
-  return random_seed(max_seed - uint64_t(config.model.max_images_per_request));
+  int most_images = 1;
+  for (const auto& model : config.models)
+    most_images = std::max(most_images, model.max_images_per_request);
+  return random_seed(max_seed - uint64_t(most_images));
 }
 
 namespace {
@@ -27,6 +41,7 @@ namespace {
 actors::generate_order order_within(const generate_request& request, int timeout_s) {
   actors::generate_order order;
   order.id = new_request_id();
+  order.model = request.model;
   order.samples = request.samples;
   order.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   return order;

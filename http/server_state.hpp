@@ -41,8 +41,11 @@ class server_state {
   // What every route that generates does before parsing: 503 while draining, 503 while no worker
   // is ready (the model's limits are unknown then). The body's size is checked before any route.
   void admit_generation() const;
-  // The rules a request is checked against: the served model's limits and the config.
-  request_rules generation_rules() const;
+  // The rules a request is checked against: the limits and config of the model it names
+  // (absent: the default model). A name no model has is a 400 on `model` listing the served ones.
+  request_rules generation_rules(const std::optional<std::string>& model = std::nullopt) const;
+  // The config's model of that name; throws that 400 when none is.
+  const config::model_config& served_model(const std::string& name) const;
   // A seed for a request that names none, leaving room for its n images above it.
   uint64_t draw_seed() const;
   // The order for a parsed request: a new id and the deadline of its kind (a synchronous

@@ -3,8 +3,6 @@
 #include <string>
 
 namespace muse::http {
-namespace {
-
 using nlohmann::json;
 
 json limits_json(const actors::model_limits& l) {
@@ -19,6 +17,8 @@ json limits_json(const actors::model_limits& l) {
           {"schedulers", l.schedulers}};
 }
 
+namespace {
+
 json latency_json(const actors::latency_summary& l) {
   return {{"p50", l.p50}, {"p95", l.p95}, {"p99", l.p99}, {"count", l.count}};
 }
@@ -30,13 +30,16 @@ json queue_json(const actors::queue_figures& q) {
           {"arrivals_per_s", q.arrivals_per_s},
           {"arrivals_total", q.arrivals_total},
           {"batcher_depth", q.batcher_depth},
-          {"balancer_backlog", q.balancer_backlog}};
+          {"balancer_backlog", q.balancer_backlog},
+          {"batcher_depth_by_model", q.batcher_depth_by_model},
+          {"arrivals_by_model", q.arrivals_by_model}};
 }
 
 json workers_json(const actors::worker_pool_figures& pool) {
   json list = json::array();
   for (const auto& w : pool.list)
     list.push_back({{"id", w.id},
+                    {"model", w.model},
                     {"node", w.node},
                     {"device", w.device},
                     {"state", w.state},
@@ -61,7 +64,8 @@ json workers_json(const actors::worker_pool_figures& pool) {
 
 json decision_json(const actors::scaling_record& r) {
   const auto& in = r.inputs;
-  return {{"action", actors::to_string(r.decision.action)},
+  return {{"model", r.model},
+          {"action", actors::to_string(r.decision.action)},
           {"target", r.decision.target},
           {"reason", r.decision.reason},
           {"policy", r.policy},
@@ -73,6 +77,17 @@ json decision_json(const actors::scaling_record& r) {
             {"workers", in.workers},
             {"images_per_s_per_worker", in.images_per_s_per_worker},
             {"full_batch_images_per_s", in.full_batch_images_per_s}}}};
+}
+
+json model_json(const actors::model_figures& m) {
+  return {{"name", m.name},
+          {"limits", m.limits ? limits_json(*m.limits) : json(nullptr)},
+          {"ready_workers", m.ready_workers},
+          {"workers", m.workers},
+          {"queue_depth", m.queue_depth},
+          {"arrivals_per_s", m.arrivals_per_s},
+          {"in_flight", m.in_flight},
+          {"orders", {{"completed", m.completed}, {"failed", m.failed}, {"images", m.images}}}};
 }
 
 json node_json(const actors::node_figures& n) {
@@ -94,11 +109,14 @@ json stats_json(const actors::stats_snapshot& s) {
   for (const auto& record : s.decisions) decisions.push_back(decision_json(record));
   json nodes = json::array();
   for (const auto& node : s.nodes) nodes.push_back(node_json(node));
+  json models = json::array();
+  for (const auto& m : s.models) models.push_back(model_json(m));
   json model = nullptr;
   if (s.model) model = {{"name", s.model->name}, {"limits", limits_json(s.model->limits)}};
   return {{"uptime_s", s.uptime_s},
           {"ready", s.ready},
           {"model", model},
+          {"models", models},
           {"queue", s.queue ? queue_json(*s.queue) : json(nullptr)},
           {"orders",
            {{"accepted", s.orders.accepted},

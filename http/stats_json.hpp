@@ -12,5 +12,7 @@ namespace muse::http {
 // {"ready", "error"} when the reply holds no snapshot.
 nlohmann::json stats_json(const actors::stats_reply& reply);
 nlohmann::json stats_json(const actors::stats_snapshot& snapshot);
+// A model's limits as /api/v1/stats and /api/v1/models show them.
+nlohmann::json limits_json(const actors::model_limits& limits);
 
 }  // namespace muse::http

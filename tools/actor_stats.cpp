@@ -223,6 +223,18 @@ json summarise(const json& s, const json* previous, double seconds) {
     if (n.contains("retry_at_s") && n["retry_at_s"].is_number())
       nodes[name]["retry_at_s"] = n["retry_at_s"];
   }
+  // Each served model: its workers and traffic.
+  json models = json::array();
+  for (auto& m : s.value("models", json::array()))
+    if (m.is_object())
+      models.push_back({{"name", m.value("name", std::string("?"))},
+                        {"ready_workers", m.value("ready_workers", 0)},
+                        {"workers", m.value("workers", 0)},
+                        {"queue_depth", m.value("queue_depth", 0)},
+                        {"arrivals_per_s", m.value("arrivals_per_s", 0.0)},
+                        {"in_flight", m.value("in_flight", 0)},
+                        {"completed", m.contains("orders") ? m["orders"].value("completed", 0) : 0},
+                        {"failed", m.contains("orders") ? m["orders"].value("failed", 0) : 0}});
   json decisions = json::array();
   if (s.contains("scaling") && s["scaling"].is_object())
     decisions = s["scaling"].value("decisions", json::array());
@@ -231,6 +243,7 @@ json summarise(const json& s, const json* previous, double seconds) {
           {"ready", s.value("ready", false)},
           {"workers", {{"ready", count("/workers/ready")}, {"total", count("/workers/total")}}},
           {"gateway", gateway},
+          {"models", models},
           {"nodes", nodes},
           {"scaling", {{"last_decisions", decisions}}}};
 }
@@ -264,20 +277,33 @@ void print(std::ostream& out, const std::string& address, const json& v) {
             << " s";
     }
     out << "  (" << node["ready"] << " ready)\n";
-    out << "  worker  device   state     in_flight  batches  images  mean_batch  images/s\n";
+    out << "  worker  model         device   state     in_flight  batches  images  mean_batch  "
+           "images/s\n";
     for (auto& w : node["workers"])
-      out << "  " << std::setw(6) << std::left << w.value("id", "") << "  " << std::setw(7)
-          << w.value("device", "") << "  " << std::setw(8) << w.value("state", "") << std::right
-          << "  " << std::setw(9) << w.value("in_flight", 0) << "  " << std::setw(7)
-          << w.value("batches_done", 0) << "  " << std::setw(6) << w.value("images_done", 0) << "  "
-          << std::setw(10) << fixed(w.value("mean_batch_size", 0.0), 2) << "  " << std::setw(8)
+      out << "  " << std::setw(6) << std::left << w.value("id", "") << "  " << std::setw(12)
+          << w.value("model", "") << "  " << std::setw(7) << w.value("device", "") << "  "
+          << std::setw(8) << w.value("state", "") << std::right << "  " << std::setw(9)
+          << w.value("in_flight", 0) << "  " << std::setw(7) << w.value("batches_done", 0) << "  "
+          << std::setw(6) << w.value("images_done", 0) << "  " << std::setw(10)
+          << fixed(w.value("mean_batch_size", 0.0), 2) << "  " << std::setw(8)
           << fixed(w.value("images_per_s", 0.0), 2) << "\n";
+  }
+  if (v.contains("models") && !v["models"].empty()) {
+    out << "\nmodel          workers  ready  queue  arrivals/s  in_flight  completed  failed\n";
+    for (auto& m : v["models"])
+      out << "  " << std::setw(12) << std::left << m.value("name", "") << std::right << "  "
+          << std::setw(7) << m.value("workers", 0) << "  " << std::setw(5)
+          << m.value("ready_workers", 0) << "  " << std::setw(5) << m.value("queue_depth", 0)
+          << "  " << std::setw(10) << fixed(m.value("arrivals_per_s", 0.0), 2) << "  "
+          << std::setw(9) << m.value("in_flight", 0) << "  " << std::setw(9)
+          << m.value("completed", 0) << "  " << std::setw(6) << m.value("failed", 0) << "\n";
   }
   out << "\nscaling decisions (newest last)\n";
   if (v["scaling"]["last_decisions"].empty()) out << "  none yet\n";
   for (auto& d : v["scaling"]["last_decisions"])
     if (d.is_object())
-      out << "  " << d.value("action", "?") << " -> " << d.value("target", 0) << ": "
+      out << "  " << (d.value("model", "").empty() ? "" : d.value("model", "") + ": ")
+          << d.value("action", "?") << " -> " << d.value("target", 0) << ": "
           << d.value("reason", "") << "\n";
 }
 

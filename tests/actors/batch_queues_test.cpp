@@ -8,9 +8,10 @@ using namespace std::chrono_literals;
 namespace {
 
 sample_task task(sample_id id, int width = 64, int steps = 25, std::string scheduler = "ddim",
-                 float guidance = 7.5f) {
+                 float guidance = 7.5f, std::string model = "") {
   sample_task t;
   t.id = id;
+  t.model = std::move(model);
   t.order_id = "o" + std::to_string(id);
   t.request.width = width;
   t.request.height = 64;
@@ -61,12 +62,12 @@ TEST_CASE("different batch keys are never mixed", "[batcher]") {
   REQUIRE(full);
   CHECK(full->samples[0].id == 2);
   CHECK(full->samples[1].id == 4);
-  CHECK(full->key == (batch_key{32, 64, "ddim"}));
+  CHECK(full->key == (batch_key{"", 32, 64, "ddim"}));
   auto due = queues.take_due(t0 + 60ms);
   REQUIRE(due.size() == 2);
   for (auto& b : due) {
     REQUIRE(b.samples.size() == 1);
-    CHECK(b.key == batch_key_of(b.samples[0].request));
+    CHECK(b.key == batch_key_of(b.samples[0]));
   }
 }
 
@@ -82,7 +83,7 @@ TEST_CASE("Fast and Quality samples of one size and scheduler share a batch", "[
   CHECK(full->samples[0].request.steps == 25);
   CHECK(full->samples[1].request.steps == 50);
   CHECK(full->samples[1].request.guidance_scale == 1.0f);
-  CHECK(full->key == (batch_key{64, 64, "ddim"}));
+  CHECK(full->key == (batch_key{"", 64, 64, "ddim"}));
   CHECK(queues.depth() == 0);
 }
 
@@ -112,4 +113,21 @@ TEST_CASE("cancelled samples leave their queue", "[batcher]") {
   REQUIRE(due.size() == 1);
   REQUIRE(due[0].samples.size() == 1);
   CHECK(due[0].samples[0].id == 1);
+}
+
+TEST_CASE("samples of different models never share a queue", "[batching][models]") {
+  batch_queues queues(2, 50ms);
+  auto t0 = batch_queues::clock::now();
+  CHECK_FALSE(queues.push(task(1, 64, 25, "ddim", 7.5f, "alpha"), t0));
+  CHECK_FALSE(queues.push(task(2, 64, 25, "ddim", 7.5f, "beta"), t0));
+  CHECK(queues.keys() == 2);
+  CHECK(queues.depth_by_model() == std::map<std::string, uint64_t>{{"alpha", 1}, {"beta", 1}});
+  auto full = queues.push(task(3, 64, 25, "ddim", 7.5f, "beta"), t0);
+  REQUIRE(full);
+  CHECK(full->key == (batch_key{"beta", 64, 64, "ddim"}));
+  for (auto& t : full->samples) CHECK(t.model == "beta");
+  auto due = queues.take_due(t0 + 60ms);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].key.model == "alpha");
+  CHECK(queues.depth_by_model().empty());
 }

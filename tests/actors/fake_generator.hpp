@@ -29,11 +29,18 @@ struct fake_control {
 
   struct step_record {
     std::string worker;
+    std::string model;  // the worker's (worker_options::model_name)
     size_t size = 0;
     std::set<std::string> keys;
   };
   std::mutex mutex;
   std::vector<step_record> steps;
+  std::map<std::string, int> loads_by_model;  // generators made, by worker_options::model_name
+
+  int loads_of(const std::string& model) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return loads_by_model[model];
+  }
 
   std::vector<step_record> steps_copy() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -58,8 +65,8 @@ inline model::rgb_image expected_image(const model::sample_request& request) {
 
 class fake_running_batch : public model::running_batch {
  public:
-  fake_running_batch(std::shared_ptr<fake_control> control, std::string worker)
-      : control_(std::move(control)), worker_(std::move(worker)) {}
+  fake_running_batch(std::shared_ptr<fake_control> control, std::string worker, std::string model)
+      : control_(std::move(control)), worker_(std::move(worker)), model_(std::move(model)) {}
 
   void add(uint64_t tag, const model::sample_request& request) override {
     if (request.prompt == "invalid") throw model::model_error("prompt: the fake refuses 'invalid'");
@@ -72,8 +79,9 @@ class fake_running_batch : public model::running_batch {
     std::this_thread::sleep_for(control_->step_time);
     {
       std::lock_guard<std::mutex> lock(control_->mutex);
-      fake_control::step_record record{worker_, samples_.size(), {}};
-      for (auto& [tag, e] : samples_) record.keys.insert(to_string(batch_key_of(e.request)));
+      fake_control::step_record record{worker_, model_, samples_.size(), {}};
+      for (auto& [tag, e] : samples_)
+        record.keys.insert(to_string(batch_key_of(model_, e.request)));
       control_->steps.push_back(record);
     }
     int left = control_->crashes_left.load();
@@ -103,13 +111,14 @@ class fake_running_batch : public model::running_batch {
   };
   std::shared_ptr<fake_control> control_;
   std::string worker_;
+  std::string model_;
   std::map<uint64_t, entry> samples_;
 };
 
 class fake_generator : public model::generator {
  public:
-  fake_generator(std::shared_ptr<fake_control> control, std::string worker)
-      : control_(std::move(control)), worker_(std::move(worker)) {}
+  fake_generator(std::shared_ptr<fake_control> control, std::string worker, std::string model)
+      : control_(std::move(control)), worker_(std::move(worker)), model_(std::move(model)) {}
   std::string name() const override { return "fake"; }
   model::model_limits limits() const override {
     model::model_limits l;
@@ -120,12 +129,13 @@ class fake_generator : public model::generator {
     return l;
   }
   std::unique_ptr<model::running_batch> start_batch() override {
-    return std::make_unique<fake_running_batch>(control_, worker_);
+    return std::make_unique<fake_running_batch>(control_, worker_, model_);
   }
 
  private:
   std::shared_ptr<fake_control> control_;
   std::string worker_;
+  std::string model_;
 };
 
 inline generator_factory fake_factory(std::shared_ptr<fake_control> control) {
@@ -133,7 +143,11 @@ inline generator_factory fake_factory(std::shared_ptr<fake_control> control) {
     ++control->loads;
     std::this_thread::sleep_for(control->load_time);
     if (control->fail_load) throw model::model_error("fake: no such model");
-    return std::make_unique<fake_generator>(control, options.id);
+    {
+      std::lock_guard<std::mutex> lock(control->mutex);
+      ++control->loads_by_model[options.model_name];
+    }
+    return std::make_unique<fake_generator>(control, options.id, options.model_name);
   };
 }
 

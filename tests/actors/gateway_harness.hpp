@@ -29,7 +29,19 @@ struct gateway_settings {
   std::chrono::milliseconds load_time{0};
   bool fail_load = false;
   int autoscale_interval_s = 30;
+  // Several models: the config's list as it is (names, min_workers, max_workers). Empty: one
+  // model, kept at min_workers (or workers).
+  std::vector<config::model_config> models;
 };
+
+inline config::model_config model_named(std::string name, int min_workers = 1,
+                                        int max_workers = 8) {
+  config::model_config model;
+  model.name = std::move(name);
+  model.min_workers = min_workers;
+  model.max_workers = max_workers;
+  return model;
+}
 
 inline config::deployment_config make_config(const gateway_settings& s) {
   config::deployment_config config;
@@ -39,6 +51,8 @@ inline config::deployment_config make_config(const gateway_settings& s) {
   node.slots_per_device = 1;
   config.gpu_nodes = {node};
   config.autoscale.min_workers = s.min_workers > 0 ? s.min_workers : s.workers;
+  config.models[0].min_workers = config.autoscale.min_workers;
+  if (!s.models.empty()) config.models = s.models;
   config.autoscale.interval_s = s.autoscale_interval_s;
   config.batching.max_batch_size = s.max_batch_size;
   config.batching.max_wait_ms = s.max_wait_ms;
@@ -95,9 +109,11 @@ inline model::rgb_image expected_image(const sample_request& request) {
 }
 
 inline generate_order make_order(std::string id, std::vector<sample_request> samples,
-                                 std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                                 std::string model = "") {
   generate_order order;
   order.id = std::move(id);
+  order.model = std::move(model);
   order.samples = std::move(samples);
   order.deadline = std::chrono::steady_clock::now() + timeout;
   return order;

@@ -10,10 +10,11 @@ using muse::actors::testing::round_trip;
 TEST_CASE("a batch survives serialization", "[messages]") {
   batch b;
   b.id = 42;
-  b.key = batch_key{64, 48, "ddim"};
+  b.key = batch_key{"muse-tiny", 64, 48, "ddim"};
   sample_task task;
   task.id = 7;
   task.order_id = "order-1";
+  task.model = "muse-tiny";
   task.attempts = 2;
   task.request.prompt = "a lighthouse";
   task.request.negative_prompt = "fog";
@@ -34,6 +35,7 @@ TEST_CASE("a batch survives serialization", "[messages]") {
   REQUIRE(copy.samples.size() == 2);
   CHECK(copy.samples[1].id == 8);
   CHECK(copy.samples[0].order_id == "order-1");
+  CHECK(copy.samples[0].model == "muse-tiny");
   CHECK(copy.samples[0].attempts == 2);
   CHECK(copy.samples[0].request.prompt == "a lighthouse");
   CHECK(copy.samples[0].request.negative_prompt == "fog");
@@ -63,6 +65,7 @@ TEST_CASE("results, options and worker info survive serialization", "[messages]"
   options.node = "gpu-2";
   options.device = "cuda:1";
   options.step_level = false;
+  options.model_name = "sd15";
   options.model.path = "/models/sd15.safetensors";
   options.model.config_dir = "/models/sd15-configs";
   options.model.scheduler = "euler";
@@ -71,6 +74,7 @@ TEST_CASE("results, options and worker info survive serialization", "[messages]"
   auto o = round_trip(options);
   CHECK(o.id == "w3");
   CHECK(o.device == "cuda:1");
+  CHECK(o.model_name == "sd15");
   CHECK_FALSE(o.step_level);
   CHECK(o.model.path == "/models/sd15.safetensors");
   CHECK(o.model.config_dir == "/models/sd15-configs");
@@ -99,28 +103,33 @@ TEST_CASE("failure codes map both ways", "[messages]") {
   CHECK(std::string(to_string(failure::queue_full)) == "queue_full");
 }
 
-TEST_CASE("the batch key names size and scheduler, not steps or guidance", "[messages]") {
+TEST_CASE("the batch key names model, size and scheduler, not steps or guidance", "[messages]") {
   muse::model::sample_request a, b;
   a.scheduler = b.scheduler = "ddim";
-  CHECK(batch_key_of(a) == batch_key_of(b));
+  CHECK(batch_key_of("m", a) == batch_key_of("m", b));
   b.seed = 99;
   b.prompt = "other";
   b.guidance_scale = 1.0f;
   b.steps = 50;
   CHECK(a.steps == 25);
-  CHECK(batch_key_of(a) == batch_key_of(b));  // these may differ within one batch
-  CHECK_FALSE(batch_key_of(a) < batch_key_of(b));
-  CHECK_FALSE(batch_key_of(b) < batch_key_of(a));
+  CHECK(batch_key_of("m", a) == batch_key_of("m", b));  // these may differ within one batch
+  CHECK_FALSE(batch_key_of("m", a) < batch_key_of("m", b));
+  CHECK_FALSE(batch_key_of("m", b) < batch_key_of("m", a));
   b = a;
   b.height = 32;
-  CHECK(batch_key_of(a) != batch_key_of(b));
+  CHECK(batch_key_of("m", a) != batch_key_of("m", b));
   b = a;
   b.width = 32;
-  CHECK(batch_key_of(a) != batch_key_of(b));
+  CHECK(batch_key_of("m", a) != batch_key_of("m", b));
   b = a;
   b.scheduler = "euler";
-  CHECK(batch_key_of(a) != batch_key_of(b));
-  CHECK((batch_key_of(a) < batch_key_of(b)) != (batch_key_of(b) < batch_key_of(a)));
+  CHECK(batch_key_of("m", a) != batch_key_of("m", b));
+  CHECK((batch_key_of("m", a) < batch_key_of("m", b)) !=
+        (batch_key_of("m", b) < batch_key_of("m", a)));
   a.width = 96;
-  CHECK(to_string(batch_key_of(a)) == "96x64/ddim");
+  CHECK(to_string(batch_key_of("m", a)) == "m/96x64/ddim");
+  CHECK(to_string(batch_key_of("", a)) == "96x64/ddim");
+  b = a;
+  CHECK(batch_key_of("m", a) != batch_key_of("n", b));  // another model, another batch
+  CHECK(batch_key_of("m", a) < batch_key_of("n", b));
 }

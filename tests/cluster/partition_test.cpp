@@ -167,7 +167,8 @@ TEST_CASE("a spawn stops the workers on its node that the gateway no longer coun
   // Loads the workers, so they serve it (and stop when it goes).
   caf::scoped_actor gateway{system};
   auto spawn = [&](const std::string& id, std::vector<uint64_t> peers) {
-    auto options = muse::actors::make_worker_options(config, id, "node-a", "cpu");
+    auto options =
+        muse::actors::make_worker_options(config, config.default_model(), id, "node-a", "cpu");
     options.node_peers = std::move(peers);
     auto worker = system.middleman().remote_spawn<muse::actors::worker_actor>(
         *node_id, "model_worker", caf::make_message(options), std::chrono::seconds(10));

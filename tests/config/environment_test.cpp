@@ -33,24 +33,24 @@ std::string environment_problems(const deployment_config& config, bool loads_mod
 
 deployment_config with_model(const fs::path& path, const std::string& config_dir = "") {
   deployment_config config;
-  config.model.path = path.string();
-  config.model.config_dir = config_dir;
+  config.models[0].path = path.string();
+  config.models[0].config_dir = config_dir;
   return config;
 }
 
 }  // namespace
 
 TEST_CASE("model.config_dir: default, relative to the file, in to_json", "[config][environment]") {
-  CHECK(parse_config("{}").model.config_dir == "");
+  CHECK(parse_config("{}").default_model().config_dir == "");
   temp_folder dir;
   fs::path file = dir.write("etc/deploy.json", R"({ "model": {
     "path": "../weights/sd.safetensors", "config_dir": "../configs/sd" } })");
   deployment_config config = load_config_file(file.string());
-  CHECK(config.model.path == (dir.path() / "weights/sd.safetensors").string());
-  CHECK(config.model.config_dir == (dir.path() / "configs/sd").string());
+  CHECK(config.models[0].path == (dir.path() / "weights/sd.safetensors").string());
+  CHECK(config.models[0].config_dir == (dir.path() / "configs/sd").string());
   auto effective = to_json(config);
-  CHECK(effective["model"]["config_dir"] == config.model.config_dir);
-  CHECK(parse_config(effective.dump()).model.config_dir == config.model.config_dir);
+  CHECK(effective["model"]["config_dir"] == config.models[0].config_dir);
+  CHECK(parse_config(effective.dump()).default_model().config_dir == config.models[0].config_dir);
 }
 
 TEST_CASE("model.config_dir: a string, for a single-file model.path only",
@@ -66,7 +66,8 @@ TEST_CASE("model.config_dir: a string, for a single-file model.path only",
 TEST_CASE("the schema accepts exactly model/'s scheduler names", "[config][environment]") {
   for (const char* name : muse::model::scheduler_names)
     CHECK(parse_config(std::string(R"({ "model": { "scheduler": ")") + name + "\" } }")
-              .model.scheduler == name);
+              .default_model()
+              .scheduler == name);
   std::string listed;
   for (const char* name : muse::model::scheduler_names)
     listed += (listed.empty() ? "" : " | ") + std::string(name);
@@ -134,7 +135,7 @@ TEST_CASE("a model.path that holds no model fails, naming the key", "[config][en
 TEST_CASE("the model's files matter only to a process that loads it", "[config][environment]") {
   deployment_config config = with_model("/nonexistent/model");
   CHECK(environment_problems(config, /*loads_model=*/false, true) == "");
-  config.model.type = "benchmark_zero_compute";
+  config.models[0].type = "benchmark_zero_compute";
   CHECK(environment_problems(config, true, true) == "");
 }
 

@@ -24,17 +24,17 @@ TEST_CASE("relative paths resolve against the config file's folder", "[config][f
   })");
   deployment_config config = load_config_file(file.string());
   CHECK(config.source_path == file.string());
-  CHECK(config.model.path == (dir.path() / "weights/tiny").string());
+  CHECK(config.models[0].path == (dir.path() / "weights/tiny").string());
   CHECK(config.cluster.tls->certificate == (dir.path() / "certs/node.pem").string());
   CHECK(config.cluster.tls->private_key == (dir.path() / "certs/node.key").string());
   CHECK(config.cluster.tls->ca_file == (dir.path() / "ca.pem").string());
 }
 
 TEST_CASE("absolute paths and paths parsed from text stay as given", "[config][files]") {
-  CHECK(parse_config(R"({ "model": { "path": "../w" } })").model.path == "../w");
+  CHECK(parse_config(R"({ "model": { "path": "../w" } })").default_model().path == "../w");
   temp_folder dir;
   fs::path file = dir.write("deploy.json", R"({ "model": { "path": "/opt/models/sd" } })");
-  CHECK(load_config_file(file.string()).model.path == "/opt/models/sd");
+  CHECK(load_config_file(file.string()).default_model().path == "/opt/models/sd");
 }
 
 TEST_CASE("TLS files named in a config file must exist", "[config][files]") {
@@ -66,7 +66,7 @@ TEST_CASE("the shipped local.json parses: one CPU node and the built-in model", 
   deployment_config config = load_config_file(MUSE_SOURCE_DIR "/cluster_config/local.json");
   REQUIRE(config.gpu_nodes.size() == 1);
   CHECK(config.gpu_nodes[0].devices == std::vector<std::string>{"cpu"});
-  CHECK(config.model.path ==
+  CHECK(config.models[0].path ==
         fs::path(MUSE_SOURCE_DIR "/model/weights/muse-tiny").lexically_normal().string());
   // Open on one machine: a named key variable that is unset would stop the gateway from starting.
   CHECK(config.auth.api_keys_env == "");
@@ -89,9 +89,9 @@ TEST_CASE("the shipped sdxl.json parses: one GPU, SDXL's size and sampler", "[co
   deployment_config config = load_config_file(MUSE_SOURCE_DIR "/cluster_config/sdxl.json");
   REQUIRE(config.gpu_nodes.size() == 1);
   CHECK(config.gpu_nodes[0].devices == std::vector<std::string>{"cuda:0"});
-  CHECK(config.model.width == 1024);
-  CHECK(config.model.height == 1024);
-  CHECK(config.model.dtype == "float16");
+  CHECK(config.models[0].width == 1024);
+  CHECK(config.models[0].height == 1024);
+  CHECK(config.models[0].dtype == "float16");
   CHECK(config.gateway.max_init_image_bytes < config.gateway.max_body_bytes);
   CHECK(problems_of(to_json(config).dump()) == "");
 }

@@ -11,9 +11,9 @@ TEST_CASE("an empty object gives every default and one local CPU node", "[config
   CHECK(config.gateway.http_port == 8080);
   CHECK(config.gateway.cluster_port == 4300);
   CHECK(config.gateway.request_timeout_s == 120);
-  CHECK(config.model.path == "model/weights/muse-tiny");
-  CHECK(config.model.fast_steps == 25);
-  CHECK(config.model.quality_steps == 50);
+  CHECK(config.models[0].path == "model/weights/muse-tiny");
+  CHECK(config.models[0].fast_steps == 25);
+  CHECK(config.models[0].quality_steps == 50);
   CHECK(config.batching.max_batch_size == 8);
   CHECK(config.balancer.policy == "least_loaded");
   CHECK(config.autoscale.interval_s == 30);
@@ -65,15 +65,15 @@ TEST_CASE("every key of a full file is read", "[config]") {
   CHECK(config.gpu_nodes[0].devices == std::vector<std::string>{"cuda:0", "cuda:1"});
   CHECK(config.gpu_nodes[0].slots_per_device == 2);
   CHECK(config.gpu_nodes[1].port == 4301);  // the default, on another host
-  CHECK(config.model.path == "/models/sd15");
-  CHECK(config.model.dtype == "float16");
-  CHECK(config.model.scheduler == "euler_ancestral");
-  CHECK(config.model.guidance_scale == 5.0f);
-  CHECK(config.model.width == 512);
-  CHECK(config.model.height == 768);
-  CHECK(config.model.intra_op_threads == 4);
-  CHECK_FALSE(config.model.cuda.graphs);
-  CHECK(config.model.memory_budget_mb == 20000);
+  CHECK(config.models[0].path == "/models/sd15");
+  CHECK(config.models[0].dtype == "float16");
+  CHECK(config.models[0].scheduler == "euler_ancestral");
+  CHECK(config.models[0].guidance_scale == 5.0f);
+  CHECK(config.models[0].width == 512);
+  CHECK(config.models[0].height == 768);
+  CHECK(config.models[0].intra_op_threads == 4);
+  CHECK_FALSE(config.models[0].cuda.graphs);
+  CHECK(config.models[0].memory_budget_mb == 20000);
   CHECK(config.batching.max_wait_ms == 2000);
   CHECK_FALSE(config.batching.step_level);
   CHECK(config.balancer.policy == "round_robin");
@@ -110,7 +110,7 @@ TEST_CASE("to_json gives every key, and its output parses back to the same confi
                               "cluster", "auth", "slack"})
     CHECK(effective.contains(section));
   CHECK(effective["gateway"].size() == 15);
-  CHECK(effective["model"].size() == 14);
+  CHECK(effective["model"].size() == 17);
   CHECK(effective["batching"]["max_queue"] == 1000);
   CHECK(effective["model"]["guidance_scale"].get<double>() == Approx(3.3));
   CHECK(effective["cluster"]["tls"]["ca_file"] == "ca.pem");

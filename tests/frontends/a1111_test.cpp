@@ -149,7 +149,9 @@ TEST_CASE("A1111 progress: idle, then the oldest running order of the gateway", 
 
 TEST_CASE("A1111 lists: the served model and its samplers by A1111's names", "[a1111]") {
   auto config = muse::testing::frontend_config();
-  config.model.path = "/models/dreamshaper_8.safetensors";
+  auto& model = config.models.front();
+  model.path = "/models/dreamshaper_8.safetensors";
+  model.name = muse::config::derived_model_name(model);  // as the config parser names it
   frontend_server s(config);
   auto models = s.get("/sdapi/v1/sd-models");
   REQUIRE(models.status == 200);

@@ -62,6 +62,11 @@ TEST_CASE("actor-stats takes the URL muse-node prints and says what to do on a 4
   const auto view = json::parse(with_key.output);
   CHECK(view.contains("workers"));
   CHECK(view.contains("gateway"));
+  // Per model: the fake gateway's one model, with its ready worker.
+  REQUIRE(view.contains("models"));
+  REQUIRE(view["models"].size() == 1);
+  CHECK(view["models"][0]["name"] == "muse-tiny");
+  CHECK(view["models"][0]["ready_workers"] == 1);
 
   // HOST:PORT still works; a path does not (the tool reads /api/v1/stats from the root).
   const auto host_port = url.substr(std::string("http://").size());

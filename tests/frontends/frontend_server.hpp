@@ -28,12 +28,12 @@ inline config::deployment_config frontend_config() {
   config.gateway.public_url =
       config::parse_config(R"({"gateway": {"public_url": "http://muse.example.org/"}})")
           .gateway.public_url;
-  config.model.width = 64;
-  config.model.height = 64;
-  config.model.fast_steps = 25;
-  config.model.quality_steps = 50;
-  config.model.max_images_per_request = 4;
-  config.model.scheduler = "ddim";
+  config.models[0].width = 64;
+  config.models[0].height = 64;
+  config.models[0].fast_steps = 25;
+  config.models[0].quality_steps = 50;
+  config.models[0].max_images_per_request = 4;
+  config.models[0].scheduler = "ddim";
   return config;
 }
 

@@ -26,6 +26,16 @@ muse::actors::generate_outcome images_outcome(const std::string& id, int steps) 
 
 }  // namespace
 
+TEST_CASE("a job waiting for its model to load says so until its first step", "[jobs][models]") {
+  job_store jobs(std::chrono::seconds(60), 10);
+  REQUIRE(jobs.create("a", 25, "loading model"));
+  CHECK(jobs.find("a")->to_json(false)["progress"]["waiting_for"] == "loading model");
+  jobs.progress("a", 1, 25);
+  CHECK_FALSE(jobs.find("a")->to_json(false)["progress"].contains("waiting_for"));
+  REQUIRE(jobs.create("b", 25));
+  CHECK_FALSE(jobs.find("b")->to_json(false)["progress"].contains("waiting_for"));
+}
+
 TEST_CASE("a job goes queued, running, done and tells its listeners", "[jobs]") {
   job_store jobs(std::chrono::seconds(60), 10);
   REQUIRE(jobs.create("a", 25));

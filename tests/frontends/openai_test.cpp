@@ -30,13 +30,14 @@ TEST_CASE("OpenAI images: b64_json with n, size and quality translated", "[opena
   frontend_server s;
   auto answer = std::async(std::launch::async, [&] {
     return http_request("POST", s.url("/v1/images/generations"),
-                        R"({"model": "muse", "prompt": "a fox", "n": 2, "size": "96x64",
+                        R"({"model": "muse-tiny", "prompt": "a fox", "n": 2, "size": "96x64",
                             "quality": "hd", "response_format": "b64_json"})");
   });
   std::string id = s.gateway.wait_submitted(1);
   REQUIRE_FALSE(id.empty());
   auto order = s.gateway.order(id);
   REQUIRE(order.samples.size() == 2);
+  CHECK(order.model == "muse-tiny");  // `model` names a served model
   CHECK(order.samples[0].width == 96);
   CHECK(order.samples[0].height == 64);
   CHECK(order.samples[0].steps == 50);  // hd -> the quality steps

@@ -302,14 +302,6 @@ TEST_CASE("A1111 errors name A1111's fields and carry FastAPI's detail", "[a1111
   CHECK(muse::http::a1111_field("strength") == "denoising_strength");
 }
 
-TEST_CASE("A1111's model name comes from the configured path", "[a1111]") {
-  CHECK(muse::http::a1111_model_name("model/weights/muse-tiny") == "muse-tiny");
-  CHECK(muse::http::a1111_model_name("/models/sd15/") == "sd15");
-  CHECK(muse::http::a1111_model_name("/m/v1-5-pruned-emaonly.safetensors") ==
-        "v1-5-pruned-emaonly");
-  CHECK(muse::http::a1111_model_name("dreamshaper.ckpt") == "dreamshaper");
-}
-
 TEST_CASE("A1111's <lora:NAME:SCALE> tags leave the prompt for the request's LoRAs",
           "[a1111][lora]") {
   auto translated = txt2img({{"prompt", "a castle <lora:pixel-art:0.6>, at dusk <lora:ink>"}});

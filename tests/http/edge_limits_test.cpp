@@ -27,10 +27,10 @@ muse::config::deployment_config edge_config() {
   config.gateway.max_body_bytes = 2048;
   config.gateway.max_prompt_chars = 100;
   config.gateway.request_timeout_s = 30;
-  config.model.width = 64;
-  config.model.height = 64;
-  config.model.max_images_per_request = 4;
-  config.model.scheduler = "ddim";
+  config.models[0].width = 64;
+  config.models[0].height = 64;
+  config.models[0].max_images_per_request = 4;
+  config.models[0].scheduler = "ddim";
   return config;
 }
 

@@ -12,6 +12,7 @@ worker_figures worker(std::string id, std::string state, uint64_t in_flight, uin
                       uint64_t images, uint64_t steps, uint64_t saved, double per_s) {
   worker_figures w;
   w.id = std::move(id);
+  w.model = "tiny";
   w.node = "local";
   w.device = "cpu";
   w.state = std::move(state);
@@ -51,6 +52,18 @@ stats_reply sample_stats() {
                      worker("w\"2", "loading", 0, 0, 0, 0, 0, 0)};
   s.nodes = {node_figures{"gpu-1", "up", 2, 0.5, 0},
              node_figures{"gpu-2", "unreachable", 0, 10.5, 13}};
+  model_figures tiny;
+  tiny.name = "tiny";
+  tiny.ready_workers = 1;
+  tiny.workers = 2;
+  tiny.queue_depth = 3;
+  tiny.arrivals_per_s = 0.5;
+  tiny.completed = 9;
+  tiny.failed = 1;
+  tiny.images = 9;
+  model_figures idle;
+  idle.name = "idle";
+  s.models = {tiny, idle};
   return stats_reply{s, true, {}};
 }
 
@@ -99,9 +112,27 @@ TEST_CASE("metrics render as valid Prometheus text with every figure", "[prometh
   CHECK(s.at("muse_batch_size_sum") == 16);
   CHECK(s.at("muse_batch_size_count") == 5);
 
-  CHECK(s.at(R"(muse_worker_steps_saved_total{worker="w1",node="local",device="cpu"})") == 4);
-  CHECK(s.at(R"(muse_worker_busy_seconds_total{worker="w1",node="local",device="cpu"})") == 10);
-  CHECK(s.at(R"(muse_worker_state{worker="w\"2",node="local",device="cpu",state="loading"})") == 1);
+  CHECK(
+      s.at(
+          R"(muse_worker_steps_saved_total{worker="w1",node="local",device="cpu",model="tiny"})") ==
+      4);
+  CHECK(
+      s.at(
+          R"(muse_worker_busy_seconds_total{worker="w1",node="local",device="cpu",model="tiny"})") ==
+      10);
+  CHECK(
+      s.at(
+          R"(muse_worker_state{worker="w\"2",node="local",device="cpu",model="tiny",state="loading"})") ==
+      1);
+
+  CHECK(s.at(R"(muse_model_workers_ready{model="tiny"})") == 1);
+  CHECK(s.at(R"(muse_model_workers{model="tiny"})") == 2);
+  CHECK(s.at(R"(muse_model_queue_depth{model="tiny"})") == 3);
+  CHECK(s.at(R"(muse_model_arrivals_per_second{model="tiny"})") == 0.5);
+  CHECK(s.at(R"(muse_model_orders_completed_total{model="tiny"})") == 9);
+  CHECK(s.at(R"(muse_model_orders_failed_total{model="tiny"})") == 1);
+  CHECK(s.at(R"(muse_model_images_total{model="tiny"})") == 9);
+  CHECK(s.at(R"(muse_model_workers_ready{model="idle"})") == 0);
 
   CHECK(s.at(R"(muse_node_state{node="gpu-1",state="up"})") == 1);
   CHECK(s.at(R"(muse_node_state{node="gpu-2",state="unreachable"})") == 1);

@@ -25,12 +25,12 @@ muse::config::deployment_config test_config() {
   config.gateway.max_body_bytes = 2048;
   config.gateway.max_prompt_chars = 100;
   config.gateway.request_timeout_s = 30;
-  config.model.width = 64;
-  config.model.height = 64;
-  config.model.fast_steps = 25;
-  config.model.quality_steps = 50;
-  config.model.max_images_per_request = 4;
-  config.model.scheduler = "ddim";
+  config.models[0].width = 64;
+  config.models[0].height = 64;
+  config.models[0].fast_steps = 25;
+  config.models[0].quality_steps = 50;
+  config.models[0].max_images_per_request = 4;
+  config.models[0].scheduler = "ddim";
   return config;
 }
 
@@ -212,8 +212,8 @@ TEST_CASE("stats and metrics carry the gateway's figures and the HTTP counters",
 
 TEST_CASE("stats name the size a request that names none gets", "[server]") {
   auto config = test_config();
-  config.model.width = 96;
-  config.model.height = 48;
+  config.models[0].width = 96;
+  config.models[0].height = 48;
   muse::testing::server_on_fake_gateway s(config);
   auto stats = s.get("/api/v1/stats");
   REQUIRE(stats.status == 200);

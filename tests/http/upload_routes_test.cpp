@@ -30,12 +30,12 @@ muse::config::deployment_config upload_config() {
   config.gateway.max_prompt_chars = 100;
   config.gateway.request_timeout_s = 30;
   config.gateway.public_url = "http://gateway.test";
-  config.model.width = 64;
-  config.model.height = 64;
-  config.model.fast_steps = 20;
-  config.model.quality_steps = 40;
-  config.model.max_images_per_request = 4;
-  config.model.scheduler = "ddim";
+  config.models[0].width = 64;
+  config.models[0].height = 64;
+  config.models[0].fast_steps = 20;
+  config.models[0].quality_steps = 40;
+  config.models[0].max_images_per_request = 4;
+  config.models[0].scheduler = "ddim";
   return config;
 }
 
@@ -176,7 +176,7 @@ TEST_CASE("OpenAI edits: image and prompt become image to image", "[upload][open
                                                    {"prompt", "make it blue"},
                                                    {"n", "2"},
                                                    {"size", "32x48"},
-                                                   {"model", "dall-e-2"},
+                                                   {"model", "muse-tiny"},
                                                    {"response_format", "b64_json"}});
   INFO(response.body);
   REQUIRE(response.status == 200);
@@ -189,6 +189,13 @@ TEST_CASE("OpenAI edits: image and prompt become image to image", "[upload][open
   CHECK(sample.strength == muse::http::openai_edit_strength);
   CHECK(sample.init_image.pixels == gradient(32, 48));
   CHECK(sample.steps == 20);
+  CHECK(s.gateway.submitted().at(0).model == "muse-tiny");
+
+  // A model this server does not serve (OpenAI's own names included) is a 400 on `model`.
+  auto unknown =
+      s.post_form("/v1/images/edits", {png_file("image"), {"prompt", "p"}, {"model", "dall-e-2"}});
+  CHECK(unknown.status == 400);
+  CHECK(json::parse(unknown.body)["error"]["param"] == "model");
 
   // `image[]`, as the SDKs name a list of one; a JPEG; url answers; hd quality.
   response = s.post_form(

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -141,7 +142,14 @@ class fake_gateway : public actors::gateway {
   // ---- the rest of the gateway ----
 
   bool ready() const override { return ready_; }
-  actors::model_limits limits() const override {
+  // One worker per model while ready_, none for the models in scaled_to_zero_.
+  int ready_workers(const std::string& model = "") const override {
+    return ready_ && scaled_to_zero_.count(model) == 0 ? 1 : 0;
+  }
+  std::set<std::string> scaled_to_zero_;
+  // The models its stats list (each with limits(), one ready worker while ready_).
+  std::vector<std::string> model_names_ = {"muse-tiny"};
+  actors::model_limits limits(const std::string& = "") const override {
     actors::model_limits limits;
     limits.min_size = 32;
     limits.max_size = 128;
@@ -164,6 +172,13 @@ class fake_gateway : public actors::gateway {
       snapshot.queue->max = 10;
       snapshot.orders.accepted = 7;
       snapshot.model = actors::served_model{"fake", limits()};
+      for (const auto& name : model_names_) {
+        actors::model_figures model;
+        model.name = name;
+        model.limits = limits(name);
+        model.ready_workers = ready_ ? 1 : 0;
+        snapshot.models.push_back(model);
+      }
       reply.snapshot = snapshot;
     }
     std::lock_guard<std::mutex> lock(mutex_);
