@@ -22,6 +22,15 @@ lora_call::lora_call(const std::vector<row_adapters>& rows, torch::Device device
       uses[adapter.get()][static_cast<int64_t>(row)] += scale;
       owners[adapter.get()] = adapter;
     }
+  for (size_t row = 0; row < rows.size(); ++row) {
+    size_t k = 0;
+    for (const auto& [adapter, scale] : rows[row]) {
+      if (!adapter) continue;
+      if (slots_.size() <= k)
+        slots_.emplace_back(rows.size(), std::pair<const lora_adapter*, double>{nullptr, 0.0});
+      slots_[k++][row] = {adapter.get(), scale};
+    }
+  }
   for (const auto& [adapter, by_row] : uses) {
     group g;
     g.adapter = owners[adapter];
@@ -45,6 +54,63 @@ lora_call::lora_call(const std::vector<row_adapters>& rows, torch::Device device
 
 torch::Tensor lora_call::apply(const torch::nn::Module& layer, const torch::Tensor& x,
                                torch::Tensor y) const {
+  const bool rows_match = !slots_.empty() && x.size(0) == int64_t(slots_.front().size());
+  return groups_.size() > 1 && rows_match ? apply_batched(layer, x, std::move(y))
+                                          : apply_per_adapter(layer, x, std::move(y));
+}
+
+torch::Tensor lora_call::apply_batched(const torch::nn::Module& layer, const torch::Tensor& x,
+                                       torch::Tensor y) const {
+  const int64_t rows = x.size(0);
+  for (const auto& slot : slots_) {
+    std::vector<const lora_weights*> weights;
+    int64_t rank = 0;
+    const lora_weights* any = nullptr;
+    for (const auto& [adapter, scale] : slot) {
+      const lora_weights* w = nullptr;
+      if (adapter) {
+        const auto found = adapter->modules.find(&layer);
+        if (found != adapter->modules.end()) w = &found->second;
+      }
+      if (w) rank = std::max(rank, w->down.size(0)), any = w;
+      weights.push_back(w);
+    }
+    if (!any) continue;
+    const int64_t in = any->down.size(1), out = any->up.size(0);
+    std::vector<torch::Tensor> downs, ups;
+    std::vector<double> scales;
+    for (size_t row = 0; row < weights.size(); ++row) {
+      const lora_weights* w = weights[row];
+      if (!w) {
+        downs.push_back(torch::zeros({rank, in}, any->down.options()));
+        ups.push_back(torch::zeros({out, rank}, any->up.options()));
+        scales.push_back(0.0);
+        continue;
+      }
+      const int64_t missing = rank - w->down.size(0);
+      downs.push_back(missing ? torch::constant_pad_nd(w->down, {0, 0, 0, missing}) : w->down);
+      ups.push_back(missing ? torch::constant_pad_nd(w->up, {0, missing}) : w->up);
+      scales.push_back(slot[row].second);
+    }
+    const auto scale = torch::tensor(scales, torch::kFloat64).to(any->up.device(), any->up.dtype());
+    const auto down = torch::stack(downs);                         // (rows, rank, in)
+    const auto up = torch::stack(ups) * scale.view({rows, 1, 1});  // (rows, out, rank)
+    if (any->convolution) {
+      // (N, in, H, W) as (N, H*W, in): a view when x is channels_last, as the engine keeps it.
+      const auto flat = x.permute({0, 2, 3, 1}).reshape({rows, -1, in});
+      const auto update = torch::bmm(torch::bmm(flat, down.transpose(1, 2)), up.transpose(1, 2));
+      y = y + update.view({rows, x.size(2), x.size(3), out}).permute({0, 3, 1, 2});
+    } else {
+      const auto flat = x.reshape({rows, -1, in});
+      const auto update = torch::bmm(torch::bmm(flat, down.transpose(1, 2)), up.transpose(1, 2));
+      y = y + update.view(y.sizes());
+    }
+  }
+  return y;
+}
+
+torch::Tensor lora_call::apply_per_adapter(const torch::nn::Module& layer, const torch::Tensor& x,
+                                           torch::Tensor y) const {
   for (const auto& g : groups_) {
     const auto found = g.adapter->modules.find(&layer);
     if (found == g.adapter->modules.end()) continue;

@@ -32,7 +32,10 @@ struct lora_adapter {
   int64_t bytes = 0;  // of its tensors
 };
 
-// The adapters of one forward call, grouped per adapter: the rows that use it and their scales.
+// The adapters of one forward call. One adapter (on all rows or some): its update on those rows.
+// Several: batched over the rows, whatever adapter each row has, in a few kernels per layer (two
+// batched products per "slot", a row's n-th adapter), not a pass per adapter: rows take their
+// adapter's matrices (zeros for a row without one), padded to the slot's largest rank.
 class lora_call {
  public:
   // The adapters one row uses, with their scales.
@@ -48,6 +51,11 @@ class lora_call {
                       torch::Tensor y) const;
 
  private:
+  torch::Tensor apply_per_adapter(const torch::nn::Module& layer, const torch::Tensor& x,
+                                  torch::Tensor y) const;
+  torch::Tensor apply_batched(const torch::nn::Module& layer, const torch::Tensor& x,
+                              torch::Tensor y) const;
+
   struct group {
     std::shared_ptr<const lora_adapter> adapter;
     bool all_rows = false;  // every row of the call: no gather, no scatter
@@ -56,6 +64,8 @@ class lora_call {
     double scale = 1.0;
   };
   std::vector<group> groups_;
+  // slots_[k][row]: the row's k-th adapter (nullptr: none) and its scale.
+  std::vector<std::vector<std::pair<const lora_adapter*, double>>> slots_;
 };
 
 // Makes `call` the active one on this thread while the scope lives (nullptr: none).

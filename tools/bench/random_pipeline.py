@@ -10,6 +10,11 @@
         torch.compile(pipe.unet, mode="reduce-overhead")
   random_pipeline.py flops DIR                       FLOPs of one UNet call at the native size (1 and 2 rows)
   random_pipeline.py profile DIR OUT.json --batch 1  a Chrome trace of a few UNet calls (profile_table.py)
+  random_pipeline.py loras DIR OUT --count 8 --rank 32
+        write COUNT random LoRAs for the pipeline in DIR (OUT/lora-<i>.safetensors, diffusers/PEFT
+        keys, fp16): rank RANK on every attention projection of the UNet (to_q, to_k, to_v,
+        to_out.0) and of the text encoders (q_proj, k_proj, v_proj, out_proj), diffusers'
+        default LoRA targets; needs only torch and safetensors
 
 All need PyTorch, transformers and diffusers (diffusers is an optional benchmark tool: put its
 source on PYTHONPATH). The architectures are the released ones: SD 1.5 (UNet 859.5M parameters,
@@ -230,6 +235,40 @@ def profile(args):
     prof.export_chrome_trace(args.out)
 
 
+def loras(args):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    targets = {"unet": ("to_q", "to_k", "to_v", "to_out.0"),
+               "text_encoder": ("q_proj", "k_proj", "v_proj", "out_proj"),
+               "text_encoder_2": ("q_proj", "k_proj", "v_proj", "out_proj")}
+    shapes = {}
+    for component, names in targets.items():
+        folder = os.path.join(args.dir, component)
+        if not os.path.isdir(folder):
+            continue
+        for file in sorted(f for f in os.listdir(folder) if f.endswith(".safetensors")):
+            with safe_open(os.path.join(folder, file), "pt") as weights:
+                for key in weights.keys():
+                    if not key.endswith(".weight"):
+                        continue
+                    module = key[: -len(".weight")]
+                    shape = weights.get_slice(key).get_shape()
+                    if any(module.endswith("." + name) for name in names) and len(shape) == 2:
+                        shapes[f"{component}.{module}"] = shape
+    os.makedirs(args.out, exist_ok=True)
+    generator = torch.Generator().manual_seed(0)
+    for i in range(args.count):
+        tensors = {}
+        for module, (rows, columns) in sorted(shapes.items()):
+            down = torch.randn(args.rank, columns, generator=generator) / columns ** 0.5
+            up = torch.randn(rows, args.rank, generator=generator) * 0.01
+            tensors[f"{module}.lora_A.weight"] = down.half().contiguous()
+            tensors[f"{module}.lora_B.weight"] = up.half().contiguous()
+        save_file(tensors, os.path.join(args.out, f"lora-{i}.safetensors"))
+    print(json.dumps({"loras": args.count, "rank": args.rank, "modules": len(shapes)}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,8 +290,13 @@ def main():
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--calls", type=int, default=5)
     p.add_argument("--compiled", action="store_true")
+    lo = sub.add_parser("loras")
+    lo.add_argument("dir")
+    lo.add_argument("out")
+    lo.add_argument("--count", type=int, default=8)
+    lo.add_argument("--rank", type=int, default=32)
     args = parser.parse_args()
-    {"make": make, "bench": bench, "flops": flops, "profile": profile}[args.command](args)
+    {"make": make, "bench": bench, "flops": flops, "profile": profile, "loras": loras}[args.command](args)
 
 
 if __name__ == "__main__":
