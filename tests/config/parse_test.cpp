@@ -109,8 +109,8 @@ TEST_CASE("to_json gives every key, and its output parses back to the same confi
   for (const char* section : {"gateway", "gpu_nodes", "model", "batching", "balancer", "autoscale",
                               "cluster", "auth", "slack"})
     CHECK(effective.contains(section));
-  CHECK(effective["gateway"].size() == 15);
-  CHECK(effective["model"].size() == 17);
+  CHECK(effective["gateway"].size() == 19);
+  CHECK(effective["model"].size() == 19);
   CHECK(effective["batching"]["max_queue"] == 1000);
   CHECK(effective["model"]["guidance_scale"].get<double>() == Approx(3.3));
   CHECK(effective["cluster"]["tls"]["ca_file"] == "ca.pem");

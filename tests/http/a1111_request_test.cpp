@@ -286,7 +286,9 @@ TEST_CASE("A1111 answers: images, parameters as read and info as JSON text", "[a
   const auto img2img = translate_a1111_request(json({{"init_images", {png}}}).dump(),
                                                a1111_route::img2img, test_rules());
   const auto from_image = muse::http::validate_generate_fields(img2img.fields, test_rules(), 7);
-  const json answer = muse::http::a1111_images_body(img2img, from_image, outcome, "m");
+  muse::actors::generate_outcome one_image;  // as many images as the request has samples
+  one_image.images = {{"png-one", 7}};
+  const json answer = muse::http::a1111_images_body(img2img, from_image, one_image, "m");
   CHECK(answer["parameters"]["init_images"].is_null());
   CHECK(answer["parameters"]["denoising_strength"] == 0.75);
   CHECK(json::parse(answer["info"].get<std::string>())["denoising_strength"] == 0.75);

@@ -311,7 +311,7 @@ TEST_CASE("a job's deadline is job_timeout_s, a request's request_timeout_s", "[
   auto config = test_config();
   config.gateway.job_timeout_s = 7200;
   muse::testing::server_on_fake_gateway s(config);
-  REQUIRE(s.post("/api/v1/jobs", R"({"prompt": "a long one", "steps": 150})").status == 202);
+  REQUIRE(s.post("/api/v1/jobs", R"({"prompt": "a long one", "steps": 100})").status == 202);
   REQUIRE(s.post("/api/v1/generate", R"({"prompt": "a short one"})").status == 200);
   const auto orders = s.gateway.submitted();
   REQUIRE(orders.size() == 2);

@@ -89,13 +89,19 @@ TEST_CASE("muse-node serves two models, each by its name, one started on demand"
   INFO(node.log());
   REQUIRE(large.status == 200);
   CHECK(body_of(large)["steps"] == 3);
-  // The same pipeline under both names: the same prompt, seed and steps give the same picture.
+  // The same pipeline under both names: the same prompt, seed and steps give the same picture
+  // (the PNGs' parameters differ: each names its model).
   auto small_again =
       post(node, "/api/v1/generate",
            {{"prompt", "a red circle"}, {"seed", 7}, {"steps", 3}, {"model", "small"}});
   REQUIRE(small_again.status == 200);
-  CHECK(body_of(small_again)["images"][0]["png_base64"] ==
-        body_of(large)["images"][0]["png_base64"]);
+  auto png_of = [&](const http_response& response) {
+    return muse::testing::base64_decode(body_of(response)["images"][0]["png_base64"]);
+  };
+  CHECK(muse::testing::decode_png(png_of(small_again)).rgb ==
+        muse::testing::decode_png(png_of(large)).rgb);
+  CHECK(muse::testing::png_texts(png_of(large))["parameters"].find("Model: large") !=
+        std::string::npos);
 
   auto unknown = post(node, "/api/v1/generate", {{"prompt", "a red circle"}, {"model", "huge"}});
   CHECK(unknown.status == 400);
