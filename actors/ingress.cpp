@@ -22,6 +22,7 @@ struct open_order {
   std::vector<generated_image> images;
   std::vector<bool> finished;
   std::vector<int> steps_done;
+  std::vector<std::string> previews;  // each sample's latest live preview (PNG), "" = none yet
   size_t remaining = 0;
   double queue_ms = 0;
   double inference_ms = 0;
@@ -137,6 +138,7 @@ void submit(ingress_pointer self, order_ticket& ticket) {
   open.images.resize(order.samples.size());
   open.finished.assign(order.samples.size(), false);
   open.steps_done.assign(order.samples.size(), 0);
+  open.previews.assign(order.samples.size(), std::string());
   open.remaining = order.samples.size();
   auto id = order.id;
   auto deadline = order.deadline;
@@ -182,12 +184,19 @@ int steps_to_run(const sample_request& sample) {
 void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
   auto& st = self->state;
   std::vector<std::string> touched;
+  std::vector<std::string> previewed;  // orders with a new preview: reported even at the same step
   for (auto& p : progress) {
     auto owner = st.sample_owner.find(p.id);
     if (owner == st.sample_owner.end()) continue;
     auto& order = st.orders.at(owner->second.first);
-    order.steps_done[owner->second.second] = p.step;
+    // A preview comes from the worker's encoder thread, maybe after a later step's progress.
+    int& done = order.steps_done[owner->second.second];
+    done = std::max(done, p.step);
     touched.push_back(owner->second.first);
+    if (!p.preview_png.empty()) {
+      order.previews[owner->second.second] = std::move(p.preview_png);
+      previewed.push_back(owner->second.first);
+    }
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
@@ -197,10 +206,13 @@ void on_progress(ingress_pointer self, std::vector<sample_progress>& progress) {
     int slowest = *std::min_element(order.steps_done.begin(), order.steps_done.end());
     int total = 0;
     for (auto& sample : order.ticket.order.samples) total = std::max(total, steps_to_run(sample));
-    if (slowest <= order.reported_step) continue;
-    order.reported_step = slowest;
+    const bool new_preview = std::find(previewed.begin(), previewed.end(), id) != previewed.end();
+    if (slowest <= order.reported_step && !new_preview) continue;
+    order.reported_step = std::max(order.reported_step, slowest);
+    order_progress report{slowest, total, {}};
+    if (new_preview) report.previews = order.previews;
     try {
-      order.ticket.progress(slowest, total);
+      order.ticket.progress(report);
     } catch (...) {
       log_warning("ingress", "progress callback threw");
     }

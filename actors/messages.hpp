@@ -94,6 +94,7 @@ struct sample_progress {
   sample_id id = 0;
   int32_t step = 0;
   int32_t total = 0;
+  std::string preview_png;  // a live preview on the steps the sample asked for; else ""
 };
 
 // Where a worker runs and what it serves; everything a GPU node needs to spawn one.
@@ -168,7 +169,7 @@ typename Inspector::result_type inspect(Inspector& f, sample_result& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sample_progress& x) {
-  return f(caf::meta::type_name("sample_progress"), x.id, x.step, x.total);
+  return f(caf::meta::type_name("sample_progress"), x.id, x.step, x.total, x.preview_png);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
@@ -314,7 +315,7 @@ typename Inspector::result_type inspect(Inspector& f, sample_request& x) {
   return f(caf::meta::type_name("sample_request"), x.prompt, x.negative_prompt, x.steps,
            x.guidance_scale, x.seed, x.width, x.height, x.scheduler, x.init_image.width,
            x.init_image.height, x.init_image.pixels, x.strength, x.original_width,
-           x.original_height, x.crop_top, x.crop_left, x.loras);
+           x.original_height, x.crop_top, x.crop_left, x.loras, x.preview_every);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_limits& x) {

@@ -27,6 +27,7 @@ model::sample_request to_model(const sample_request& request) {
   out.crop_top = request.crop_top;
   out.crop_left = request.crop_left;
   for (const auto& lora : request.loras) out.loras.push_back({lora.name, lora.scale});
+  out.preview_every = request.preview_every;
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -32,14 +33,17 @@ struct worker_inbox {
   bool stop = false;
 };
 
-// Finished images become PNGs on this thread, not on the model thread: encoding a 512x512 image
-// takes tens of milliseconds of CPU, during which a GPU would otherwise sit idle between steps.
-// Results leave in the order their images finished.
+// Finished images and live previews become PNGs on this thread, not on the model thread: encoding
+// a 512x512 image takes tens of milliseconds of CPU, during which a GPU would otherwise sit idle
+// between steps. Results and previews leave in the order they were submitted, so a sample's
+// previews come before its result.
 class png_encoder {
  public:
   using send_result = std::function<void(sample_result, worker_counters)>;
+  using send_preview = std::function<void(sample_progress, worker_counters)>;
 
-  explicit png_encoder(send_result send) : send_(std::move(send)), thread_([this] { run(); }) {}
+  png_encoder(send_result send, send_preview preview)
+      : send_(std::move(send)), preview_(std::move(preview)), thread_([this] { run(); }) {}
 
   ~png_encoder() {
     {
@@ -55,7 +59,17 @@ class png_encoder {
               clock::time_point joined) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(encoding{std::move(result), std::move(image), counters, joined});
+      queue_.push_back(encoding{std::move(result), std::move(image), counters, joined, {}});
+    }
+    wake_.notify_all();
+  }
+
+  // A live preview of the sample `progress` names, at its step: sent as that progress with the
+  // PNG (png_effort::fast: previews are many and small).
+  void submit_preview(sample_progress progress, model::rgb_image image, worker_counters counters) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(encoding{{}, std::move(image), counters, {}, std::move(progress)});
     }
     wake_.notify_all();
   }
@@ -72,6 +86,7 @@ class png_encoder {
     model::rgb_image image;
     worker_counters counters;
     clock::time_point joined;
+    std::optional<sample_progress> preview;  // set: a preview, not a result
   };
 
   void run() {
@@ -83,6 +98,18 @@ class png_encoder {
       queue_.pop_front();
       busy_ = true;
       lock.unlock();
+      if (next.preview) {
+        try {
+          next.preview->preview_png = model::encode_png(next.image, model::png_effort::fast);
+          preview_(std::move(*next.preview), next.counters);
+        } catch (const std::exception& e) {
+          log_warning("worker", std::string("preview not sent: ") + e.what());
+        }
+        lock.lock();
+        busy_ = false;
+        if (queue_.empty()) idle_.notify_all();
+        continue;
+      }
       try {
         next.result.png = model::encode_png(next.image);
         next.result.inference_ms = elapsed_ms(next.joined, clock::now());
@@ -98,6 +125,7 @@ class png_encoder {
   }
 
   send_result send_;
+  send_preview preview_;
   std::mutex mutex_;
   std::condition_variable wake_, idle_;
   std::deque<encoding> queue_;
@@ -115,9 +143,14 @@ class model_loop {
         options_(std::move(options)),
         factory_(std::move(factory)),
         owner_(std::move(owner)),
-        encoder_([this](sample_result result, worker_counters counters) {
-          tell(result_atom::value, std::move(result), counters);
-        }) {
+        encoder_(
+            [this](sample_result result, worker_counters counters) {
+              tell(result_atom::value, std::move(result), counters);
+            },
+            [this](sample_progress preview, worker_counters counters) {
+              tell(progress_atom::value, std::vector<sample_progress>{std::move(preview)},
+                   counters);
+            }) {
     const auto rows = static_cast<size_t>(std::max(1, options_.max_batch_size));
     counters_.calls_by_rows.assign(rows, 0);
     counters_.busy_s_by_rows.assign(rows, 0.0);
@@ -273,7 +306,9 @@ class model_loop {
       auto it = joined_.find(report.tag);
       if (it == joined_.end()) continue;
       it->second.step = report.step;
-      progress.push_back(sample_progress{report.tag, report.step, report.total_steps});
+      progress.push_back(sample_progress{report.tag, report.step, report.total_steps, {}});
+      if (report.preview.width > 0)
+        encoder_.submit_preview(progress.back(), std::move(report.preview), counters_);
     }
     if (!progress.empty()) tell(progress_atom::value, std::move(progress), counters_);
     for (auto& report : reports)

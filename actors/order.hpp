@@ -49,6 +49,8 @@ struct sample_request {
   int crop_left = 0;
   // LoRAs for this sample alone (model::sample_request::loras): file names and scales.
   std::vector<lora_choice> loras;
+  // Live previews every this many steps (0: none; model::sample_request::preview_every).
+  int preview_every = 0;
 };
 
 // What a request may ask of the served model; http/ validates against it.
@@ -103,8 +105,16 @@ struct generate_outcome {
   std::string message;  // human-readable, set with error
 };
 
-// Progress of one order: `step` of `total` denoising steps done (the slowest of its samples).
-using progress_callback = std::function<void(int step, int total)>;
+// Progress of one order: `step` of `total` denoising steps done (the slowest of its samples),
+// and, when one of its images has a new live preview (sample_request::preview_every), the latest
+// of each image: small PNGs at the latent's size, "" where none has come yet. Empty when no
+// preview is new.
+struct order_progress {
+  int step = 0;
+  int total = 0;
+  std::vector<std::string> previews;
+};
+using progress_callback = std::function<void(const order_progress&)>;
 using outcome_callback = std::function<void(generate_outcome)>;
 
 }  // namespace muse::actors

@@ -45,11 +45,15 @@ form_fields read_form_fields(const std::vector<form_part>& parts,
 
 generate_fields read_generate_input(const std::string& content_type, const std::string& body) {
   if (!is_multipart_form(content_type)) return read_generate_body(body);
-  const form_fields form = read_form_fields(
+  form_fields form = read_form_fields(
       read_multipart_body(content_type, body),
       {"steps", "guidance_scale", "seed", "width", "height", "n", "strength"}, {"init_image"});
   if (form.files.size() > 1 || (!form.files.empty() && form.text.contains("init_image")))
     throw invalid_field("init_image", "init_image is given twice");
+  // A flag's text is true or false.
+  if (auto flag = form.text.find("previews");
+      flag != form.text.end() && (*flag == "true" || *flag == "false"))
+    *flag = *flag == "true";
   generate_fields fields = read_generate_object(form.text);
   if (!form.files.empty()) fields.init_image_upload = form.files.front().second;
   return fields;

@@ -282,7 +282,7 @@ generate_fields read_generate_object(const json& fields) {
   static const std::set<std::string> known_fields = {
       "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
       "seed",       "width",           "height",  "n",     "scheduler",
-      "init_image", "strength",        "loras",   "model"};
+      "init_image", "strength",        "loras",   "model", "previews"};
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw unknown_field(name, known_fields);
 
@@ -312,6 +312,10 @@ generate_fields read_generate_object(const json& fields) {
     out.strength = v->get<double>();
   }
   if (auto v = present(fields, "loras")) out.loras = read_loras(*v);
+  if (auto v = present(fields, "previews")) {
+    if (!v->is_boolean()) throw invalid_field("previews", "previews must be true or false");
+    out.previews = v->get<bool>();
+  }
   return out;
 }
 
@@ -357,6 +361,8 @@ generate_request validate_generate_fields(const generate_fields& fields, const r
   sample.scheduler =
       fields.scheduler ? checked_scheduler(*fields.scheduler, rules) : rules.model.scheduler;
   sample.loras = checked_loras(fields.loras);
+  // About ten previews whatever the step count: one every tenth of the steps that run.
+  if (fields.previews) sample.preview_every = std::max(1, (denoising_steps(sample) + 9) / 10);
   uint64_t seed = std::min(drawn_seed, max_seed);
   if (fields.seed) {
     seed = uint64_t(in_range(*fields.seed, "seed", 0, int64_t(max_seed)));

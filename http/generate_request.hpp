@@ -50,6 +50,8 @@ struct generate_fields {
   std::optional<double> strength;
   // LoRAs for every image of the request, as read (names and scales checked by validation).
   std::vector<actors::lora_choice> loras;
+  // Live previews on the job's events (POST /api/v1/jobs only): about ten per image.
+  bool previews = false;
   // OpenAI's variations take no prompt: the empty one is then accepted.
   bool empty_prompt_allowed = false;
 

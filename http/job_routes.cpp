@@ -43,8 +43,8 @@ void create_job(const std::shared_ptr<exchange>& ex, const std::shared_ptr<job_s
   handling.ended = [weak, id](const actors::generate_outcome& outcome) {
     if (auto store = weak.lock()) store->finish(id, outcome);
   };
-  handling.progress = [weak, id](int step, int total) {
-    if (auto store = weak.lock()) store->progress(id, step, total);
+  handling.progress = [weak, id](const actors::order_progress& progress) {
+    if (auto store = weak.lock()) store->progress(id, progress);
   };
   try {
     submit_order(ex->shared_state(), std::move(order), std::move(handling));
@@ -82,8 +82,8 @@ void cancel_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
 }
 
 // Events: "status" now (the job as GET shows it, without images) and again whenever a queued job's
-// queue position changes, "progress" {step, total} as steps complete, then one of "done" (with
-// images), "failed", "cancelled", and the stream ends.
+// queue position changes, "progress" {step, total, previews?} as steps complete and previews
+// come, then one of "done" (with images), "failed", "cancelled", and the stream ends.
 void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
   job_snapshot job = find_job(ex, jobs);
   auto start = ex->start_stream(200);
@@ -108,8 +108,7 @@ void follow_job(const std::shared_ptr<exchange>& ex, job_store& jobs) {
         if (first->exchange(false) || snapshot.status == job_status::queued)
           stream->send("status", snapshot.to_json(false).dump());
         else
-          stream->send("progress",
-                       nlohmann::json{{"step", snapshot.step}, {"total", snapshot.total}}.dump());
+          stream->send("progress", snapshot.progress_json().dump());
       });
   if (!known) {
     // Expired between the lookup and the subscription.

@@ -21,10 +21,25 @@ const char* to_string(job_status status) {
   return "failed";
 }
 
+namespace {
+
+// Each PNG as a data: URL, null where there is none yet.
+nlohmann::json preview_urls(const std::vector<std::string>& pngs) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& png : pngs)
+    list.push_back(png.empty() ? nlohmann::json(nullptr)
+                               : nlohmann::json("data:image/png;base64," + base64_encode(png)));
+  return list;
+}
+
+}  // namespace
+
 nlohmann::json job_snapshot::to_json(bool with_images) const {
   nlohmann::json out = {
       {"id", id}, {"status", to_string(status)}, {"progress", {{"step", step}, {"total", total}}}};
   if (status == job_status::queued && queue_position > 0) out["queue_position"] = queue_position;
+  if (with_images && status == job_status::running && !previews.empty())
+    out["previews"] = preview_urls(previews);
   if (!waiting_for.empty()) out["progress"]["waiting_for"] = waiting_for;
   if (status == job_status::done) {
     nlohmann::json images = nlohmann::json::array();
@@ -38,6 +53,12 @@ nlohmann::json job_snapshot::to_json(bool with_images) const {
         {"queue_ms", queue_ms}, {"inference_ms", inference_ms}, {"total_ms", total_ms}};
   }
   if (error) out["error"] = {{"code", error->code}, {"message", error->message}};
+  return out;
+}
+
+nlohmann::json job_snapshot::progress_json() const {
+  nlohmann::json out = {{"step", step}, {"total", total}};
+  if (new_previews && !previews.empty()) out["previews"] = preview_urls(previews);
   return out;
 }
 
@@ -108,18 +129,24 @@ void job_store::notify(job& j, bool left_queue, std::unique_lock<std::mutex>& lo
     for (auto& listener : listeners) listener(snapshot);
 }
 
-void job_store::progress(const std::string& id, int step, int total) {
+void job_store::progress(const std::string& id, const actors::order_progress& progress) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto it = jobs_.find(id);
   if (it == jobs_.end() || it->second.snapshot.finished()) return;
   job_snapshot& s = it->second.snapshot;
-  // Samples of one order report separately; progress never goes backwards.
-  if (s.status == job_status::running && step <= s.step && total == s.total) return;
+  // Samples of one order report separately; progress never goes backwards (a new preview at the
+  // same step is news).
+  const bool new_previews = !progress.previews.empty() && progress.previews != s.previews;
+  if (s.status == job_status::running && progress.step <= s.step && progress.total == s.total &&
+      !new_previews)
+    return;
   const bool left_queue = s.status == job_status::queued;
   s.status = job_status::running;
   s.waiting_for.clear();
-  s.step = step;
-  s.total = total;
+  if (progress.step > s.step || progress.total != s.total) s.step = progress.step;
+  s.total = progress.total;
+  s.new_previews = new_previews;
+  if (new_previews) s.previews = progress.previews;
   notify(it->second, left_queue, lock);
 }
 
@@ -130,6 +157,8 @@ void job_store::finish(const std::string& id, const actors::generate_outcome& ou
   job_snapshot& s = it->second.snapshot;
   const bool left_queue = s.status == job_status::queued;
   it->second.finished_at = clock::now();
+  s.previews.clear();
+  s.new_previews = false;
   if (outcome.error) {
     s.status =
         *outcome.error == actors::failure::cancelled ? job_status::cancelled : job_status::failed;

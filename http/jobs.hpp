@@ -39,6 +39,11 @@ struct job_snapshot {
   // Queued for a model with no worker ready (one scaled to zero): "loading model", until the
   // first step.
   std::string waiting_for;
+  // While running, for a job that asked for live previews: each image's latest, a small PNG at the
+  // latent's size ("" until its first); `new_previews` when the change that made this snapshot
+  // brought one.
+  std::vector<std::string> previews;
+  bool new_previews = false;
   std::vector<actors::generated_image> images;  // when done
   std::optional<job_error> error;               // when failed or cancelled
   double queue_ms = 0, inference_ms = 0, total_ms = 0;
@@ -49,8 +54,11 @@ struct job_snapshot {
   }
   // {id, status, progress: {step, total, waiting_for?}, queue_position? (while queued),
   // images?: [{png_base64, seed}], error?, timings?}. `with_images` false leaves the PNGs out
-  // (progress events stay small).
+  // (progress events stay small); with them, a running job's previews are in too.
   nlohmann::json to_json(bool with_images) const;
+  // A progress event's data: {step, total, previews?: ["data:image/png;base64,..." | null]},
+  // the previews only when new.
+  nlohmann::json progress_json() const;
 };
 
 // Called on every change of a job (its queue position included), from the thread that changed it;
@@ -69,8 +77,9 @@ class job_store {
   // full of unfinished jobs.
   bool create(const std::string& id, int total, std::string waiting_for = "");
   std::optional<job_snapshot> find(const std::string& id);
-  // Gateway progress: the job runs, `step` of `total` done. Ignored once finished.
-  void progress(const std::string& id, int step, int total);
+  // Gateway progress: the job runs, `step` of `total` done, with its latest previews. Ignored
+  // once finished.
+  void progress(const std::string& id, const actors::order_progress& progress);
   // The gateway's outcome: done, failed or cancelled.
   void finish(const std::string& id, const actors::generate_outcome& outcome);
   // Forgets a finished job; false when there is none or it is not finished.

@@ -92,9 +92,9 @@ void submit_order(const std::shared_ptr<server_state>& state, actors::generate_o
             state->run_on_http_thread(
                 [finished, outcome = std::move(outcome)] { finished(outcome); });
         },
-        [state, id, progress = std::move(handling.progress)](int step, int total) {
-          state->running.stepped(id, step, total);
-          if (progress) progress(step, total);
+        [state, id, progress = std::move(handling.progress)](const actors::order_progress& p) {
+          state->running.stepped(id, p.step, p.total);
+          if (progress) progress(p);
         });
   } catch (...) {
     state->running.ended(id);

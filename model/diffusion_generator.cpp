@@ -49,6 +49,8 @@ class pipeline_batch : public running_batch {
     for (const auto& run : runs_within_budget(*pipeline_, all, false)) pipeline_->step(run);
     std::vector<sample_state*> done;
     std::vector<uint64_t> done_tags;
+    std::vector<sample_state*> previewed;
+    std::vector<size_t> previewed_reports;
     for (auto& [tag, sample] : samples_) {
       step_report report;
       report.tag = tag;
@@ -60,8 +62,16 @@ class pipeline_batch : public running_batch {
       if (report.finished) {
         done.push_back(&sample);
         done_tags.push_back(tag);
+      } else if (sample.preview_every > 0 && report.step % sample.preview_every == 0) {
+        previewed.push_back(&sample);
+        previewed_reports.push_back(reports.size());
       }
       reports.push_back(std::move(report));
+    }
+    if (!previewed.empty()) {
+      auto previews = pipeline_->preview(previewed);
+      for (size_t k = 0; k < previews.size(); ++k)
+        reports[previewed_reports[k]].preview = std::move(previews[k]);
     }
     if (!done.empty()) {
       std::vector<rgb_image> images;

@@ -54,6 +54,9 @@ struct sample_request {
   // LoRAs on the UNet and text encoders for this sample alone: samples with different LoRAs (or
   // none) still share one UNet call, each row getting its own update (model/README.md).
   std::vector<lora_use> loras;
+  // Live previews: every this many steps (0: none), a step_report of the unfinished sample
+  // carries a cheap picture of where it stands (pipeline::preview).
+  int preview_every = 0;
 
   bool starts_from_image() const { return init_image.width > 0; }
 };
@@ -114,6 +117,9 @@ struct step_report {
   int total_steps = 0;
   bool finished = false;
   rgb_image image;  // set when finished
+  // Set on the steps sample_request::preview_every asks for (not the last): the latents
+  // projected to RGB at the latent's size (pipeline::preview).
+  rgb_image preview;
 };
 
 // A batch that samples join and leave between denoising steps (step-level batching): each
@@ -152,7 +158,12 @@ std::unique_ptr<generator> load_generator(const generator_options& options);
 // its first step() with a blank image of the asked size, so what remains is the serving stack.
 std::unique_ptr<generator> make_zero_compute_generator();
 
+// How hard encode_png works: `standard` for the images served (zlib level 6, libpng's adaptive
+// row filters); `fast` for live previews (level 1, no filtering): several times quicker, the
+// file somewhat larger.
+enum class png_effort { standard, fast };
+
 // PNG (8-bit RGB, zlib) of an image, as bytes.
-std::string encode_png(const rgb_image& image);
+std::string encode_png(const rgb_image& image, png_effort effort = png_effort::standard);
 
 }  // namespace muse::model

@@ -406,6 +406,7 @@ std::vector<sample_state> pipeline::start(const std::vector<sample_request>& req
     s.cond = encoded.narrow(static_cast<int64_t>(i), 1);
     if (s.uses_guidance()) s.uncond = encoded.narrow(negative_row++, 1);
     s.loras = adapters[i];
+    s.preview_every = std::max(0, r.preview_every);
     s.noise = at::detail::createCPUGenerator(r.seed);
     if (r.starts_from_image()) {
       s.latents = noised_image_latents(r, *s.schedule, s.noise);
@@ -516,6 +517,53 @@ std::vector<rgb_image> pipeline::decode(const std::vector<sample_state*>& batch)
   }
   synchronize(device_);
   timings_.decode_ms = ms_since(start);
+  return images;
+}
+
+std::vector<rgb_image> pipeline::preview(const std::vector<sample_state*>& batch) const {
+  c10::InferenceMode inference;
+  std::vector<rgb_image> images(batch.size());
+  if (batch.empty() || vae_->latent_channels() != 4) return images;
+  // Rows: the 4 latent channels; columns: R, G, B (SDXL's map adds a bias); fitted to each VAE's
+  // decodes.
+  static const float sd_factors[4][3] = {{0.3512f, 0.2297f, 0.3227f},
+                                         {0.3250f, 0.4974f, 0.2350f},
+                                         {-0.2829f, 0.1762f, 0.2721f},
+                                         {-0.2120f, -0.2616f, -0.7177f}};
+  static const float sdxl_factors[4][3] = {{0.3651f, 0.4232f, 0.4341f},
+                                           {-0.2533f, -0.0042f, 0.1068f},
+                                           {0.1076f, 0.1111f, -0.0362f},
+                                           {-0.3165f, -0.2492f, -0.2188f}};
+  static const float sdxl_bias[3] = {0.1084f, -0.0175f, -0.0011f};
+  const bool xl = family_ == architecture::sdxl;
+  auto factors = torch::from_blob(const_cast<float*>(&(xl ? sdxl_factors : sd_factors)[0][0]),
+                                  {4, 3}, torch::kFloat32)
+                     .to(device_);
+  auto bias = xl ? torch::from_blob(const_cast<float*>(sdxl_bias), {3}, torch::kFloat32).to(device_)
+                 : torch::zeros({3}, torch::TensorOptions().device(device_));
+  // One projection and one copy to the CPU per latent size.
+  std::map<std::pair<int, int>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < batch.size(); ++i)
+    groups[{batch[i]->height, batch[i]->width}].push_back(i);
+  for (auto& [size, members] : groups) {
+    std::vector<torch::Tensor> latents;
+    for (auto i : members) {
+      const auto& s = *batch[i];
+      latents.push_back(s.schedule->denoised().defined() ? s.schedule->denoised() : s.latents);
+    }
+    // (n, 4, h, w) -> (n, h, w, 3) in [-1, 1] -> bytes.
+    auto rgb =
+        torch::einsum("nchw,cr->nhwr", {torch::cat(latents).to(torch::kFloat32), factors}) + bias;
+    auto pixels =
+        ((rgb + 1) / 2).clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous().to(torch::kCPU);
+    for (size_t k = 0; k < members.size(); ++k) {
+      auto& image = images[members[k]];
+      const auto one = pixels[static_cast<int64_t>(k)];
+      image.height = static_cast<int>(one.size(0));
+      image.width = static_cast<int>(one.size(1));
+      image.pixels.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
+    }
+  }
   return images;
 }
 

@@ -42,6 +42,7 @@ struct sample_state {
   conditioning cond;              // the prompt's, one row
   conditioning uncond;            // the negative prompt's; empty when guidance_scale <= 1
   lora_call::row_adapters loras;  // the request's LoRAs, on both of its UNet rows
+  int preview_every = 0;          // sample_request::preview_every
 
   bool uses_guidance() const { return guidance_scale > 1.0f; }
   bool finished() const { return schedule->finished(); }
@@ -79,6 +80,11 @@ class pipeline {
   void step(const std::vector<sample_state*>& batch);
   // Latents -> 8-bit RGB images (one VAE call per latent size).
   std::vector<rgb_image> decode(const std::vector<sample_state*>& batch);
+  // Live previews, without the VAE: each sample's predicted clean latents (the scheduler's
+  // denoised(), else its latents) projected to RGB by a fixed linear map per architecture (the
+  // "latent to RGB" factors preview UIs use), at the latent's size. A model whose latents are not
+  // SD's 4 channels gets an empty image.
+  std::vector<rgb_image> preview(const std::vector<sample_state*>& batch) const;
 
   model_limits limits() const { return limits_; }
   const scheduler_factory& schedulers() const { return *schedulers_; }

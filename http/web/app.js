@@ -321,7 +321,8 @@ async function post(body) {
   }
 }
 
-// One row in the list of jobs: the prompt, its queue position or step, and Cancel.
+// One row in the list of jobs: the prompt, its queue position or step, live previews of its
+// images while they run, and Cancel.
 function jobRow(prompt) {
   const row = document.createElement('div');
   row.className = 'job';
@@ -335,7 +336,9 @@ function jobRow(prompt) {
   status.className = 'job-status';
   status.textContent = 'Sending';
   const cancel = button('Cancel', 'job-cancel', () => {});
-  row.append(text, bar, status, cancel);
+  const previews = document.createElement('div');
+  previews.className = 'job-previews';
+  row.append(text, bar, status, cancel, previews);
   jobList.append(row);
   return {
     row, cancel,
@@ -350,13 +353,28 @@ function jobRow(prompt) {
       bar.value = step;
       status.textContent = 'Step ' + step + ' of ' + total;
     },
+    // The latest preview of each image (data: URLs, null where none has come yet).
+    preview(urls) {
+      urls.forEach((url, index) => {
+        if (!url) return;
+        let image = previews.children[index];
+        while (!image) {
+          const added = document.createElement('img');
+          added.className = 'job-preview';
+          added.alt = 'preview of image ' + (previews.children.length + 1);
+          previews.append(added);
+          image = previews.children[index];
+        }
+        image.src = url;
+      });
+    },
     say(text) { status.textContent = text; },
   };
 }
 
 // The request's fields from the form.
 function requestBody(prompt) {
-  const body = { prompt, quality: form.quality.value };
+  const body = { prompt, quality: form.quality.value, previews: true };
   const negative = negativeBox.value.trim();
   if (negative) body.negative_prompt = negative;
   if (stepsBox.value !== '') body.steps = Number(stepsBox.value);
@@ -387,6 +405,7 @@ async function generate() {
   const body = requestBody(prompt);
   const params = Object.assign({}, body);
   delete params.init_image;
+  delete params.previews;
   const job = jobRow(prompt);
   let id = null;
   let cancelled = false;
@@ -429,7 +448,10 @@ async function generate() {
     let finished = false;
     try {
       await readEvents(events, (name, data) => {
-        if (name === 'progress') job.step(data.step, data.total);
+        if (name === 'progress') {
+          job.step(data.step, data.total);
+          if (data.previews) job.preview(data.previews);
+        }
         else if (name === 'status' && data.status === 'queued') job.queued(data.queue_position);
         else if (name === 'status' && data.status === 'running')
           job.step(data.progress.step, data.progress.total);

@@ -18,7 +18,7 @@ void no_flush(png_structp) {}
 
 }  // namespace
 
-std::string encode_png(const rgb_image& image) {
+std::string encode_png(const rgb_image& image, png_effort effort) {
   if (image.width <= 0 || image.height <= 0)
     throw model_error("cannot encode an empty image as PNG");
   if (image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3)
@@ -41,7 +41,12 @@ std::string encode_png(const rgb_image& image) {
   png_set_IHDR(png, info, static_cast<png_uint_32>(image.width),
                static_cast<png_uint_32>(image.height), 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_set_compression_level(png, 6);
+  if (effort == png_effort::fast) {
+    png_set_compression_level(png, 1);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+  } else {
+    png_set_compression_level(png, 6);
+  }
   for (int y = 0; y < image.height; ++y)
     rows[static_cast<size_t>(y)] =
         const_cast<png_bytep>(image.pixels.data() + static_cast<size_t>(y) * image.width * 3);

@@ -39,6 +39,7 @@ class ddim_scheduler : public scheduler {
       eps = std::sqrt(a) * out + std::sqrt(b) * sample;
     }
     if (clip_) x0 = x0.clamp(-clip_range_, clip_range_);
+    denoised_ = x0;
     ++step_index_;
     return std::sqrt(a_prev) * x0 + std::sqrt(1 - a_prev) * eps;
   }

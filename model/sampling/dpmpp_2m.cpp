@@ -76,6 +76,7 @@ class dpmpp_2m_scheduler : public scheduler {
                                               : alpha_s * sample - sigma_s * out;
     previous_x0_ = latest_x0_;
     latest_x0_ = x0;
+    denoised_ = x0;
     torch::Tensor result;
     const auto [alpha_t, sigma_t] = alpha_sigma(sigmas_.at(static_cast<size_t>(i) + 1));
     const double lambda_t = std::log(alpha_t) - std::log(sigma_t);

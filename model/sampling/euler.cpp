@@ -14,7 +14,8 @@ class euler_scheduler : public sigma_scheduler {
                      at::Generator*) override {
     const double sigma = sigmas_.at(static_cast<size_t>(step_index_));
     const double next = sigmas_.at(static_cast<size_t>(step_index_) + 1);
-    auto derivative = (sample - predicted_x0(out, sample, sigma)) / sigma;
+    denoised_ = predicted_x0(out, sample, sigma);
+    auto derivative = (sample - denoised_) / sigma;
     ++step_index_;
     return sample + derivative * (next - sigma);
   }

@@ -20,7 +20,8 @@ class euler_ancestral_scheduler : public sigma_scheduler {
     const double sigma_up =
         std::sqrt(next * next * (sigma * sigma - next * next) / (sigma * sigma));
     const double sigma_down = std::sqrt(next * next - sigma_up * sigma_up);
-    auto derivative = (sample - predicted_x0(out, sample, sigma)) / sigma;
+    denoised_ = predicted_x0(out, sample, sigma);
+    auto derivative = (sample - denoised_) / sigma;
     auto prev = sample + derivative * (sigma_down - sigma);
     // Drawn on the CPU from the sample's own generator, then moved: diffusers' randn_tensor.
     c10::optional<at::Generator> gen;

@@ -48,6 +48,9 @@ class scheduler {
   // model_output and sample are float32; so is the result.
   virtual torch::Tensor step(const torch::Tensor& model_output, const torch::Tensor& sample,
                              at::Generator* noise) = 0;
+  // The last step's prediction of the clean latents (x0), for previews; undefined before the
+  // first step, and for samplers that do not form one (PNDM).
+  const torch::Tensor& denoised() const { return denoised_; }
 
  protected:
   std::vector<double> timesteps_;
@@ -55,6 +58,7 @@ class scheduler {
   int begin_index_ = 0;
   double init_noise_sigma_ = 1.0;
   torch::Dtype noise_dtype_ = torch::kFloat32;
+  torch::Tensor denoised_;
 };
 
 // Turns a scheduler_config.json into schedulers by name. The effective config of a sampler is

@@ -98,6 +98,9 @@ class fake_running_batch : public model::running_batch {
       report.total_steps = e.request.steps;
       report.finished = e.step >= e.request.steps;
       if (report.finished) report.image = expected_image(e.request);
+      // A preview: 2x2, every byte the step it came on.
+      if (!report.finished && e.request.preview_every > 0 && e.step % e.request.preview_every == 0)
+        report.preview = model::rgb_image{2, 2, std::vector<uint8_t>(12, uint8_t(e.step))};
       reports.push_back(std::move(report));
       it = report.finished ? samples_.erase(it) : std::next(it);
     }

@@ -140,9 +140,10 @@ TEST_CASE("cancel answers cancelled and stops the work at the next step", "[gate
   running_gateway p;
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
-  p.submit(make_order("c1", {sample(1, 400)}), [&](int step, int total) {
-    CHECK(total == 400);
-    progress = step;
+  p.submit(make_order("c1", {sample(1, 400)}), [&](const order_progress& report) {
+    CHECK(report.total == 400);
+    CHECK(report.previews.empty());
+    progress = report.step;
   });
   REQUIRE(eventually([&] { return progress >= 2; }));
   p.gw->cancel("c1");
@@ -153,6 +154,46 @@ TEST_CASE("cancel answers cancelled and stops the work at the next step", "[gate
   REQUIRE(eventually([&] { return p.worker_stats().steps_saved > 300; }));
   CHECK(p.control->steps_copy().size() < 100);
   CHECK(p.results.answers("c1") == 1);
+}
+
+TEST_CASE("samples that ask for previews send them with the order's progress",
+          "[gateway][preview]") {
+  running_gateway p;
+  REQUIRE(p.wait_ready());
+  auto first = sample(1, 6), second = sample(2, 6), plain = sample(3, 6);
+  first.preview_every = 2;
+  second.preview_every = 3;
+  std::mutex mutex;
+  std::vector<order_progress> reports;
+  p.submit(make_order("p1", {first, second}), [&](const order_progress& report) {
+    std::lock_guard<std::mutex> lock(mutex);
+    reports.push_back(report);
+  });
+  std::atomic<int> plain_reports{0};
+  p.submit(make_order("p2", {plain}), [&](const order_progress& report) {
+    CHECK(report.previews.empty());
+    ++plain_reports;
+  });
+  REQUIRE(p.results.wait("p1", 5s).has_value());
+  REQUIRE(p.results.wait("p2", 5s).has_value());
+  CHECK(plain_reports > 0);
+  std::lock_guard<std::mutex> lock(mutex);
+  // Each image's latest preview, a PNG, "" until its first (the first's come at steps 2 and 4,
+  // the second's at 3; 6 is the last step: the image then).
+  std::vector<std::vector<bool>> seen;
+  for (const auto& report : reports) {
+    if (report.previews.empty()) continue;
+    REQUIRE(report.previews.size() == 2);
+    std::vector<bool> has;
+    for (const auto& png : report.previews) {
+      if (!png.empty()) CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+      has.push_back(!png.empty());
+    }
+    seen.push_back(has);
+  }
+  REQUIRE_FALSE(seen.empty());
+  CHECK(std::count(seen.front().begin(), seen.front().end(), true) >= 1);
+  CHECK(seen.back() == std::vector<bool>{true, true});
 }
 
 TEST_CASE("a worker dying mid-batch loses nothing: its samples run on another worker",
@@ -190,7 +231,8 @@ TEST_CASE("with step-level batching a sample joins the running batch", "[gateway
   running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
-  p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
+  p.submit(make_order("first", {sample(1, 40)}),
+           [&](const order_progress& report) { progress = report.step; });
   REQUIRE(eventually([&] { return progress >= 3; }));
   auto joining = sample(2, 40);  // same batch key: same size and scheduler
   p.submit(make_order("second", {joining}));
@@ -238,7 +280,8 @@ TEST_CASE("with step-level batching a Quality sample joins a running Fast batch"
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
   auto fast = sample(1, 40), quality = sample(2, 80);
-  p.submit(make_order("fast", {fast}), [&](int step, int) { progress = step; });
+  p.submit(make_order("fast", {fast}),
+           [&](const order_progress& report) { progress = report.step; });
   REQUIRE(eventually([&] { return progress >= 3; }));
   p.submit(make_order("quality", {quality}));
   auto fast_outcome = p.results.wait("fast");
@@ -260,7 +303,8 @@ TEST_CASE("step-level joining keeps other sizes and schedulers out of the runnin
   running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
-  p.submit(make_order("first", {sample(1, 40)}), [&](int step, int) { progress = step; });
+  p.submit(make_order("first", {sample(1, 40)}),
+           [&](const order_progress& report) { progress = report.step; });
   REQUIRE(eventually([&] { return progress >= 3; }));
   auto other_scheduler = sample(3, 40);
   other_scheduler.scheduler = "euler";
@@ -281,7 +325,8 @@ TEST_CASE("without step-level batching a new sample waits for the running batch"
   running_gateway p(s);
   REQUIRE(p.wait_ready());
   std::atomic<int> progress{0};
-  p.submit(make_order("first", {sample(1, 20)}), [&](int step, int) { progress = step; });
+  p.submit(make_order("first", {sample(1, 20)}),
+           [&](const order_progress& report) { progress = report.step; });
   REQUIRE(eventually([&] { return progress >= 3; }));
   p.submit(make_order("second", {sample(2, 5)}));
   REQUIRE(p.results.wait("second"));

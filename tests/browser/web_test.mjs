@@ -164,6 +164,12 @@ async function testPage(browser, url) {
     const seen = await page.evaluate(() => window.seenStatus);
     assert.ok(seen.some((s) => new RegExp(`^Step [1-9]\\d* of ${qualitySteps}$`).test(s)),
               'no server progress was shown: ' + JSON.stringify(seen));
+    // Live previews came with the steps: PNGs at the latent's size, the image's scaled down.
+    const previews = await page.evaluate(() => window.seenPreviews);
+    assert.ok(previews.length > 0, 'no live preview was shown');
+    for (const size of previews)
+      assert.ok(size.width < width && size.width * height === size.height * width,
+                'a preview of ' + JSON.stringify(size));
     assert.equal(await page.locator('#jobs .job').count(), 0, 'a finished job stays listed');
 
     // Small images are drawn with square pixels when enlarged; the longest seed fits its box.
@@ -182,16 +188,28 @@ async function testPage(browser, url) {
   }
 }
 
-// Records in window.seenStatus every text the jobs' status lines show.
+// Records in window.seenStatus every text the jobs' status lines show, and in
+// window.seenPreviews the size of every live preview the rows show.
 async function watchJobs(page) {
   await page.evaluate(() => {
     window.seenStatus = [];
+    window.seenPreviews = [];
+    const seenSources = new Set();
     const jobs = document.getElementById('jobs');
     new MutationObserver(() => {
       for (const status of jobs.querySelectorAll('.job-status'))
         if (window.seenStatus[window.seenStatus.length - 1] !== status.textContent)
           window.seenStatus.push(status.textContent);
-    }).observe(jobs, { childList: true, characterData: true, subtree: true });
+      for (const image of jobs.querySelectorAll('.job-preview')) {
+        if (!image.src.startsWith('data:image/png;base64,') || seenSources.has(image.src)) continue;
+        seenSources.add(image.src);
+        const probe = new Image();
+        probe.onload = () =>
+          window.seenPreviews.push({ width: probe.naturalWidth, height: probe.naturalHeight });
+        probe.src = image.src;
+      }
+    }).observe(jobs, { childList: true, characterData: true, subtree: true,
+                       attributes: true, attributeFilter: ['src'] });
   });
 }
 

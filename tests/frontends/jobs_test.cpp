@@ -30,7 +30,7 @@ TEST_CASE("a job waiting for its model to load says so until its first step", "[
   job_store jobs(std::chrono::seconds(60), 10);
   REQUIRE(jobs.create("a", 25, "loading model"));
   CHECK(jobs.find("a")->to_json(false)["progress"]["waiting_for"] == "loading model");
-  jobs.progress("a", 1, 25);
+  jobs.progress("a", {1, 25, {}});
   CHECK_FALSE(jobs.find("a")->to_json(false)["progress"].contains("waiting_for"));
   REQUIRE(jobs.create("b", 25));
   CHECK_FALSE(jobs.find("b")->to_json(false)["progress"].contains("waiting_for"));
@@ -43,10 +43,10 @@ TEST_CASE("a job goes queued, running, done and tells its listeners", "[jobs]") 
   REQUIRE(jobs.subscribe("a", [&](const muse::http::job_snapshot& s) {
     seen.push_back(std::string(to_string(s.status)) + ":" + std::to_string(s.step));
   }));
-  jobs.progress("a", 3, 25);
-  jobs.progress("a", 2, 25);  // a slower sample of the same order: progress never goes back
+  jobs.progress("a", {3, 25, {}});
+  jobs.progress("a", {2, 25, {}});  // a slower sample of the same order: progress never goes back
   jobs.finish("a", images_outcome("a", 25));
-  jobs.progress("a", 4, 25);  // late: ignored
+  jobs.progress("a", {4, 25, {}});  // late: ignored
   CHECK(seen == std::vector<std::string>{"queued:0", "running:3", "done:25"});
   auto job = jobs.find("a");
   REQUIRE(job);
@@ -69,11 +69,11 @@ TEST_CASE("queued jobs know their place and hear when it moves up", "[jobs]") {
   std::vector<int> seen_by_c;
   REQUIRE(jobs.subscribe(
       "c", [&](const muse::http::job_snapshot& s) { seen_by_c.push_back(s.queue_position); }));
-  jobs.progress("a", 1, 5);  // a runs: b and c move up
+  jobs.progress("a", {1, 5, {}});  // a runs: b and c move up
   CHECK(jobs.find("a")->queue_position == 0);
   CHECK_FALSE(jobs.find("a")->to_json(false).contains("queue_position"));
   CHECK(jobs.find("b")->queue_position == 1);
-  jobs.progress("a", 2, 5);  // nothing left the queue: c hears nothing
+  jobs.progress("a", {2, 5, {}});  // nothing left the queue: c hears nothing
   muse::actors::generate_outcome cancelled;
   cancelled.id = "b";
   cancelled.error = muse::actors::failure::cancelled;
@@ -222,4 +222,57 @@ TEST_CASE("a finished job is gone after gateway.job_retention_s", "[jobs][server
   CHECK(failed["error"]["code"] == "timeout");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   CHECK(http_request("GET", s.url("/api/v1/jobs/" + id)).status == 404);
+}
+
+TEST_CASE("a job asked for previews streams each image's latest with its progress",
+          "[jobs][server][sse][preview]") {
+  frontend_server s;
+  auto created = http_request("POST", s.url("/api/v1/jobs"),
+                              R"({"prompt": "a cat", "n": 2, "steps": 25, "previews": true})");
+  REQUIRE(created.status == 202);
+  const std::string id = json::parse(created.body)["id"];
+  s.gateway.wait_submitted(1);
+  const auto order = s.gateway.submitted().at(0);
+  REQUIRE(order.samples.size() == 2);
+  CHECK(order.samples[0].preview_every == 3);  // about ten previews of 25 steps
+  CHECK(order.samples[1].preview_every == 3);
+
+  sse_reader events(s.url("/api/v1/jobs/" + id + "/events"));
+  REQUIRE(events.wait_for("event: status\ndata: "));
+  s.gateway.progress(id, 3, 25, {"png-a", ""});
+  const std::string first = "data:image/png;base64," + muse::http::base64_encode("png-a");
+  REQUIRE(events.wait_for("event: progress\ndata: " +
+                          json{{"step", 3}, {"total", 25}, {"previews", {first, nullptr}}}.dump() +
+                          "\n\n"));
+  // The other image's preview at the same step is news too.
+  s.gateway.progress(id, 3, 25, {"png-a", "png-b"});
+  const std::string second = "data:image/png;base64," + muse::http::base64_encode("png-b");
+  REQUIRE(events.wait_for(json{{"step", 3}, {"total", 25}, {"previews", {first, second}}}.dump()));
+  // A step without a new preview carries none; GET still shows the latest.
+  s.gateway.progress(id, 4, 25);
+  REQUIRE(events.wait_for("event: progress\ndata: {\"step\":4,\"total\":25}\n\n"));
+  json running = json::parse(http_request("GET", s.url("/api/v1/jobs/" + id)).body);
+  CHECK(running["previews"] == json{first, second});
+
+  s.gateway.complete(id);
+  REQUIRE(events.wait_ended());
+  json done = json::parse(http_request("GET", s.url("/api/v1/jobs/" + id)).body);
+  CHECK(done["status"] == "done");
+  CHECK_FALSE(done.contains("previews"));
+}
+
+TEST_CASE("previews are a job's: refused on /api/v1/generate, and only true or false",
+          "[jobs][server][preview]") {
+  frontend_server s;
+  auto sync =
+      http_request("POST", s.url("/api/v1/generate"), R"({"prompt": "x", "previews": true})");
+  CHECK(sync.status == 400);
+  CHECK(json::parse(sync.body)["error"]["field"] == "previews");
+  auto bad = http_request("POST", s.url("/api/v1/jobs"), R"({"prompt": "x", "previews": "yes"})");
+  CHECK(bad.status == 400);
+  CHECK(json::parse(bad.body)["error"]["field"] == "previews");
+  auto plain = http_request("POST", s.url("/api/v1/jobs"), R"({"prompt": "x", "previews": false})");
+  REQUIRE(plain.status == 202);
+  s.gateway.wait_submitted(1);
+  CHECK(s.gateway.submitted().at(0).samples.at(0).preview_every == 0);
 }

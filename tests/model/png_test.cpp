@@ -59,6 +59,10 @@ TEST_CASE("encode_png round-trips through libpng's decoder") {
   CHECK(back.width == 13);
   CHECK(back.height == 7);
   CHECK(back.pixels == image.pixels);
+  // The previews' fast encoding holds the same pixels.
+  const auto fast = encode_png(image, png_effort::fast);
+  CHECK(fast != bytes);
+  CHECK(decode(fast).pixels == image.pixels);
 }
 
 TEST_CASE("encode_png rejects empty and inconsistent images") {

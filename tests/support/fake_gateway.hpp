@@ -69,14 +69,16 @@ class fake_gateway : public actors::gateway {
 
   // ---- driving held orders ----
 
-  // Reports progress of a held order through its progress callback.
-  void progress(const std::string& id, int step, int total) {
+  // Reports progress of a held order through its progress callback (with previews: one PNG
+  // per image, "" for an image without one yet).
+  void progress(const std::string& id, int step, int total,
+                std::vector<std::string> previews = {}) {
     actors::progress_callback callback;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       callback = held_.at(id).progress;
     }
-    if (callback) callback(step, total);
+    if (callback) callback(actors::order_progress{step, total, std::move(previews)});
   }
 
   // Answers a held order with one PNG per sample, or with `error`.
