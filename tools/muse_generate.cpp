@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -27,12 +28,15 @@ const char* usage =
     "[--json]\n"
     "         [--cuda-graphs on|off] [--channels-last on|off] [--fused-kernels on|off] [--profile "
     "TRACE.json]\n"
-    "         [--lora-dir DIR --lora NAME[:SCALE] [--lora NAME2 ...]]\n"
+    "         [--lora-dir DIR --lora NAME[:SCALE] [--lora NAME2 ...]] [--preview-every N]\n"
     "Image i of a batch takes prompt i modulo the number of --prompt flags, and seed S + i;\n"
     "with --lora flags, LoRA i modulo their number (DIR/NAME.safetensors; \"none\": no LoRA).\n"
     "--cuda-graphs, --channels-last and --fused-kernels (all on by default) apply on CUDA "
     "devices;\n"
-    "--profile writes a Chrome trace of the last run (builds against a CUDA libtorch).\n";
+    "--profile writes a Chrome trace of the last run (builds against a CUDA libtorch).\n"
+    "--preview-every N makes every image's live preview every N steps, as a worker does for a job\n"
+    "with previews: projected on the model's thread, its PNG encoded on another (0, the default:\n"
+    "none).\n";
 
 struct arguments {
   std::vector<std::string> prompts;
@@ -42,7 +46,7 @@ struct arguments {
                                output = "out.png";
   std::string profile;
   muse::model::cuda_engine_options cuda;
-  int steps = 25, width = 0, height = 0, batch = 1, repeat = 1, threads = 0;
+  int steps = 25, width = 0, height = 0, batch = 1, repeat = 1, threads = 0, preview_every = 0;
   float guidance = 7.5f;
   uint64_t seed = 0;
   bool json = false;
@@ -67,9 +71,13 @@ arguments parse(int argc, char** argv) {
   const std::map<std::string, bool*> switches = {{"--cuda-graphs", &a.cuda.graphs},
                                                  {"--channels-last", &a.cuda.channels_last},
                                                  {"--fused-kernels", &a.cuda.fused_kernels}};
-  const std::map<std::string, int*> ints = {{"--steps", &a.steps},   {"--width", &a.width},
-                                            {"--height", &a.height}, {"--batch", &a.batch},
-                                            {"--repeat", &a.repeat}, {"--threads", &a.threads}};
+  const std::map<std::string, int*> ints = {{"--steps", &a.steps},
+                                            {"--width", &a.width},
+                                            {"--height", &a.height},
+                                            {"--batch", &a.batch},
+                                            {"--repeat", &a.repeat},
+                                            {"--threads", &a.threads},
+                                            {"--preview-every", &a.preview_every}};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -124,6 +132,7 @@ arguments parse(int argc, char** argv) {
   if (a.batch < 1 || a.batch > 256) throw std::invalid_argument("--batch must be 1..256");
   if (a.repeat < 1) throw std::invalid_argument("--repeat must be at least 1");
   if (a.threads < 0) throw std::invalid_argument("--threads must be >= 0");
+  if (a.preview_every < 0) throw std::invalid_argument("--preview-every must be >= 0");
   if (!a.loras.empty() && a.lora_dir.empty())
     throw std::invalid_argument("--lora needs --lora-dir");
   return a;
@@ -185,10 +194,24 @@ int run(const arguments& a) {
     std::vector<muse::model::sample_state*> batch;
     for (auto& s : samples) batch.push_back(&s);
     std::vector<double> steps;
+    // Previews as a worker makes them: projected on this thread, encoded on another.
+    std::vector<std::future<size_t>> encoded_previews;
     while (!batch.front()->finished()) {
       pipe->step(batch);
       steps.push_back(pipe->timings().unet_ms);
+      if (a.preview_every > 0 && !batch.front()->finished() &&
+          steps.size() % static_cast<size_t>(a.preview_every) == 0)
+        encoded_previews.push_back(
+            std::async(std::launch::async, [previews = pipe->preview(batch)] {
+              size_t bytes = 0;
+              for (const auto& preview : previews)
+                bytes += muse::model::encode_png(preview, muse::model::png_effort::fast).size();
+              return bytes;
+            }));
     }
+    size_t preview_bytes = 0;
+    for (auto& bytes : encoded_previews) preview_bytes += bytes.get();
+    if (preview_bytes > 0 && !a.json) std::printf("previews: %zu PNG bytes\n", preview_bytes);
     images = pipe->decode(batch);
     const double total = ms_between(start, std::chrono::steady_clock::now());
     if (traced) muse::model::stop_gpu_trace(a.profile);
@@ -249,6 +272,7 @@ int run(const arguments& a) {
         {"cuda_graphs", a.cuda.graphs},
         {"channels_last", a.cuda.channels_last},
         {"fused_kernels", a.cuda.fused_kernels},
+        {"preview_every", a.preview_every},
         {"estimated_unet_mb", muse::model::bytes_to_mb(need.unet_step_bytes)},
         {"estimated_decode_mb", muse::model::bytes_to_mb(need.vae_decode_bytes)}};
     std::cout << line.dump() << std::endl;
