@@ -499,10 +499,14 @@ TEST_CASE("a worker drained by scale-down leaves the stats' list and count",
   running_gateway p(scaling_settings());
   REQUIRE(p.wait_ready(1));
   load_until_two_ready(p);
-  // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops.
+  // Idle: after scale_down_after (2) low intervals the newest worker is drained and stops. The
+  // decision reaches the stats on its own message: wait for it too.
   auto stats = one_worker_listed(p);
-  CHECK(std::any_of(stats.decisions.begin(), stats.decisions.end(),
-                    [](auto& d) { return d.decision.action == scaling_action::down; }));
+  auto scaled_down = [](const stats_snapshot& s) {
+    return std::any_of(s.decisions.begin(), s.decisions.end(),
+                       [](auto& d) { return d.decision.action == scaling_action::down; });
+  };
+  CHECK(eventually([&] { return scaled_down(stats = p.stats()); }, 5s));
   REQUIRE(stats.workers);
   CHECK(stats.workers->total == 1);
   CHECK(stats.workers->ready == 1);
