@@ -668,7 +668,7 @@ async function imageOf(page, index) {
 
 async function testOpenAI(url) {
   const client = new OpenAI({ apiKey: 'not-checked', baseURL: url + '/v1' });
-  const b64 = await client.images.generate({ model: 'muse', prompt: 'a fox', n: 2, size: `${width}x${height}`,
+  const b64 = await client.images.generate({ model: 'tiny-sd', prompt: 'a fox', n: 2, size: `${width}x${height}`,
                                              response_format: 'b64_json', quality: 'standard' });
   assert.equal(b64.data.length, 2);
   for (const item of b64.data) assert.deepEqual(pngSize(Buffer.from(item.b64_json, 'base64')), { width, height });
