@@ -37,6 +37,14 @@ struct gateway_config {
   int rate_limit_burst = 20;
   // The PNGs answered carry their generation parameters in A1111's "parameters" text chunk.
   bool png_parameters = true;
+  // Hosts an async job's `webhook` URL may name (exact names, any case); none: webhooks refused.
+  std::vector<std::string> webhook_hosts;
+  // The variable holding the secret webhook deliveries are signed with (HMAC-SHA256).
+  std::string webhook_secret_env = "MUSE_WEBHOOK_SECRET";
+  // A delivery refused with a 5xx or 429, or not connected, is tried again this many times, after
+  // webhook_backoff_s, then twice that, and so on (capped).
+  int webhook_retries = 5;
+  double webhook_backoff_s = 1;
 };
 
 // One gateway of several sharing the GPU nodes' workers (the `gateways` list). Its place in the

@@ -107,6 +107,17 @@ void check_environment(const deployment_config& config, const process_needs& nee
   if (needs.serves_http && !config.auth.api_keys_env.empty() &&
       keys_in(secret_from_env(config.auth.api_keys_env).value_or("")).empty())
     problems.add("auth.api_keys_env", no_key(config.auth));
+  // Webhooks are signed: with hosts allowed and no secret, every job naming one would be refused.
+  const auto& gateway = config.gateway;
+  if (needs.serves_http && !gateway.webhook_hosts.empty() &&
+      secret_from_env(gateway.webhook_secret_env).value_or("").empty())
+    problems.add("gateway.webhook_secret_env",
+                 gateway.webhook_secret_env.empty()
+                     ? "must name the variable holding the webhooks' signing secret when "
+                       "gateway.webhook_hosts lists hosts"
+                     : "names " + gateway.webhook_secret_env +
+                           ", which is unset or empty; gateway.webhook_hosts lists hosts, and "
+                           "webhooks are signed with it");
   if (!problems.empty()) problems.raise();
 }
 

@@ -22,6 +22,16 @@ const std::vector<std::string> slack_post_modes = {"response_url", "upload"};
 
 constexpr int64_t max_port = 65535;
 
+// A host as a URL names it: a DNS name or IPv4 address, or an IPv6 address in brackets.
+bool is_host_name(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    return std::all_of(host.begin() + 1, host.end() - 1,
+                       [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; });
+  return !host.empty() && host.size() <= 253 && host.front() != '.' && host.front() != '-' &&
+         std::all_of(host.begin(), host.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.'; });
+}
+
 void read_gateway(problem_list& problems, const json* object, gateway_config& gateway) {
   object_reader r(problems, object, "gateway", "gateway");
   r.string("host", gateway.host);
@@ -43,6 +53,16 @@ void read_gateway(problem_list& problems, const json* object, gateway_config& ga
   r.number("rate_limit_per_s", gateway.rate_limit_per_s, 0.0, 1e6);
   r.integer("rate_limit_burst", gateway.rate_limit_burst, 1, 1000000);
   r.boolean("png_parameters", gateway.png_parameters);
+  if (r.string_list("webhook_hosts", gateway.webhook_hosts))
+    for (size_t i = 0; i < gateway.webhook_hosts.size(); ++i)
+      if (!is_host_name(gateway.webhook_hosts[i]))
+        problems.add(r.path_of("webhook_hosts") + "[" + std::to_string(i) + "]",
+                     "must be a host name or address such as \"hooks.example.org\" (no scheme, "
+                     "port or path), got \"" +
+                         gateway.webhook_hosts[i] + "\"");
+  r.env_name("webhook_secret_env", gateway.webhook_secret_env);
+  r.integer("webhook_retries", gateway.webhook_retries, 0, 20);
+  r.number("webhook_backoff_s", gateway.webhook_backoff_s, 0.01, 600.0);
   r.finish();
 }
 

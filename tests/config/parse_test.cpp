@@ -109,7 +109,7 @@ TEST_CASE("to_json gives every key, and its output parses back to the same confi
   for (const char* section : {"gateway", "gpu_nodes", "model", "batching", "balancer", "autoscale",
                               "cluster", "auth", "slack"})
     CHECK(effective.contains(section));
-  CHECK(effective["gateway"].size() == 19);
+  CHECK(effective["gateway"].size() == 23);
   CHECK(effective["model"].size() == 19);
   CHECK(effective["batching"]["max_queue"] == 1000);
   CHECK(effective["model"]["guidance_scale"].get<double>() == Approx(3.3));
