@@ -40,6 +40,21 @@ void http_metrics::record_rate_limited() {
   ++data_.rate_limited;
 }
 
+void http_metrics::record_webhook(webhook_result result) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  switch (result) {
+    case webhook_result::delivered:
+      ++data_.webhooks_delivered;
+      break;
+    case webhook_result::failed:
+      ++data_.webhooks_failed;
+      break;
+    case webhook_result::retried:
+      ++data_.webhooks_retried;
+      break;
+  }
+}
+
 http_metrics::snapshot http_metrics::read() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return data_;
@@ -55,7 +70,11 @@ nlohmann::json http_metrics::to_json() const {
   return {{"requests", requests},
           {"in_flight", s.in_flight},
           {"rate_limited", s.rate_limited},
-          {"latency_s", latency}};
+          {"latency_s", latency},
+          {"webhook_deliveries",
+           {{"delivered", s.webhooks_delivered},
+            {"failed", s.webhooks_failed},
+            {"retried", s.webhooks_retried}}}};
 }
 
 }  // namespace muse::http

@@ -13,6 +13,9 @@
 
 namespace muse::http {
 
+// What became of a webhook delivery's attempt: it ended delivered or failed, or is retried.
+enum class webhook_result { delivered, failed, retried };
+
 class http_metrics {
  public:
   // Upper bounds of the latency histogram buckets, in seconds (then +Inf).
@@ -23,6 +26,7 @@ class http_metrics {
   void request_finished();
   // A request refused by the per-client rate limit (also counted as its 429 response).
   void record_rate_limited();
+  void record_webhook(webhook_result result);
 
   struct histogram {
     std::vector<uint64_t> counts;  // per bucket, not cumulative; the last is +Inf
@@ -34,11 +38,15 @@ class http_metrics {
     std::map<std::string, histogram> latency;                  // route -> histogram
     int64_t in_flight = 0;
     uint64_t rate_limited = 0;
+    uint64_t webhooks_delivered = 0;
+    uint64_t webhooks_failed = 0;
+    uint64_t webhooks_retried = 0;
   };
   snapshot read() const;
 
   // {"requests": {"<route>": {"<status>": n}}, "in_flight": n, "rate_limited": n,
-  // "latency_s": {"<route>": {"count", "sum"}}}
+  // "latency_s": {"<route>": {"count", "sum"}}, "webhook_deliveries": {"delivered", "failed",
+  // "retried"}}
   nlohmann::json to_json() const;
 
  private:

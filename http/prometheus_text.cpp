@@ -78,6 +78,12 @@ void http_families(writer& w, const http_metrics::snapshot& http) {
   single(w, "muse_http_rate_limited_total", "counter",
          "Requests refused by the per-client rate limit (gateway.rate_limit_per_s).",
          double(http.rate_limited));
+  w.family("muse_webhook_deliveries_total", "counter",
+           "Async jobs' webhook deliveries: ended delivered or failed, or an attempt to retry.");
+  w.sample("muse_webhook_deliveries_total", {{"result", "delivered"}},
+           double(http.webhooks_delivered));
+  w.sample("muse_webhook_deliveries_total", {{"result", "failed"}}, double(http.webhooks_failed));
+  w.sample("muse_webhook_deliveries_total", {{"result", "retried"}}, double(http.webhooks_retried));
 
   const auto& bounds = http_metrics::latency_buckets();
   w.family("muse_http_request_duration_seconds", "histogram",
