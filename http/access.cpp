@@ -1,5 +1,7 @@
 #include "http/access.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -14,6 +16,20 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
     diff |= unsigned(x ^ y);
   }
   return diff == 0;
+}
+
+std::string key_fingerprint(const std::string& key) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(key.data(), key.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
 }
 
 namespace {

@@ -17,6 +17,9 @@ namespace muse::http {
 // Equal strings, in time that depends on their lengths only.
 bool constant_time_equal(const std::string& a, const std::string& b);
 
+// What is kept of a key to tell whose a job is: its SHA-256 in lowercase hex, never the key.
+std::string key_fingerprint(const std::string& key);
+
 // The key a request presents: its X-API-Key header, else its "Authorization: Bearer KEY"; ""
 // when it presents none.
 std::string presented_key(const std::string& authorization, const std::string& api_key_header);

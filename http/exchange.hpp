@@ -36,6 +36,10 @@ class exchange {
   const std::map<std::string, std::string>& params() const { return params_; }
   uint64_t connection_id() const { return request_->connection_id(); }
   server_state& state() const { return *state_; }
+  // Who calls: the fingerprint of the API key the request was admitted with (access.hpp); ""
+  // when the server has no keys or the route needs none. Set by the dispatch before the route.
+  const std::string& caller() const { return caller_; }
+  void set_caller(std::string caller) { caller_ = std::move(caller); }
   const std::shared_ptr<server_state>& shared_state() const { return state_; }
 
   void send_json(int status, const nlohmann::json& body, const header_list& headers = {});
@@ -68,6 +72,7 @@ class exchange {
   std::atomic<bool> answered_{false};
   header_list extra_headers_;
   bool close_after_response_ = false;
+  std::string caller_;
 };
 
 const char* reason_phrase(int status);

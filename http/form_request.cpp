@@ -43,8 +43,9 @@ form_fields read_form_fields(const std::vector<form_part>& parts,
   return out;
 }
 
-generate_fields read_generate_input(const std::string& content_type, const std::string& body) {
-  if (!is_multipart_form(content_type)) return read_generate_body(body);
+generate_fields read_generate_input(const std::string& content_type, const std::string& body,
+                                    native_route route) {
+  if (!is_multipart_form(content_type)) return read_generate_body(body, route);
   form_fields form = read_form_fields(
       read_multipart_body(content_type, body),
       {"steps", "guidance_scale", "seed", "width", "height", "n", "strength"}, {"init_image"});
@@ -54,7 +55,7 @@ generate_fields read_generate_input(const std::string& content_type, const std::
   if (auto flag = form.text.find("previews");
       flag != form.text.end() && (*flag == "true" || *flag == "false"))
     *flag = *flag == "true";
-  generate_fields fields = read_generate_object(form.text);
+  generate_fields fields = read_generate_object(form.text, route);
   if (!form.files.empty()) fields.init_image_upload = form.files.front().second;
   return fields;
 }

@@ -36,6 +36,7 @@ form_fields read_form_fields(const std::vector<form_part>& parts,
 
 // The body of POST /api/v1/generate and /api/v1/jobs by its Content-Type: multipart/form-data
 // (a part per JSON key; init_image a file, or its base64 as text) or, for any other type, JSON.
-generate_fields read_generate_input(const std::string& content_type, const std::string& body);
+generate_fields read_generate_input(const std::string& content_type, const std::string& body,
+                                    native_route route = native_route::generate);
 
 }  // namespace muse::http

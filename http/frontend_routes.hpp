@@ -12,7 +12,8 @@
 
 namespace muse::http {
 
-// POST /api/v1/jobs, GET|DELETE /api/v1/jobs/{id}, GET /api/v1/jobs/{id}/events.
+// POST /api/v1/jobs, GET /api/v1/jobs (the caller's), GET|DELETE /api/v1/jobs/{id},
+// GET /api/v1/jobs/{id}/events.
 void add_job_routes(route_table& table, std::shared_ptr<job_store> jobs);
 // GET /api/v1/images/{token}: a PNG handed out as a URL, until it expires.
 void add_image_routes(route_table& table, std::shared_ptr<image_store> images);

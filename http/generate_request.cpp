@@ -274,17 +274,37 @@ std::vector<actors::lora_choice> checked_loras(const std::vector<actors::lora_ch
 
 }  // namespace
 
-generate_fields read_generate_body(const std::string& body) {
-  return read_generate_object(parse_json_object(body));
+generate_fields read_generate_body(const std::string& body, native_route route) {
+  return read_generate_object(parse_json_object(body), route);
 }
 
-generate_fields read_generate_object(const json& fields) {
-  static const std::set<std::string> known_fields = {
+namespace {
+
+// The native body's fields: every route's, and the jobs route's besides: `previews` come on its
+// events and the result goes to its `webhook`, neither of which a synchronous request has.
+const std::set<std::string>& native_fields(native_route route) {
+  static const std::set<std::string> every_route = {
       "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
       "seed",       "width",           "height",  "n",     "scheduler",
-      "init_image", "strength",        "loras",   "model", "previews"};
+      "init_image", "strength",        "loras",   "model"};
+  static const std::set<std::string> job = [] {
+    std::set<std::string> fields = every_route;
+    fields.insert({"previews", "webhook"});
+    return fields;
+  }();
+  return route == native_route::job ? job : every_route;
+}
+
+}  // namespace
+
+generate_fields read_generate_object(const json& fields, native_route route) {
+  const std::set<std::string>& known_fields = native_fields(route);
   for (const auto& [name, value] : fields.items())
-    if (!known_fields.count(name)) throw unknown_field(name, known_fields);
+    if (!known_fields.count(name))
+      throw unknown_field(name, known_fields,
+                          native_fields(native_route::job).count(name)
+                              ? " (" + name + " is taken by POST /api/v1/jobs only)"
+                              : "");
 
   generate_fields out;
   if (auto v = present(fields, "model")) out.model = read_text(*v, "model");
@@ -316,6 +336,7 @@ generate_fields read_generate_object(const json& fields) {
     if (!v->is_boolean()) throw invalid_field("previews", "previews must be true or false");
     out.previews = v->get<bool>();
   }
+  if (auto v = present(fields, "webhook")) out.webhook = read_text(*v, "webhook");
   return out;
 }
 

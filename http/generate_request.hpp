@@ -54,6 +54,8 @@ struct generate_fields {
   bool previews = false;
   // OpenAI's variations take no prompt: the empty one is then accepted.
   bool empty_prompt_allowed = false;
+  // An async job's: where its result is posted when it ends, as sent (checked at job creation).
+  std::optional<std::string> webhook;
 
   bool has_init_image() const { return init_image || init_image_upload; }
 };
@@ -71,11 +73,18 @@ struct generate_request {
 // validate_generate_fields.
 std::vector<actors::lora_choice> read_loras(const nlohmann::json& value);
 
+// Which route reads a native body. Only a job takes `previews` and `webhook`: a synchronous
+// request has no events to carry previews and is answered on its own connection, so anywhere
+// else the fields are unknown.
+enum class native_route { generate, job };
+
 // The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are
 // refused; `null` counts as absent.
-generate_fields read_generate_body(const std::string& body);
+generate_fields read_generate_body(const std::string& body,
+                                   native_route route = native_route::generate);
 // The same fields from a JSON object already parsed (multipart forms are read into one).
-generate_fields read_generate_object(const nlohmann::json& fields);
+generate_fields read_generate_object(const nlohmann::json& fields,
+                                     native_route route = native_route::generate);
 // {prompt, high_quality?}, the seed's POST /api/predict: other fields are ignored, as the seed's
 // server did, so the bodies its web UI sent are accepted as they are.
 generate_fields read_predict_body(const std::string& body);

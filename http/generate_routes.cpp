@@ -2,7 +2,6 @@
 // it to the order path (order.hpp), which answers once the order ends; here are only the shapes
 // of the two routes' answers.
 
-#include "http/api_error.hpp"
 #include "http/base64.hpp"
 #include "http/form_request.hpp"
 #include "http/generate_request.hpp"
@@ -48,11 +47,7 @@ void add_generate_routes(route_table& table) {
   table.add("POST", "/api/v1/generate",
             order_route(
                 [](const std::string& content_type, const std::string& body) {
-                  generate_fields fields = read_generate_input(content_type, body);
-                  if (fields.previews)
-                    throw invalid_field("previews",
-                                        "previews come with a job's events: POST /api/v1/jobs");
-                  return fields;
+                  return read_generate_input(content_type, body, native_route::generate);
                 },
                 generate_shape));
   // The seed's route reads JSON whatever the Content-Type says, as the seed's server did.

@@ -1,5 +1,7 @@
 #include "http/jobs.hpp"
 
+#include <algorithm>
+
 #include "http/api_error.hpp"
 #include "http/base64.hpp"
 
@@ -34,9 +36,18 @@ nlohmann::json preview_urls(const std::vector<std::string>& pngs) {
 
 }  // namespace
 
+std::optional<job_status> job_status_named(const std::string& name) {
+  for (auto status : {job_status::queued, job_status::running, job_status::done, job_status::failed,
+                      job_status::cancelled})
+    if (name == to_string(status)) return status;
+  return std::nullopt;
+}
+
 nlohmann::json job_snapshot::to_json(bool with_images) const {
-  nlohmann::json out = {
-      {"id", id}, {"status", to_string(status)}, {"progress", {{"step", step}, {"total", total}}}};
+  nlohmann::json out = {{"id", id},
+                        {"status", to_string(status)},
+                        {"created", created_s},
+                        {"progress", {{"step", step}, {"total", total}}}};
   if (status == job_status::queued && queue_position > 0) out["queue_position"] = queue_position;
   if (with_images && status == job_status::running && !previews.empty())
     out["previews"] = preview_urls(previews);
@@ -53,6 +64,10 @@ nlohmann::json job_snapshot::to_json(bool with_images) const {
         {"queue_ms", queue_ms}, {"inference_ms", inference_ms}, {"total_ms", total_ms}};
   }
   if (error) out["error"] = {{"code", error->code}, {"message", error->message}};
+  if (webhook)
+    out["webhook"] = {{"url", webhook->url},
+                      {"state", to_string(webhook->state)},
+                      {"attempts", webhook->attempts}};
   return out;
 }
 
@@ -74,7 +89,8 @@ void job_store::sweep(clock::time_point now) {
   }
 }
 
-bool job_store::create(const std::string& id, int total, std::string waiting_for) {
+bool job_store::create(const std::string& id, int total, std::string waiting_for,
+                       job_origin origin) {
   std::lock_guard<std::mutex> lock(mutex_);
   sweep(clock::now());
   if (jobs_.size() >= max_jobs_) {
@@ -92,6 +108,11 @@ bool job_store::create(const std::string& id, int total, std::string waiting_for
   j.snapshot.id = id;
   j.snapshot.total = total;
   j.snapshot.waiting_for = std::move(waiting_for);
+  j.snapshot.owner = std::move(origin.owner);
+  j.snapshot.created_s = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (!origin.webhook_url.empty()) j.snapshot.webhook = job_webhook{origin.webhook_url};
   jobs_.emplace(id, std::move(j));
   return true;
 }
@@ -102,6 +123,37 @@ std::optional<job_snapshot> job_store::find(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return std::nullopt;
   return snapshot_of(it->second);
+}
+
+std::vector<job_snapshot> job_store::list(const std::string& owner,
+                                          std::optional<job_status> status, size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sweep(clock::now());
+  std::vector<const job*> mine;
+  for (const auto& [id, j] : jobs_)
+    if (j.snapshot.owner == owner && (!status || j.snapshot.status == *status)) mine.push_back(&j);
+  std::sort(mine.begin(), mine.end(),
+            [](const job* a, const job* b) { return a->sequence > b->sequence; });
+  if (mine.size() > limit) mine.resize(limit);
+  // Positions from one sorted list, not a count over every job for each one listed.
+  const std::vector<uint64_t> queued = queued_sequences();
+  std::vector<job_snapshot> out;
+  out.reserve(mine.size());
+  for (const job* j : mine) {
+    out.push_back(j->snapshot);
+    if (j->snapshot.status == job_status::queued)
+      out.back().queue_position =
+          int(std::lower_bound(queued.begin(), queued.end(), j->sequence) - queued.begin()) + 1;
+  }
+  return out;
+}
+
+std::vector<uint64_t> job_store::queued_sequences() const {
+  std::vector<uint64_t> out;
+  for (const auto& [id, j] : jobs_)
+    if (j.snapshot.status == job_status::queued) out.push_back(j.sequence);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 job_snapshot job_store::snapshot_of(const job& j) const {
@@ -177,6 +229,14 @@ void job_store::finish(const std::string& id, const actors::generate_outcome& ou
     s.total_ms = outcome.total_ms;
   }
   notify(it->second, left_queue, lock);
+}
+
+void job_store::webhook_progress(const std::string& id, webhook_state state, int attempts) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || !it->second.snapshot.webhook) return;
+  it->second.snapshot.webhook->state = state;
+  it->second.snapshot.webhook->attempts = attempts;
 }
 
 bool job_store::forget(const std::string& id) {

@@ -1,8 +1,9 @@
 #pragma once
 // Asynchronous generation jobs: each job is one gateway order whose state (queued, running with
 // step n of N, done with images, failed, cancelled) is kept after the order ends, for a retention
-// time, so clients can poll it or follow it as server-sent events. Knows nothing of RESTinio, so
-// it is tested on its own. Thread-safe.
+// time, so clients can poll it, follow it as server-sent events or list it. A job belongs to who
+// created it (a fingerprint of their API key), and may carry a webhook whose delivery state it
+// shows. Knows nothing of RESTinio, so it is tested on its own. Thread-safe.
 
 #include <chrono>
 #include <cstdint>
@@ -16,11 +17,14 @@
 #include <vector>
 
 #include "actors/gateway.hpp"
+#include "http/webhook_delivery.hpp"
 
 namespace muse::http {
 
 enum class job_status { queued, running, done, failed, cancelled };
 const char* to_string(job_status status);
+// The status of that name ("done"), if one has it.
+std::optional<job_status> job_status_named(const std::string& name);
 
 struct job_error {
   int status = 500;
@@ -28,8 +32,24 @@ struct job_error {
   std::string message;
 };
 
+// Where a job's result is posted when it ends, and how that went.
+struct job_webhook {
+  std::string url;
+  webhook_state state = webhook_state::pending;
+  int attempts = 0;
+};
+
+// Who created a job and what it asked for beyond its order.
+struct job_origin {
+  // The creator's key fingerprint (access.hpp); "" when the server has no API keys.
+  std::string owner;
+  std::string webhook_url;  // "" when none
+};
+
 struct job_snapshot {
   std::string id;
+  std::string owner;      // never shown: whose it is (job_origin)
+  int64_t created_s = 0;  // unix seconds
   job_status status = job_status::queued;
   int step = 0;
   int total = 0;
@@ -47,14 +67,16 @@ struct job_snapshot {
   std::vector<actors::generated_image> images;  // when done
   std::optional<job_error> error;               // when failed or cancelled
   double queue_ms = 0, inference_ms = 0, total_ms = 0;
+  std::optional<job_webhook> webhook;
 
   bool finished() const {
     return status == job_status::done || status == job_status::failed ||
            status == job_status::cancelled;
   }
-  // {id, status, progress: {step, total, waiting_for?}, queue_position? (while queued),
-  // images?: [{png_base64, seed}], error?, timings?}. `with_images` false leaves the PNGs out
-  // (progress events stay small); with them, a running job's previews are in too.
+  // {id, status, created, progress: {step, total, waiting_for?}, queue_position? (while queued),
+  // images?: [{png_base64, seed}], error?, timings?, webhook?: {url, state, attempts}}.
+  // `with_images` false leaves the PNGs out (progress events and lists stay small); with them, a
+  // running job's previews are in too.
   nlohmann::json to_json(bool with_images) const;
   // A progress event's data: {step, total, previews?: ["data:image/png;base64,..." | null]},
   // the previews only when new.
@@ -73,15 +95,21 @@ class job_store {
   // (creating one more fails while every kept job is still unfinished).
   job_store(std::chrono::seconds retention, size_t max_jobs);
 
-  // A new queued job with `total` steps (waiting_for: see job_snapshot); false when the store is
-  // full of unfinished jobs.
-  bool create(const std::string& id, int total, std::string waiting_for = "");
+  // A new queued job with `total` steps (waiting_for: see job_snapshot), its webhook pending when
+  // it has one; false when the store is full of unfinished jobs.
+  bool create(const std::string& id, int total, std::string waiting_for = "",
+              job_origin origin = {});
   std::optional<job_snapshot> find(const std::string& id);
+  // `owner`'s jobs, newest first, at most `limit`, only those in `status` when given.
+  std::vector<job_snapshot> list(const std::string& owner, std::optional<job_status> status,
+                                 size_t limit);
   // Gateway progress: the job runs, `step` of `total` done, with its latest previews. Ignored
   // once finished.
   void progress(const std::string& id, const actors::order_progress& progress);
   // The gateway's outcome: done, failed or cancelled.
   void finish(const std::string& id, const actors::generate_outcome& outcome);
+  // The webhook's delivery: its state after `attempts`. Ignored for a job without one, or gone.
+  void webhook_progress(const std::string& id, webhook_state state, int attempts);
   // Forgets a finished job; false when there is none or it is not finished.
   bool forget(const std::string& id);
 
@@ -98,8 +126,9 @@ class job_store {
     clock::time_point finished_at;
     std::vector<job_listener> listeners;
   };
-  void sweep(clock::time_point now);             // with mutex_ held
-  job_snapshot snapshot_of(const job& j) const;  // with mutex_ held: the position filled in
+  void sweep(clock::time_point now);               // with mutex_ held
+  job_snapshot snapshot_of(const job& j) const;    // with mutex_ held: the position filled in
+  std::vector<uint64_t> queued_sequences() const;  // with mutex_ held: ascending
   // Calls the listeners of `j` and, when `left_queue` (j was queued and is no longer), of every
   // job still queued, whose positions moved up. Unlocks `lock`.
   void notify(job& j, bool left_queue, std::unique_lock<std::mutex>& lock);

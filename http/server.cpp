@@ -137,11 +137,13 @@ void serve(const route_table& table, const access_policy& access,
     ex->send_error(*refused, {{"WWW-Authenticate", "Bearer"}});
     return;
   }
+  const bool keyed = access.keys_required() && !open_route;
+  const std::string key = keyed ? presented_key(authorization, api_key_header) : "";
+  if (keyed) ex->set_caller(key_fingerprint(key));
   if (route != "/healthz" && route != "/readyz") {
     // A client is the key it was admitted with, else its address.
-    const std::string client = access.keys_required() && !open_route
-                                   ? "key " + presented_key(authorization, api_key_header)
-                                   : "address " + address_of(request->remote_endpoint());
+    const std::string client =
+        keyed ? "key " + key : "address " + address_of(request->remote_endpoint());
     if (auto wait = state->rate_limits.take(client, std::chrono::steady_clock::now())) {
       state->metrics.record_rate_limited();
       const auto retry_s = whole_seconds_until(*wait);
@@ -310,6 +312,7 @@ const std::string& server::host() const { return impl_->state->config.gateway.ho
 void server::drain() { impl_->state->draining = true; }
 
 void server::stop(std::chrono::milliseconds grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
   drain();
   if (!impl_->running) return;
   impl_->state->wait_responses_written(grace);
@@ -318,6 +321,8 @@ void server::stop(std::chrono::milliseconds grace) {
   impl_->running->stop();
   impl_->running->wait();
   impl_->running.reset();
+  // Webhooks still pending get one more attempt in what is left of the grace.
+  impl_->state->webhooks.stop(deadline);
 }
 
 }  // namespace muse::http

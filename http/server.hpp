@@ -31,7 +31,8 @@ class server {
 
   // From now on new requests get 503 shutting_down and responses close their connection.
   void drain();
-  // Waits up to `grace` for every accepted request's response to be written, then stops serving.
+  // Waits up to `grace` for every accepted request's response to be written, then stops serving;
+  // async jobs' webhooks still pending are attempted once more within the same `grace`.
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
 
  private:

@@ -1,7 +1,7 @@
 #pragma once
 // What the routes of one server share: the config, the gateway, the HTTP counters, the draining
-// flag, and which orders each connection has in flight (so a client that goes away cancels its
-// work). Thread-safe.
+// flag, which orders each connection has in flight (so a client that goes away cancels its
+// work), and the webhook deliveries of async jobs. Thread-safe.
 
 #include <atomic>
 #include <chrono>
@@ -20,6 +20,7 @@
 #include "http/http_metrics.hpp"
 #include "http/rate_limit.hpp"
 #include "http/running_orders.hpp"
+#include "http/webhook_delivery.hpp"
 
 namespace muse::http {
 
@@ -28,7 +29,8 @@ class server_state {
   server_state(config::deployment_config config, actors::gateway& gateway)
       : config(std::move(config)),
         gateway(gateway),
-        rate_limits(this->config.gateway.rate_limit_per_s, this->config.gateway.rate_limit_burst) {}
+        rate_limits(this->config.gateway.rate_limit_per_s, this->config.gateway.rate_limit_burst),
+        webhooks(this->config.gateway, metrics) {}
 
   const config::deployment_config config;
   actors::gateway& gateway;
@@ -36,6 +38,8 @@ class server_state {
   rate_limiter rate_limits;
   // Every order in flight, kept by submit_order (order.hpp).
   running_orders running;
+  // Async jobs' webhooks, posted on a thread of its own; the server stops it within its grace.
+  webhook_delivery webhooks;
   std::atomic<bool> draining{false};
 
   // What every route that generates does before parsing: 503 while draining, 503 while no worker
