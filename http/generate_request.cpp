@@ -274,15 +274,20 @@ std::vector<actors::lora_choice> checked_loras(const std::vector<actors::lora_ch
 
 }  // namespace
 
+const std::vector<std::string>& generate_field_names() {
+  static const std::vector<std::string> names = {
+      "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",     "width",
+      "height", "model",           "n",       "scheduler", "init_image",     "strength", "loras"};
+  return names;
+}
+
 generate_fields read_generate_body(const std::string& body) {
   return read_generate_object(parse_json_object(body));
 }
 
 generate_fields read_generate_object(const json& fields) {
-  static const std::set<std::string> known_fields = {
-      "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
-      "seed",       "width",           "height",  "n",     "scheduler",
-      "init_image", "strength",        "loras",   "model"};
+  static const std::set<std::string> known_fields(generate_field_names().begin(),
+                                                  generate_field_names().end());
   for (const auto& [name, value] : fields.items())
     if (!known_fields.count(name)) throw unknown_field(name, known_fields);
 

@@ -69,6 +69,11 @@ struct generate_request {
 // validate_generate_fields.
 std::vector<actors::lora_choice> read_loras(const nlohmann::json& value);
 
+// The fields the native body takes, in the order http/README.md lists them: the reader refuses any
+// other (with the closest of these as its "did you mean"), and http/web/openapi.json's
+// GenerateRequest must name exactly these (tests/http/routes_test.cpp).
+const std::vector<std::string>& generate_field_names();
+
 // The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are
 // refused; `null` counts as absent.
 generate_fields read_generate_body(const std::string& body);
