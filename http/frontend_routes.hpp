@@ -19,7 +19,8 @@ void add_job_routes(route_table& table, std::shared_ptr<job_store> jobs);
 void add_image_routes(route_table& table, std::shared_ptr<image_store> images);
 // POST /v1/images/generations.
 void add_openai_routes(route_table& table, std::shared_ptr<image_store> images);
-// GET /, /app.js, /style.css: the web page, compiled into the binary.
+// GET / and the web page's files (http/web: the page, openapi.json, the API's page at /api-docs),
+// compiled into the binary.
 void add_web_routes(route_table& table);
 // POST /sdapi/v1/txt2img, /sdapi/v1/img2img; GET /sdapi/v1/progress, /sdapi/v1/sd-models,
 // /sdapi/v1/samplers: AUTOMATIC1111's API.

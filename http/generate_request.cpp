@@ -274,24 +274,32 @@ std::vector<actors::lora_choice> checked_loras(const std::vector<actors::lora_ch
 
 }  // namespace
 
+const std::vector<std::string>& generate_field_names(native_route route) {
+  static const std::vector<std::string> every_route = {
+      "prompt", "negative_prompt", "quality", "steps",     "guidance_scale", "seed",     "width",
+      "height", "model",           "n",       "scheduler", "init_image",     "strength", "loras"};
+  // `previews` come on a job's events and the result goes to its `webhook`, neither of which a
+  // synchronous request has.
+  static const std::vector<std::string> job = [] {
+    std::vector<std::string> fields = every_route;
+    fields.insert(fields.end(), {"previews", "webhook"});
+    return fields;
+  }();
+  return route == native_route::job ? job : every_route;
+}
+
 generate_fields read_generate_body(const std::string& body, native_route route) {
   return read_generate_object(parse_json_object(body), route);
 }
 
 namespace {
 
-// The native body's fields: every route's, and the jobs route's besides: `previews` come on its
-// events and the result goes to its `webhook`, neither of which a synchronous request has.
 const std::set<std::string>& native_fields(native_route route) {
-  static const std::set<std::string> every_route = {
-      "prompt",     "negative_prompt", "quality", "steps", "guidance_scale",
-      "seed",       "width",           "height",  "n",     "scheduler",
-      "init_image", "strength",        "loras",   "model"};
-  static const std::set<std::string> job = [] {
-    std::set<std::string> fields = every_route;
-    fields.insert({"previews", "webhook"});
-    return fields;
-  }();
+  static const std::set<std::string> every_route(
+      generate_field_names(native_route::generate).begin(),
+      generate_field_names(native_route::generate).end());
+  static const std::set<std::string> job(generate_field_names(native_route::job).begin(),
+                                         generate_field_names(native_route::job).end());
   return route == native_route::job ? job : every_route;
 }
 

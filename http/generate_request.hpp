@@ -78,6 +78,11 @@ std::vector<actors::lora_choice> read_loras(const nlohmann::json& value);
 // else the fields are unknown.
 enum class native_route { generate, job };
 
+// The fields the native body takes on `route`, in the order http/README.md lists them: the reader
+// refuses any other (with the closest of these as its "did you mean"), and http/web/openapi.json's
+// GenerateRequest (JobRequest for a job) must name exactly these (tests/http/routes_test.cpp).
+const std::vector<std::string>& generate_field_names(native_route route = native_route::generate);
+
 // The body of POST /api/v1/generate (and /api/v1/jobs): a JSON object whose unknown fields are
 // refused; `null` counts as absent.
 generate_fields read_generate_body(const std::string& body,

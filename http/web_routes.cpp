@@ -1,4 +1,5 @@
-// The web page: GET / is index.html; its script and stylesheet by name.
+// The web page: GET / is index.html, GET /api-docs the API's page (api-docs.html, which reads
+// openapi.json); every other file by its name.
 
 #include "http/frontend_routes.hpp"
 #include "http/web_assets.hpp"
@@ -12,6 +13,7 @@ void add_web_routes(route_table& table) {
     };
     table.add("GET", asset.path, serve, route_access::open);
     if (asset.path == "/index.html") table.add("GET", "/", serve, route_access::open);
+    if (asset.path == "/api-docs.html") table.add("GET", "/api-docs", serve, route_access::open);
   }
 }
 

@@ -42,6 +42,8 @@ TEST_CASE("API keys: Bearer or X-API-Key, 401 without; health, Slack and the pag
   CHECK(http_request("GET", s.url("/healthz")).status == 200);
   CHECK(http_request("GET", s.url("/readyz")).status != 401);
   CHECK(http_request("GET", s.url("/")).status == 200);
+  CHECK(http_request("GET", s.url("/openapi.json")).status == 200);
+  CHECK(http_request("GET", s.url("/api-docs")).status == 200);
   // The Slack route answers by its own rule (no signing secret is configured here), not the keys'.
   auto slack = http_request("POST", s.url("/slack/commands"), "text=a");
   CHECK(slack.status == 503);
@@ -105,4 +107,23 @@ TEST_CASE("the web page is served from the binary", "[web]") {
   CHECK(icon.status == 200);
   CHECK(icon.headers["content-type"] == "image/svg+xml");
   CHECK(icon.body.rfind("<svg", 0) == 0);
+  CHECK(page.body.find("href=\"/api-docs\"") != std::string::npos);
+}
+
+TEST_CASE("the API's description and its page are served from the binary", "[web]") {
+  frontend_server s;
+  auto openapi = http_request("GET", s.url("/openapi.json"));
+  CHECK(openapi.status == 200);
+  CHECK(openapi.headers["content-type"] == "application/json");
+  const json description = json::parse(openapi.body, nullptr, false);
+  REQUIRE(description.is_object());
+  CHECK(description.at("paths").contains("/api/v1/generate"));
+  auto docs = http_request("GET", s.url("/api-docs"));
+  CHECK(docs.status == 200);
+  CHECK(docs.headers["content-type"] == "text/html; charset=utf-8");
+  CHECK(docs.body == http_request("GET", s.url("/api-docs.html")).body);
+  CHECK(docs.body.find("<script src=\"/api-docs.js\">") != std::string::npos);
+  auto script = http_request("GET", s.url("/api-docs.js"));
+  CHECK(script.headers["content-type"] == "text/javascript; charset=utf-8");
+  CHECK(script.body.find("fetch('/openapi.json')") != std::string::npos);
 }
