@@ -6,10 +6,11 @@
 namespace muse::http {
 namespace {
 
-// The text as a JSON number when it is one ("25", "0.5", "1e3"), else nothing.
-std::optional<nlohmann::json> as_number(const std::string& text) {
+// The text as a JSON number or boolean when it spells one ("25", "0.5", "1e3", "true"), else
+// nothing.
+std::optional<nlohmann::json> as_scalar(const std::string& text) {
   auto value = nlohmann::json::parse(text, nullptr, false);
-  if (value.is_discarded() || !value.is_number()) return std::nullopt;
+  if (value.is_discarded() || !(value.is_number() || value.is_boolean())) return std::nullopt;
   return value;
 }
 
@@ -21,7 +22,7 @@ std::vector<form_part> read_multipart_body(const std::string& content_type,
 }
 
 form_fields read_form_fields(const std::vector<form_part>& parts,
-                             const std::set<std::string>& numeric_names,
+                             const std::set<std::string>& typed_names,
                              const std::set<std::string>& file_names) {
   form_fields out;
   std::set<std::string> seen;
@@ -36,9 +37,9 @@ form_fields read_form_fields(const std::vector<form_part>& parts,
       throw invalid_field(part.name, part.name + " is given twice");
     require_utf8(part.body, part.name);
     if (part.body.empty()) continue;
-    std::optional<nlohmann::json> number;
-    if (numeric_names.count(part.name)) number = as_number(part.body);
-    out.text[part.name] = number ? *number : nlohmann::json(part.body);
+    std::optional<nlohmann::json> scalar;
+    if (typed_names.count(part.name)) scalar = as_scalar(part.body);
+    out.text[part.name] = scalar ? *scalar : nlohmann::json(part.body);
   }
   return out;
 }
@@ -46,15 +47,12 @@ form_fields read_form_fields(const std::vector<form_part>& parts,
 generate_fields read_generate_input(const std::string& content_type, const std::string& body,
                                     native_route route) {
   if (!is_multipart_form(content_type)) return read_generate_body(body, route);
-  form_fields form = read_form_fields(
+  const form_fields form = read_form_fields(
       read_multipart_body(content_type, body),
-      {"steps", "guidance_scale", "seed", "width", "height", "n", "strength"}, {"init_image"});
+      {"steps", "guidance_scale", "seed", "width", "height", "n", "strength", "previews"},
+      {"init_image"});
   if (form.files.size() > 1 || (!form.files.empty() && form.text.contains("init_image")))
     throw invalid_field("init_image", "init_image is given twice");
-  // A flag's text is true or false.
-  if (auto flag = form.text.find("previews");
-      flag != form.text.end() && (*flag == "true" || *flag == "false"))
-    *flag = *flag == "true";
   generate_fields fields = read_generate_object(form.text, route);
   if (!form.files.empty()) fields.init_image_upload = form.files.front().second;
   return fields;

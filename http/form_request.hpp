@@ -28,10 +28,11 @@ struct form_fields {
   std::vector<std::pair<std::string, std::string>> files;
 };
 
-// Throws api_error 400 naming the field for a text that is not UTF-8, a text field given twice,
-// or a file under a name that takes none.
+// The texts of `typed_names` are read as the JSON number or boolean they spell ("25", "0.5",
+// "true"), other texts as strings. Throws api_error 400 naming the field for a text that is not
+// UTF-8, a text field given twice, or a file under a name that takes none.
 form_fields read_form_fields(const std::vector<form_part>& parts,
-                             const std::set<std::string>& numeric_names,
+                             const std::set<std::string>& typed_names,
                              const std::set<std::string>& file_names);
 
 // The body of POST /api/v1/generate and /api/v1/jobs by its Content-Type: multipart/form-data
